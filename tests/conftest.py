@@ -1,0 +1,31 @@
+"""Shared fixtures: one local AWS endpoint (the tfbake sandbox) per test session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tfbake.sandbox import Sandbox, start_sandbox
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[Sandbox]:
+    server = start_sandbox()
+    saved = {key: os.environ.get(key) for key in server.environment()}
+    os.environ.update(server.environment())
+    yield server
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def sandbox(sandbox_server: Sandbox) -> Sandbox:
+    """The session's endpoint, emptied: each test starts from a fresh account."""
+    sandbox_server.reset()
+    return sandbox_server

@@ -1,0 +1,3 @@
+from tfbake.cli import main
+
+main()

@@ -1,0 +1,118 @@
+"""AWS clients from one place, and AWS failures turned into messages a user can act on.
+
+boto3 is imported lazily: commands that need no AWS call (a fingerprint of pinned references)
+must not pay its start-up cost. Endpoints follow boto3's own `AWS_ENDPOINT_URL` handling, so a
+local sandbox needs nothing from tfbake.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from tfbake.errors import AwsError
+
+# One retry policy for every client: the standard mode backs off on throttling and 5xx and gives
+# up quickly on calls the endpoint does not implement.
+RETRY_CONFIG = {"mode": "standard", "max_attempts": 6}
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass
+class AwsContext:
+    """Region and profile chosen by the user; creates and caches one client per service/region."""
+
+    region: str | None = None
+    profile: str | None = None
+    _session: Any = field(default=None, init=False, repr=False)
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def session(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import boto3
+
+                try:
+                    self._session = boto3.session.Session(
+                        profile_name=self.profile, region_name=self.region
+                    )
+                except Exception as err:  # ProfileNotFound and friends
+                    raise AwsError(f"cannot open AWS profile {self.profile!r}: {err}") from err
+            return self._session
+
+    @property
+    def effective_region(self) -> str:
+        return self.region or self.session().region_name or DEFAULT_REGION
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        region = region or self.effective_region
+        key = (service, region)
+        client = self._clients.get(key)
+        if client is None:
+            from botocore.config import Config
+
+            client = self.session().client(
+                service, region_name=region, config=Config(retries=RETRY_CONFIG)
+            )
+            self._clients[key] = client
+        return client
+
+
+def paginate(client: Any, operation: str, result_key: str, **params: Any) -> Iterator[Any]:
+    """Every item of a list/describe call, across all pages."""
+    for page in client.get_paginator(operation).paginate(**params):
+        yield from page.get(result_key, [])
+
+
+@contextmanager
+def aws_errors(action: str, region: str) -> Iterator[None]:
+    """Translate botocore failures raised inside the block into one-line AwsErrors."""
+    try:
+        yield
+    except AwsError:
+        raise
+    except Exception as err:
+        translated = translate(err, action, region)
+        if translated is None:
+            raise
+        raise translated from err
+
+
+def translate(err: Exception, action: str, region: str) -> AwsError | None:
+    from botocore import exceptions as bx
+
+    if isinstance(err, bx.NoCredentialsError):
+        return AwsError(
+            f"no AWS credentials found for {action} in {region}: set AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
+        )
+    if isinstance(err, bx.EndpointConnectionError | bx.ConnectTimeoutError):
+        return AwsError(f"cannot reach the AWS endpoint for {action} in {region}: {err}")
+    if isinstance(err, bx.ClientError):
+        code = err.response.get("Error", {}).get("Code", "Unknown")
+        message = err.response.get("Error", {}).get("Message", "")
+        if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
+            return AwsError(
+                f"access denied: {action} in {region} ({code}); grant the caller this "
+                f"permission{': ' + _first_line(message) if message else ''}"
+            )
+        if code in {
+            "AuthFailure",
+            "InvalidClientTokenId",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+            "UnrecognizedClientException",
+        }:
+            return AwsError(f"AWS rejected the credentials for {action} in {region} ({code})")
+        return AwsError(f"{action} failed in {region}: {code}: {_first_line(message)}")
+    if isinstance(err, bx.BotoCoreError):
+        return AwsError(f"{action} failed in {region}: {err}")
+    return None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""

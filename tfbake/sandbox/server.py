@@ -1,0 +1,144 @@
+"""Serve moto over real HTTP on loopback, with a log of every API call it answered.
+
+The request log lets tests and benchmarks count calls (one DescribeImages per no-op lookup, the
+polling rate of a waiting bake) from the server's side, the way AWS would see them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+}
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    service: str
+    action: str
+    at: float
+
+
+@dataclass
+class RequestLog:
+    calls: list[ApiCall] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, call: ApiCall) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    def actions(self, service: str | None = None) -> list[str]:
+        with self._lock:
+            return [c.action for c in self.calls if service is None or c.service == service]
+
+    def count(self, action: str) -> int:
+        return self.actions().count(action)
+
+
+class _LoggingApp:
+    """WSGI middleware: note the service and action of each request, then hand it to moto."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], log: RequestLog) -> None:
+        self._app = app
+        self._log = log
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        service, action = _identify(environ)
+        if action:
+            self._log.record(ApiCall(service, action, time.monotonic()))
+        return self._app(environ, start_response)
+
+
+def _identify(environ: dict[str, Any]) -> tuple[str, str]:
+    # JSON protocols (SSM, ECR) name the action in X-Amz-Target; query protocols (EC2, STS,
+    # autoscaling) in the form body. Reading the body means putting it back for moto.
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    service = _service_from_auth(environ.get("HTTP_AUTHORIZATION", ""))
+    if target:
+        return service, target.rsplit(".", 1)[-1]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if not length:
+        action = parse_qs(environ.get("QUERY_STRING", "")).get("Action", [""])[0]
+        return service, action
+    import io
+
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    action = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+    return service, action
+
+
+def _service_from_auth(header: str) -> str:
+    # "AWS4-HMAC-SHA256 Credential=KEY/20260101/us-east-1/ec2/aws4_request, ..."
+    try:
+        return header.split("Credential=", 1)[1].split("/")[3]
+    except IndexError:
+        return ""
+
+
+@dataclass
+class Sandbox:
+    """A running local endpoint; `environment()` is what a client process needs to use it."""
+
+    host: str
+    port: int
+    region: str
+    log: RequestLog
+    _server: Any = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            **DUMMY_CREDENTIALS,
+        }
+
+    def reset(self) -> None:
+        """Forget every resource (moto's own reset), and the request log."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+        self.log.clear()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+
+def start_sandbox(host: str = "127.0.0.1", port: int = 0, region: str = "us-east-1") -> Sandbox:
+    """Start the endpoint in a background thread; port 0 picks a free one."""
+    # moto loads ~1,000 public AMIs per region by default; tfbake never looks at them and
+    # they slow both start-up and every DescribeImages.
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass  # the request log above is the record; stderr stays for the CLI's own output
+
+    log = RequestLog()
+    app = _LoggingApp(DomainDispatcherApplication(create_backend_app), log)
+    server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="tfbake-sandbox", daemon=True)
+    thread.start()
+    return Sandbox(host, server.server_port, region, log, server, thread)
