@@ -1,0 +1,30 @@
+"""Every tag tfbake writes, in one place.
+
+An AMI is usable only when STATUS is READY, and a bake sets READY only after every earlier step
+of the runbook (pulls, verification, image creation) succeeded.
+"""
+
+from __future__ import annotations
+
+PREFIX = "tfbake:"
+
+FINGERPRINT = "tfbake:fingerprint"  # the 64-hex fingerprint of the image set's inputs
+SCHEME = "tfbake:scheme"  # the fingerprint scheme, e.g. tfbake.fingerprint/1
+NAME = "tfbake:name"  # the image set's name
+STATUS = "tfbake:status"  # one of the STATUS_* values below
+EXECUTION_ID = "tfbake:execution-id"  # the SSM Automation execution that made the resource
+ROLE = "tfbake:role"  # "builder" on the bake's builder instance
+BASE_AMI = "tfbake:base-ami"  # the resolved base AMI id
+VERSION = "tfbake:version"  # the tfbake release that baked the AMI (informational)
+
+STATUS_READY = "ready"
+STATUS_PENDING = "pending"
+STATUS_FAILED = "failed"
+STATUS_REVOKED = "revoked"
+
+ROLE_BUILDER = "builder"
+
+
+def is_reserved(key: str) -> bool:
+    """Keys a user may not set in `tags`: tfbake's own and AWS's."""
+    return key.startswith(PREFIX) or key.lower().startswith("aws:")
