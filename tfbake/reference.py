@@ -161,10 +161,10 @@ def _looks_like_host(component: str) -> bool:
 
 
 def _why_invalid(text: str) -> str:
-    if any(ch.isspace() for ch in text):
-        return "whitespace is not allowed"
     if re.search(r"[;&|$`<>()\\'\"*?!{}~#%^=,]", text):
         return "shell metacharacters are not allowed"
+    if any(ch.isspace() for ch in text):
+        return "whitespace is not allowed"
     name, _, digest = text.partition("@")
     if "@" in text and not re.fullmatch(_DIGEST, digest):
         return "malformed digest"

@@ -1,0 +1,162 @@
+"""Image-set specs: files (HCL, JSON) and mappings validate into ImageSets or name the problem."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tfbake.errors import ExitCode, SpecError
+from tfbake.spec import BaseAmi, image_set_from_mapping
+from tfbake.specfile import load_image_set
+
+VALID: dict[str, Any] = {
+    "name": "web",
+    "images": ["nginx:1.27", "redis"],
+    "base_ami": "ami-0123456789abcdef0",
+}
+
+
+def spec(**changes: Any) -> dict[str, Any]:
+    data = {**VALID, **changes}
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def test_minimal_spec_gets_defaults() -> None:
+    image_set = image_set_from_mapping(spec())
+    assert image_set.name == "web"
+    assert [str(i) for i in image_set.images] == [
+        "docker.io/library/nginx:1.27",
+        "docker.io/library/redis:latest",
+    ]
+    assert image_set.base_ami == BaseAmi(ami_id="ami-0123456789abcdef0")
+    assert image_set.architecture is None
+    assert (image_set.volume.size_gib, image_set.volume.type, image_set.volume.encrypted) == (
+        30, "gp3", True,
+    )  # fmt: skip
+    assert image_set.ami_owners == ("self",)
+
+
+def test_full_spec() -> None:
+    image_set = image_set_from_mapping(
+        spec(
+            architecture="arm64",
+            volume={"size": 50, "type": "io2", "encrypted": True, "kms_key_id": "alias/bake"},
+            provision=["echo 'hi' > /etc/motd"],
+            salt="2",
+            tags={"team": "web"},
+            builder={"instance_type": "t4g.large", "subnet_id": "subnet-1",
+                     "security_group_ids": ["sg-1"], "timeout_minutes": 30},
+            ami_owners=["123456789012"],
+            insecure_registries=["reg.internal:5000"],
+        )
+    )  # fmt: skip
+    assert image_set.architecture == "arm64"
+    assert image_set.volume.kms_key_id == "alias/bake"
+    assert image_set.provision == ("echo 'hi' > /etc/motd",)
+    assert image_set.tags == (("team", "web"),)
+    assert image_set.builder.security_group_ids == ("sg-1",)
+    assert image_set.builder.timeout_minutes == 30
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+         BaseAmi(ssm_parameter="/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64")),
+        ({"owners": ["099720109477"], "name": "ubuntu/images/*"},
+         BaseAmi(owners=("099720109477",), name_pattern="ubuntu/images/*")),
+        ({"owner": "amazon", "name": "al2023-ami-*"},
+         BaseAmi(owners=("amazon",), name_pattern="al2023-ami-*")),
+    ],
+)  # fmt: skip
+def test_base_ami_forms(value: Any, expected: BaseAmi) -> None:
+    assert image_set_from_mapping(spec(base_ami=value)).base_ami == expected
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"name": None}, "name", "is required"),
+        ({"name": "Web"}, "name", "lower-case"),
+        ({"name": "a" * 49}, "name", "1-48"),
+        ({"images": None}, "images", "is required"),
+        ({"images": []}, "images", "is empty"),
+        ({"images": "nginx"}, "images", "must be a list"),
+        ({"images": ["nginx", "$(id)"]}, "images", "shell metacharacters"),
+        ({"base_ami": "ubuntu"}, "base_ami", "neither an AMI id"),
+        ({"base_ami": {"name": "x-*"}}, "base_ami.owners", "is required"),
+        ({"architecture": "i386"}, "architecture", "must be one of"),
+        ({"volume": {"size": 0}}, "volume.size", "whole number"),
+        ({"volume": {"type": "gp9"}}, "volume.type", "must be one of"),
+        ({"volume": {"encrypted": False, "kms_key_id": "k"}}, "volume.kms_key_id", "encrypted"),
+        ({"provision": ["  "]}, "provision", "command 1 is empty"),
+        ({"tags": {"tfbake:status": "ready"}}, "tags", "reserved"),
+        ({"tags": {"aws:x": "y"}}, "tags", "reserved"),
+        ({"imgaes": ["x"]}, "imgaes", "did you mean 'images'"),
+        ({"builder": {"instance_typ": "t3.large"}}, "builder.instance_typ", "did you mean"),
+        ({"ami_owners": ["me"]}, "ami_owners", "account id"),
+    ],
+)
+def test_invalid_field_is_named(changes: dict[str, Any], field: str, message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        image_set_from_mapping(spec(**changes), "spec.hcl")
+    assert caught.value.field == field
+    assert message in caught.value.message
+    assert caught.value.message.startswith(f"spec.hcl: {field}: ")
+    assert caught.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_not_a_mapping() -> None:
+    with pytest.raises(SpecError, match="must be an object"):
+        image_set_from_mapping(["web"], "q")
+
+
+def test_hcl_file_with_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "web.hcl"
+    path.write_text(
+        'name = "web"\nimages = ["nginx:1.27"]\nbase_ami = "ami-0123456789abcdef0"\n'
+        'volume {\n  size = 40\n}\nbuilder {\n  instance_type = "t3.large"\n}\n'
+        'provision = ["echo \\"$HOME\\""]\n'
+    )
+    image_set = load_image_set(path)
+    assert image_set.volume.size_gib == 40
+    assert image_set.builder.instance_type == "t3.large"
+    assert image_set.provision == ('echo "$HOME"',)
+
+
+def test_json_file(tmp_path: Path) -> None:
+    path = tmp_path / "web.json"
+    path.write_text(json.dumps(spec(volume={"size": 12})))
+    assert load_image_set(path).volume.size_gib == 12
+
+
+def test_hcl_value_error_names_file_field_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "web.hcl"
+    path.write_text('name = "web"\n\nimages = ["nginx", "Bad:Ref"]\nbase_ami = "ami-01234567"\n')
+    with pytest.raises(SpecError) as caught:
+        load_image_set(path)
+    assert caught.value.message.startswith(f"{path}:3: images: invalid image reference 'Bad:Ref'")
+
+
+def test_unparsable_hcl_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "web.hcl"
+    path.write_text('name = "web"\nimages = [\n  "nginx",\n  oops oops\n')
+    with pytest.raises(SpecError) as caught:
+        load_image_set(path)
+    assert caught.value.line == 4
+    assert caught.value.message.startswith(f"{path}:4: cannot parse HCL")
+
+
+def test_invalid_json_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "web.json"
+    path.write_text('{\n "name": "web",\n}')
+    with pytest.raises(SpecError, match=r"web.json:3: invalid JSON"):
+        load_image_set(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="no such file"):
+        load_image_set(tmp_path / "nope.hcl")

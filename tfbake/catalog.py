@@ -1,0 +1,65 @@
+"""The AMI catalog: tfbake's AMIs found by their tags.
+
+One DescribeImages call per lookup. It filters on the fingerprint only, not on the status, so the
+same call also reports a matching AMI that exists but is not usable (pending, failed, revoked).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tfbake import tags
+from tfbake.aws import aws_errors, paginate
+
+
+@dataclass(frozen=True)
+class AmiRecord:
+    ami_id: str
+    name: str
+    state: str  # EC2's: pending, available, failed, ...
+    status: str  # tfbake:status tag, "" when absent
+    created: str
+    tags: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def usable(self) -> bool:
+        return self.status == tags.STATUS_READY and self.state == "available"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    fingerprint: str
+    ready: AmiRecord | None  # the newest usable AMI
+    unusable: tuple[AmiRecord, ...]  # matching AMIs that must not be used, newest first
+
+
+def find_by_fingerprint(ec2: Any, fingerprint: str, owners: Sequence[str], region: str) -> Lookup:
+    with aws_errors("ec2:DescribeImages", region):
+        images = list(
+            paginate(
+                ec2,
+                "describe_images",
+                "Images",
+                Owners=list(owners),
+                Filters=[{"Name": f"tag:{tags.FINGERPRINT}", "Values": [fingerprint]}],
+            )
+        )
+    records = sorted(
+        (_record(image) for image in images), key=lambda r: (r.created, r.ami_id), reverse=True
+    )
+    ready = next((record for record in records if record.usable), None)
+    return Lookup(fingerprint, ready, tuple(r for r in records if r is not ready))
+
+
+def _record(image: dict[str, Any]) -> AmiRecord:
+    image_tags = {tag["Key"]: tag["Value"] for tag in image.get("Tags", [])}
+    return AmiRecord(
+        ami_id=image["ImageId"],
+        name=image.get("Name", ""),
+        state=image.get("State", ""),
+        status=image_tags.get(tags.STATUS, ""),
+        created=image.get("CreationDate", ""),
+        tags=image_tags,
+    )

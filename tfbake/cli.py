@@ -1,0 +1,165 @@
+"""The `tfbake` command: parse options, call one function, render. Nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tfbake import __version__
+from tfbake.errors import ExitCode, TfbakeError
+
+
+@dataclass
+class Settings:
+    region: str | None = None
+    profile: str | None = None
+    json: bool = False
+    verbose: int = 0
+
+    def aws(self) -> Any:
+        from tfbake.aws import AwsContext
+
+        return AwsContext(region=self.region, profile=self.profile)
+
+
+def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    # The global options work before or after the command name: `tfbake --json check X`
+    # and `tfbake check X --json` mean the same.
+    settings = ctx.ensure_object(Settings)
+    if param.name == "verbose":
+        settings.verbose += value
+    elif param.name == "json_output":
+        settings.json = settings.json or value
+    elif value is not None:
+        setattr(settings, param.name, value)
+    return value
+
+
+def common_options(command: Any) -> Any:
+    options = [
+        click.option("--region", expose_value=False, callback=_merge,
+                     help="AWS region (default: the profile's or AWS_REGION)."),
+        click.option("--profile", expose_value=False, callback=_merge,
+                     help="AWS named profile."),
+        click.option("--json", "json_output", is_flag=True, expose_value=False, callback=_merge,
+                     help="Print machine-readable JSON."),
+        click.option("-v", "--verbose", count=True, expose_value=False, callback=_merge,
+                     help="More detail on stderr; -vv shows tracebacks."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@common_options
+@click.version_option(__version__, prog_name="tfbake")
+def cli() -> None:
+    """Bake an AMI with pre-pulled Docker images only when its contents change."""
+
+
+spec_argument = click.argument(
+    "spec", type=click.Path(path_type=Path, dir_okay=False), metavar="SPEC"
+)
+
+
+@cli.command()
+@spec_argument
+@common_options
+@click.pass_obj
+def fingerprint(settings: Settings, spec: Path) -> None:
+    """Print the fingerprint of SPEC (with --json: every resolved input)."""
+    from tfbake.pipeline import plan_image_set
+    from tfbake.render import plan_json
+    from tfbake.specfile import load_image_set
+
+    plan = plan_image_set(load_image_set(spec), settings.aws())
+    if settings.json:
+        _emit_json(plan_json(plan))
+    else:
+        click.echo(plan.fingerprint.value)
+
+
+@cli.command()
+@click.argument("spec", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--terraform",
+    "terraform_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Check every tfbake module call in this Terraform directory instead.",
+)
+@click.option(
+    "--var-file",
+    "var_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="With --terraform: a .tfvars file, as terraform -var-file.",
+)
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="With --terraform: a variable value, as terraform -var.",
+)
+@common_options
+@click.pass_obj
+def check(
+    settings: Settings, spec: Path | None, terraform_dir: Path | None,
+    var_files: tuple[Path, ...], variables: tuple[str, ...],
+) -> None:  # fmt: skip
+    """Is there a ready AMI for SPEC? Exit 0 with its id, or 3 when it is missing."""
+    from tfbake.commands.check import check_spec, check_terraform
+
+    if (spec is None) == (terraform_dir is None):
+        raise click.UsageError("give either SPEC or --terraform DIR")
+    if terraform_dir is not None:
+        check_terraform(settings, terraform_dir, var_files, variables)
+    else:
+        check_spec(settings, spec)
+
+
+@cli.command()
+@common_options
+@click.pass_obj
+def external(settings: Settings) -> None:
+    """Terraform's external data source protocol: a JSON query on stdin, a JSON map on stdout."""
+    from tfbake.commands.external import run_external
+
+    run_external(settings, sys.stdin.read())
+
+
+def _emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+def main() -> None:
+    """Entry point: every expected failure becomes one line on stderr and its exit code."""
+    settings = Settings()
+    try:
+        code = cli.main(standalone_mode=False, obj=settings)
+    except TfbakeError as err:
+        _fail(f"error: {err.one_line()}", err.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", ExitCode.CANCELLED)
+    except click.ClickException as err:
+        _fail(f"error: {err.format_message()}", ExitCode.BAD_INPUT)
+    except KeyboardInterrupt:
+        _fail("interrupted", ExitCode.CANCELLED)
+    except Exception as err:  # a bug: say so in one line, show the traceback on request
+        if settings.verbose >= 2:
+            raise
+        _fail(f"internal error: {type(err).__name__}: {err} (rerun with -vv for the traceback)",
+              ExitCode.INTERNAL)  # fmt: skip
+    # Commands that end with a non-zero status on purpose (`check` on a miss) call ctx.exit.
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"tfbake: {message}", err=True)
+    sys.exit(int(code))

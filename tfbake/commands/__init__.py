@@ -1,0 +1,1 @@
+"""One module per CLI command: the function a click command calls, and its rendering."""
