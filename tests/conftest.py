@@ -9,6 +9,8 @@ import pytest
 
 from tfbake.sandbox import Sandbox, start_sandbox
 
+pytest_plugins = ["tests.support.registry"]
+
 
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[Sandbox]:

@@ -13,6 +13,10 @@ from typing import Any
 from tfbake import tags
 from tfbake.aws import aws_errors, paginate
 
+# None: EC2 answers in one page when no page size is asked for, which keeps the no-op path to a
+# single call. Tests set it to prove every page is followed.
+PAGE_SIZE: int | None = None
+
 
 @dataclass(frozen=True)
 class AmiRecord:
@@ -44,6 +48,7 @@ def find_by_fingerprint(ec2: Any, fingerprint: str, owners: Sequence[str], regio
                 "Images",
                 Owners=list(owners),
                 Filters=[{"Name": f"tag:{tags.FINGERPRINT}", "Values": [fingerprint]}],
+                **({"PaginationConfig": {"PageSize": PAGE_SIZE}} if PAGE_SIZE else {}),
             )
         )
     records = sorted(

@@ -27,9 +27,12 @@ class TfbakeError(Exception):
 
     exit_code: ExitCode = ExitCode.INTERNAL
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, details: str = "") -> None:
         super().__init__(message)
         self.message = message
+        # Multi-line context (a bake's command output) shown in full by the CLI, never by
+        # `external`, whose error must stay on one line.
+        self.details = details
 
     def one_line(self) -> str:
         return " ".join(self.message.split())

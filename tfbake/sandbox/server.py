@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from tfbake.sandbox.controls import SandboxControls
+from tfbake.sandbox.faults import RecordedCommand
+from tfbake.sandbox.middleware import SandboxApp
+
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -99,6 +103,7 @@ class Sandbox:
     log: RequestLog
     _server: Any = field(repr=False)
     _thread: threading.Thread = field(repr=False)
+    controls: SandboxControls = field(default_factory=SandboxControls, repr=False)
 
     @property
     def url(self) -> str:
@@ -113,11 +118,32 @@ class Sandbox:
         }
 
     def reset(self) -> None:
-        """Forget every resource (moto's own reset), and the request log."""
+        """Forget every resource (moto's own reset), executions, faults and the request log."""
         from moto.moto_api._internal.models import moto_api_backend
 
+        # Executions first: a running one would otherwise go on acting on the fresh account.
+        self.controls.reset()
         moto_api_backend.reset()
         self.log.clear()
+
+    def inject_failure(self, step: str, message: str) -> None:
+        """Make runbook step `step` fail with `message`, after its action ran, until cleared."""
+        self.controls.faults.fail_step(step, message)
+
+    def delay_step(self, step: str, seconds: float) -> None:
+        """Make runbook step `step` take `seconds` longer (a stop cuts the wait short)."""
+        self.controls.faults.delay_step(step, seconds)
+
+    def throttle(self, action: str, times: int) -> None:
+        """Answer the next `times` client calls of API `action` with a throttling error."""
+        self.controls.faults.throttle(action, times)
+
+    def clear_faults(self) -> None:
+        self.controls.faults.clear()
+
+    def recorded_commands(self) -> list[RecordedCommand]:
+        """What the runbooks' aws:runCommand steps would have run, oldest first."""
+        return self.controls.commands.all()
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -132,13 +158,22 @@ def start_sandbox(host: str = "127.0.0.1", port: int = 0, region: str = "us-east
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
+    from tfbake.sandbox import pagination
+
+    pagination.install()
+
     class QuietHandler(WSGIRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:
             pass  # the request log above is the record; stderr stays for the CLI's own output
 
     log = RequestLog()
-    app = _LoggingApp(DomainDispatcherApplication(create_backend_app), log)
+    controls = SandboxControls()
+    # SSM Automation and the other actions moto lacks, failure injection, then moto itself.
+    app = SandboxApp(
+        DomainDispatcherApplication(create_backend_app), controls, lambda a: _LoggingApp(a, log)
+    )
     server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+    controls.endpoint_url = f"http://{host}:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name="tfbake-sandbox", daemon=True)
     thread.start()
-    return Sandbox(host, server.server_port, region, log, server, thread)
+    return Sandbox(host, server.server_port, region, log, server, thread, controls)

@@ -1,0 +1,36 @@
+"""Spec files and queries for tests: pinned references, so no registry is needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+NGINX = "nginx:1.27@sha256:" + "a" * 64
+REDIS = "redis:7@sha256:" + "b" * 64
+BASE_AMI = "ami-0123456789abcdef0"
+
+
+def spec_data(**changes: Any) -> dict[str, Any]:
+    data = {
+        "name": "web",
+        "images": [NGINX, REDIS],
+        "base_ami": BASE_AMI,
+        "architecture": "x86_64",
+        **changes,
+    }
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def write_spec(directory: Path, **changes: Any) -> Path:
+    path = directory / "web.json"
+    path.write_text(json.dumps(spec_data(**changes)))
+    return path
+
+
+def query(**changes: Any) -> dict[str, str]:
+    """A Terraform external query: every value a string, lists and maps JSON-encoded."""
+    return {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in {"protocol": "1", **spec_data(**changes)}.items()
+    }

@@ -1,0 +1,82 @@
+"""AMI lookup by fingerprint against the sandbox's EC2: only ready AMIs are ever returned."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from tests.support.amis import seed_ami
+from tfbake import tags
+from tfbake.aws import AwsContext
+from tfbake.catalog import find_by_fingerprint
+from tfbake.errors import AwsError
+from tfbake.sandbox import Sandbox
+
+FP = "f" * 64
+
+
+@pytest.fixture
+def ec2(sandbox: Sandbox) -> Any:
+    return AwsContext().client("ec2")
+
+
+def test_finds_the_ready_ami(ec2: Any) -> None:
+    ami = seed_ami(ec2, FP)
+    lookup = find_by_fingerprint(ec2, FP, ["self"], "us-east-1")
+    assert lookup.ready is not None
+    assert lookup.ready.ami_id == ami
+    assert lookup.unusable == ()
+
+
+def test_ignores_other_fingerprints(ec2: Any) -> None:
+    seed_ami(ec2, "e" * 64)
+    assert find_by_fingerprint(ec2, FP, ["self"], "us-east-1").ready is None
+
+
+@pytest.mark.parametrize(
+    "status", [tags.STATUS_PENDING, tags.STATUS_FAILED, tags.STATUS_REVOKED, None]
+)
+def test_never_returns_an_ami_that_is_not_ready(ec2: Any, status: str | None) -> None:
+    ami = seed_ami(ec2, FP, status=status)
+    lookup = find_by_fingerprint(ec2, FP, ["self"], "us-east-1")
+    assert lookup.ready is None
+    assert [record.ami_id for record in lookup.unusable] == [ami]
+    assert lookup.unusable[0].status == (status or "")
+
+
+def test_newest_ready_wins(ec2: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    older = seed_ami(ec2, FP)
+    newer = seed_ami(ec2, FP)
+    # moto stamps creation dates to the second; make the order explicit.
+    backend_images = _moto_images()
+    backend_images[older].creation_date = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    backend_images[newer].creation_date = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    lookup = find_by_fingerprint(ec2, FP, ["self"], "us-east-1")
+    assert lookup.ready is not None and lookup.ready.ami_id == newer
+    assert [r.ami_id for r in lookup.unusable] == [older]
+
+
+def test_unreachable_endpoint_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    ec2 = AwsContext().client("ec2")
+    with pytest.raises(AwsError, match="cannot reach the AWS endpoint for ec2:DescribeImages"):
+        find_by_fingerprint(ec2, FP, ["self"], "us-east-1")
+
+
+def _moto_images() -> Any:
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends["123456789012"]["us-east-1"].amis
+
+
+def test_follows_every_page(ec2: Any, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    seeded = {seed_ami(ec2, FP, status=tags.STATUS_FAILED) for _ in range(3)}
+    ready = seed_ami(ec2, FP)
+    monkeypatch.setattr("tfbake.catalog.PAGE_SIZE", 1)
+    sandbox.log.clear()
+    lookup = find_by_fingerprint(ec2, FP, ["self"], "us-east-1")
+    assert sandbox.log.count("DescribeImages") == 4
+    assert lookup.ready is not None and lookup.ready.ami_id == ready
+    assert {r.ami_id for r in lookup.unusable} == seeded
