@@ -9,11 +9,13 @@ import pytest
 
 from tests.support.amis import seed_ami
 from tests.support.cli import assert_one_line_error, external
-from tests.support.specs import BASE_AMI, query
+from tests.support.specs import BASE_AMI, query, spec_data
 from tfbake import tags
 from tfbake.aws import AwsContext
 from tfbake.errors import ExitCode
+from tfbake.pipeline import plan_image_set
 from tfbake.sandbox import Sandbox
+from tfbake.spec import image_set_from_mapping
 
 
 @pytest.fixture
@@ -21,25 +23,19 @@ def ec2(sandbox: Sandbox) -> Any:
     return AwsContext().client("ec2")
 
 
-def fingerprint_of_query(q: dict[str, str]) -> str:
-    """The fingerprint tfbake computes for a query, read from its own missing-AMI answer."""
-    result = external(q, env={"TFBAKE_ON_MISSING": "fail"})
-    assert result.code == ExitCode.AMI_MISSING, result.stderr
-    return result.stderr.split("fingerprint ")[1][:16]
+def fingerprint_of(**changes: Any) -> str:
+    image_set = image_set_from_mapping(spec_data(**changes))
+    return plan_image_set(image_set, AwsContext()).fingerprint.value
 
 
 def test_returns_the_ready_ami_as_a_flat_string_map(ec2: Any, sandbox: Sandbox) -> None:
-    from tfbake.pipeline import plan_image_set
-    from tfbake.spec import image_set_from_mapping
-    from tests.support.specs import spec_data
-
-    plan = plan_image_set(image_set_from_mapping(spec_data()), AwsContext())
-    ami = seed_ami(ec2, plan.fingerprint.value)
+    fingerprint = fingerprint_of()
+    ami = seed_ami(ec2, fingerprint)
     result = external(query())
     assert result.code == 0, result.stderr
     reply = result.external_result()
     assert reply["ami_id"] == ami
-    assert reply["fingerprint"] == plan.fingerprint.value
+    assert reply["fingerprint"] == fingerprint
     assert reply["status"] == "found"
     assert reply["name"] == "web"
     assert reply["region"] == "us-east-1"
@@ -62,12 +58,7 @@ def test_environment_overrides_on_missing(sandbox: Sandbox) -> None:
 
 
 def test_not_ready_ami_is_reported_never_returned(ec2: Any, sandbox: Sandbox) -> None:
-    from tfbake.pipeline import plan_image_set
-    from tfbake.spec import image_set_from_mapping
-    from tests.support.specs import spec_data
-
-    plan = plan_image_set(image_set_from_mapping(spec_data()), AwsContext())
-    ami = seed_ami(ec2, plan.fingerprint.value, status=tags.STATUS_FAILED)
+    ami = seed_ami(ec2, fingerprint_of(), status=tags.STATUS_FAILED)
     result = external(query(on_missing="fail"))
     assert_one_line_error(result, ExitCode.AMI_MISSING, f"{ami} is failed")
 
@@ -78,10 +69,6 @@ def test_region_from_the_query(ec2: Any, sandbox: Sandbox) -> None:
 
 
 def test_no_op_lookup_makes_exactly_one_describe_images(ec2: Any, sandbox: Sandbox) -> None:
-    from tfbake.pipeline import plan_image_set
-    from tfbake.spec import image_set_from_mapping
-    from tests.support.specs import spec_data
-
     seed_ami(
         ec2, plan_image_set(image_set_from_mapping(spec_data()), AwsContext()).fingerprint.value
     )
