@@ -1,0 +1,87 @@
+"""The no-op path: `tfbake external` when the AMI exists and every reference is pinned.
+
+Whole-process wall time (median of N fresh processes) against two baselines measured in the same
+run, on the same local endpoint:
+  - a bare Python process that imports boto3 and makes the same DescribeImages call
+    (target: tfbake / baseline <= 1.15);
+  - the AWS CLI making the same lookup (target: tfbake / aws-cli < 1.0).
+
+Run: python benchmarks/bench_noop.py [--runs 15]   (needs `pip install -e '.[bench]'`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.amis import seed_ami  # noqa: E402
+from tests.support.specs import query, spec_data  # noqa: E402
+from tfbake.aws import AwsContext  # noqa: E402
+from tfbake.pipeline import plan_image_set  # noqa: E402
+from tfbake.sandbox import start_sandbox  # noqa: E402
+from tfbake.spec import image_set_from_mapping  # noqa: E402
+
+BARE_BOTO3 = """
+import boto3
+ec2 = boto3.client("ec2")
+ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:tfbake:fingerprint", "Values": [%r]}])
+"""
+
+
+def median_seconds(command: list[str], stdin: str, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, input=stdin, text=True, capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+
+    sandbox = start_sandbox()
+    os.environ.update(sandbox.environment())
+    fingerprint = plan_image_set(image_set_from_mapping(spec_data()), AwsContext()).fingerprint
+    ami = seed_ami(AwsContext().client("ec2"), fingerprint.value)
+
+    tfbake = [sys.executable, "-m", "tfbake", "external"]
+    reply = subprocess.run(tfbake, input=json.dumps(query()), text=True, capture_output=True)
+    assert json.loads(reply.stdout)["ami_id"] == ami, reply.stderr
+    sandbox.log.clear()
+    subprocess.run(tfbake, input=json.dumps(query()), text=True, capture_output=True, check=True)
+    calls = sandbox.log.actions()
+
+    baseline = median_seconds([sys.executable, "-c", BARE_BOTO3 % fingerprint.value], "", args.runs)
+    measured = median_seconds(tfbake, json.dumps(query()), args.runs)
+    print(f"runs per command: {args.runs} (median wall time of fresh processes)")
+    print(f"API calls of one no-op tfbake external: {calls}")
+    print(f"bare python + boto3 DescribeImages (baseline): {baseline * 1000:.0f} ms")
+    print(f"tfbake external: {measured * 1000:.0f} ms  ratio {measured / baseline:.3f} "
+          "(target <= 1.15)")  # fmt: skip
+    aws_cli = shutil.which("aws")
+    if aws_cli:
+        describe = [aws_cli, "ec2", "describe-images", "--owners", "self", "--filters",
+                    f"Name=tag:tfbake:fingerprint,Values={fingerprint.value}"]  # fmt: skip
+        cli_time = median_seconds(describe, "", args.runs)
+        print(f"aws ec2 describe-images: {cli_time * 1000:.0f} ms  tfbake/aws-cli ratio "
+              f"{measured / cli_time:.3f} (target < 1.0)")  # fmt: skip
+    else:
+        print("aws CLI not installed (pip install awscli); its comparison was not measured")
+    sandbox.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,428 @@
+"""The on-builder recipe (tfbake/bake/recipe.sh), run for real with bash under a scratch root.
+
+Programs with effects on a host (docker, systemctl, package managers, aws, cloud-init, sync)
+are recording stand-ins; see tests/support/scratch_root.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.scratch_root import (
+    CLOUD_INIT_STATE,
+    CREDENTIAL_HELPER_STATE,
+    IDENTITY_FILES,
+    MACHINE_ID,
+    RECIPE,
+    SNAP_SSM_AGENT_UNIT,
+    SSM_AGENT_INSTALLATION,
+    SSM_AGENT_STATE,
+    SSM_AGENT_UNIT,
+    RecipeRun,
+    ScratchBuilder,
+    make_scratch_builder,
+)
+
+NGINX_DIGEST = "sha256:" + "a" * 64
+APP_DIGEST = "sha256:" + "b" * 64
+AGENT_DIGEST = "sha256:" + "c" * 64
+NGINX = f"docker.io/library/nginx:1.27@{NGINX_DIGEST}"
+ECR_HOST = "123456789012.dkr.ecr.us-east-2.amazonaws.com"
+APP = f"{ECR_HOST}/team/app:v1.2.3@{APP_DIGEST}"
+# A digest-only reference: pulled and verified, but there is no tag to give it.
+AGENT = f"registry.example.com:5000/ops/agent@{AGENT_DIGEST}"
+IMAGES = f"{NGINX} {APP} {AGENT}"
+PINNED = [
+    f"docker.io/library/nginx@{NGINX_DIGEST}",
+    f"{ECR_HOST}/team/app@{APP_DIGEST}",
+    f"registry.example.com:5000/ops/agent@{AGENT_DIGEST}",
+]
+AUTHS = '{"registry.example.com:5000": {"auth": "b3BzOnMzY3JldC12YWx1ZQ=="}}'
+SECRET = "b3BzOnMzY3JldC12YWx1ZQ=="
+
+
+def encode_provision(*commands: str) -> str:
+    """SSM_Provision as the Command document receives it: base64 of NUL-terminated commands."""
+    return base64.b64encode(b"".join(cmd.encode() + b"\0" for cmd in commands)).decode()
+
+
+@pytest.fixture
+def builder(tmp_path: Path) -> ScratchBuilder:
+    return make_scratch_builder(tmp_path)
+
+
+def bake(builder: ScratchBuilder, **env: str) -> RecipeRun:
+    """A full bake of the three images, with private-registry credentials and an ECR login."""
+    settings = {
+        "SSM_Images": IMAGES,
+        "SSM_RegistryCredentialsParameter": "/tfbake/registry-auths",
+        "SSM_EcrRegistries": ECR_HOST,
+        "TFBAKE_TEST_PARAMETER_VALUE": AUTHS,
+        **env,
+    }
+    return builder.run(**settings)
+
+
+def assert_succeeded(run: RecipeRun) -> None:
+    assert run.returncode == 0, run.output
+
+
+def assert_failed_with(run: RecipeRun, *texts: str) -> None:
+    assert run.returncode != 0, run.output
+    tail = "\n".join(run.output.splitlines()[-8:])
+    for text in texts:
+        assert text in tail, run.output
+
+
+# ---- images ---------------------------------------------------------------------------------
+
+
+def test_pulls_every_image_by_digest(builder: ScratchBuilder) -> None:
+    run = bake(builder)
+    assert_succeeded(run)
+    pulled = [call[-1] for call in run.calls_to("docker") if call[0] == "pull"]
+    assert sorted(pulled) == sorted(PINNED)
+    assert "tfbake: pulling 3 images" in run.output
+
+
+def test_images_separated_by_any_whitespace_are_all_pulled(builder: ScratchBuilder) -> None:
+    run = bake(builder, SSM_Images=f" {NGINX}\n{APP}\t{AGENT}\n")
+    assert_succeeded(run)
+    pulled = [call[-1] for call in run.calls_to("docker") if call[0] == "pull"]
+    assert sorted(pulled) == sorted(PINNED)
+
+
+def test_pulls_run_concurrently(builder: ScratchBuilder) -> None:
+    # Each stand-in pull waits until all three have started; one-at-a-time pulls would fail.
+    run = bake(builder, TFBAKE_TEST_PULL_BARRIER="3")
+    assert_succeeded(run)
+
+
+def test_tags_each_image_by_name_and_tag_but_not_a_digest_only_one(
+    builder: ScratchBuilder,
+) -> None:
+    run = bake(builder)
+    assert_succeeded(run)
+    tagged = [call[1:] for call in run.calls_to("docker") if call[0] == "tag"]
+    assert tagged == [
+        [PINNED[0], "docker.io/library/nginx:1.27"],
+        [PINNED[1], f"{ECR_HOST}/team/app:v1.2.3"],
+    ]
+
+
+def test_verifies_every_digest_and_tag(builder: ScratchBuilder) -> None:
+    run = bake(builder)
+    assert_succeeded(run)
+    inspected = [call[2] for call in run.calls_to("docker") if call[:2] == ["image", "inspect"]]
+    assert set(PINNED) <= set(inspected)
+    assert {"docker.io/library/nginx:1.27", f"{ECR_HOST}/team/app:v1.2.3"} <= set(inspected)
+    for image in (NGINX, APP, AGENT):
+        assert f"tfbake: verified {image}" in run.output
+    assert "tfbake: verified 3 images" in run.output
+
+
+def test_a_failed_pull_fails_the_bake_naming_the_image(builder: ScratchBuilder) -> None:
+    run = bake(builder, TFBAKE_TEST_FAIL_PULL=PINNED[1])
+    assert_failed_with(run, "1 of 3 image pulls failed", APP, "manifest unknown")
+    docker_commands = {call[0] for call in run.calls_to("docker")}
+    assert "tag" not in docker_commands
+    assert "image" not in docker_commands
+    # Nothing after the pulls ran: the builder was not cleaned up for an image.
+    assert builder.path("etc/docker/key.json").exists()
+    assert not run.calls_to("sync")
+
+
+def test_a_missing_image_fails_verification_naming_it(builder: ScratchBuilder) -> None:
+    # A provision command removes an image that was pulled: the AMI would lack it.
+    removal = f"docker rmi {PINNED[0]}"
+    run = bake(builder, SSM_Provision=encode_provision(removal))
+    assert_failed_with(run, "verify failed", NGINX)
+    assert builder.path("etc/docker/key.json").exists()
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        pytest.param("docker.io/library/nginx:1.27", id="not-pinned"),
+        pytest.param("nginx@" + NGINX_DIGEST, id="registry-not-explicit"),
+        pytest.param("docker.io/library/nginx@sha256:abc", id="short-digest"),
+        pytest.param("docker.io/library/nginx@sha256:" + "A" * 64, id="upper-case-digest"),
+        pytest.param("docker.io/library/Nginx@" + NGINX_DIGEST, id="upper-case-repository"),
+        pytest.param("docker.io/library/nginx;reboot@" + NGINX_DIGEST, id="shell-metacharacter"),
+        pytest.param("docker.io/library/nginx:$(reboot)@" + NGINX_DIGEST, id="substitution"),
+    ],
+)
+def test_an_invalid_reference_is_rejected_before_any_docker_call(
+    builder: ScratchBuilder, entry: str
+) -> None:
+    run = bake(builder, SSM_Images=f"{NGINX} {entry}")
+    assert_failed_with(run, f"invalid image reference in SSM_Images: '{entry}'")
+    assert not run.calls_to("docker")
+    assert not run.calls_to("aws")
+
+
+def test_an_empty_image_list_is_rejected(builder: ScratchBuilder) -> None:
+    run = bake(builder, SSM_Images="")
+    assert_failed_with(run, "SSM_Images is empty")
+    assert not run.calls_to("docker")
+
+
+# ---- provision commands ---------------------------------------------------------------------
+
+
+def test_provision_commands_run_in_order_with_their_exact_text(
+    builder: ScratchBuilder, tmp_path: Path
+) -> None:
+    out = tmp_path / "provision.out"
+    commands = [
+        f"printf '%s\\n' 'first: $HOME \"double\" \\back' >> {out}",
+        # Two lines in one command, with a variable the command itself sets and expands.
+        f'word="sec ond"\nprintf "%s\\n" "$word" >> {out}',
+        f"docker run --rm --pull=never docker.io/library/nginx:1.27 true; echo third >> {out}",
+    ]
+    run = bake(builder, SSM_Provision=encode_provision(*commands))
+    assert_succeeded(run)
+    assert out.read_text().splitlines() == ['first: $HOME "double" \\back', "sec ond", "third"]
+    # Provision runs after the images are tagged and before they are verified.
+    docker = [call[0] for call in run.calls_to("docker")]
+    assert docker.index("run") > max(i for i, name in enumerate(docker) if name == "tag")
+    assert docker.index("run") < docker.index("image")
+    assert "tfbake: running 3 provision commands" in run.output
+
+
+def test_a_failing_provision_command_is_named_by_its_index(
+    builder: ScratchBuilder, tmp_path: Path
+) -> None:
+    never = tmp_path / "never"
+    run = bake(
+        builder,
+        SSM_Provision=encode_provision("true", "echo second\nexit 7", f"touch {never}"),
+    )
+    assert_failed_with(run, "provision command 2 of 3 failed (exit status 7)")
+    assert not never.exists()
+    assert not [call for call in run.calls_to("docker") if call[0] == "image"]
+
+
+def test_provision_commands_run_with_pipefail(builder: ScratchBuilder) -> None:
+    run = bake(builder, SSM_Provision=encode_provision("false | cat"))
+    assert_failed_with(run, "provision command 1 of 1 failed (exit status 1)")
+
+
+def test_provision_without_a_final_nul_is_rejected(builder: ScratchBuilder) -> None:
+    run = bake(builder, SSM_Provision=base64.b64encode(b"true\0echo unterminated").decode())
+    assert_failed_with(run, "not terminated by a NUL byte")
+    assert not run.calls_to("docker")
+
+
+# ---- registries and credentials -------------------------------------------------------------
+
+
+def test_credentials_are_in_place_for_the_pulls_and_removed_afterwards(
+    builder: ScratchBuilder,
+) -> None:
+    run = bake(builder)
+    assert_succeeded(run)
+    get_parameter = run.calls_to("aws")[0]
+    assert get_parameter[:2] == ["ssm", "get-parameter"]
+    assert "--with-decryption" in get_parameter
+    assert get_parameter[get_parameter.index("--name") + 1] == "/tfbake/registry-auths"
+    pulls = [entry for entry in run.entries if entry["argv"][:2] == ["docker", "pull"]]
+    for pull in pulls:
+        config = json.loads(str(pull["credentials"]))
+        assert (
+            config["auths"]["registry.example.com:5000"]
+            == json.loads(AUTHS)["registry.example.com:5000"]
+        )
+        assert ECR_HOST in config["auths"]
+    assert not builder.path("root/.docker/config.json").exists()
+    assert not builder.path(CREDENTIAL_HELPER_STATE).exists()
+    assert SECRET not in run.output
+
+
+def test_secrets_stay_out_of_xtrace_output(builder: ScratchBuilder) -> None:
+    # Someone debugging a bake with xtrace on must not leak the credentials into the output.
+    run = bake(builder, SHELLOPTS="xtrace")
+    assert_succeeded(run)
+    assert "+ " in run.output
+    assert SECRET not in run.output
+    assert "ecr-password-from-instance-role" not in run.output
+
+
+def test_credentials_file_is_private(builder: ScratchBuilder) -> None:
+    # Checked through a provision command, the only moment the file exists.
+    run = bake(builder, SSM_Provision=encode_provision('stat -c %a "$DOCKER_CONFIG/config.json"'))
+    assert_succeeded(run)
+    assert "\n600\n" in run.output
+
+
+def test_credentials_are_removed_when_the_bake_fails(builder: ScratchBuilder) -> None:
+    run = bake(builder, TFBAKE_TEST_FAIL_PULL=PINNED[0])
+    assert run.returncode != 0
+    assert not builder.path("root/.docker/config.json").exists()
+    assert not builder.path(CREDENTIAL_HELPER_STATE).exists()
+    assert "registry credentials removed" in run.output
+
+
+def test_ecr_login_uses_the_instance_role_and_the_registry_region(
+    builder: ScratchBuilder,
+) -> None:
+    run = bake(builder, SSM_RegistryCredentialsParameter="")
+    assert_succeeded(run)
+    assert ["ecr", "get-login-password", "--region", "us-east-2"] in run.calls_to("aws")
+    logins = [entry for entry in run.entries if entry["argv"][:2] == ["docker", "login"]]
+    assert [entry["argv"][2:] for entry in logins] == [
+        ["--username", "AWS", "--password-stdin", ECR_HOST]
+    ]
+    assert logins[0]["stdin"] == "ecr-password-from-instance-role"
+
+
+def test_no_registry_settings_means_no_aws_calls(builder: ScratchBuilder) -> None:
+    run = bake(builder, SSM_RegistryCredentialsParameter="", SSM_EcrRegistries="")
+    assert_succeeded(run)
+    assert not run.calls_to("aws")
+    assert not [call for call in run.calls_to("docker") if call[0] == "login"]
+
+
+def test_an_invalid_ecr_host_is_rejected(builder: ScratchBuilder) -> None:
+    run = bake(builder, SSM_EcrRegistries="evil.example.com")
+    assert_failed_with(run, "invalid ECR registry host in SSM_EcrRegistries: 'evil.example.com'")
+    assert not run.calls_to("aws")
+
+
+# ---- Docker and the SSM agent ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("os_name", ["debian", "ubuntu"])
+def test_installs_docker_with_apt_when_absent(builder: ScratchBuilder, os_name: str) -> None:
+    builder.without("docker")
+    builder.set_os(os_name)
+    run = bake(builder)
+    assert_succeeded(run)
+    assert run.calls_to("apt-get") == [["update", "-qq"], ["install", "-y", "-qq", "docker.io"]]
+    assert not run.calls_to("dnf")
+
+
+def test_installs_docker_with_dnf_on_amazon_linux(builder: ScratchBuilder) -> None:
+    builder.without("docker")
+    builder.set_os("amazon")
+    run = bake(builder)
+    assert_succeeded(run)
+    assert run.calls_to("dnf") == [["install", "-y", "-q", "docker"]]
+    assert not run.calls_to("apt-get")
+
+
+@pytest.mark.parametrize("os_name", ["debian", "amazon"])
+def test_does_not_reinstall_docker_when_present(builder: ScratchBuilder, os_name: str) -> None:
+    builder.set_os(os_name)
+    run = bake(builder)
+    assert_succeeded(run)
+    assert not run.calls_to("apt-get")
+    assert not run.calls_to("dnf")
+
+
+def test_an_unsupported_os_without_docker_fails_naming_it(builder: ScratchBuilder) -> None:
+    builder.without("docker")
+    builder.set_os("rhel")
+    run = bake(builder)
+    assert_failed_with(run, "the OS 'rhel' is not supported")
+
+
+@pytest.mark.parametrize("agent_unit", [SSM_AGENT_UNIT, SNAP_SSM_AGENT_UNIT])
+def test_enables_docker_and_the_ssm_agent_at_boot(builder: ScratchBuilder, agent_unit: str) -> None:
+    run = bake(builder, TFBAKE_TEST_UNITS=f"docker.service docker.socket {agent_unit}")
+    assert_succeeded(run)
+    systemctl = run.calls_to("systemctl")
+    assert ["enable", "--now", "docker.service"] in systemctl
+    assert ["enable", agent_unit] in systemctl
+
+
+def test_fails_when_no_ssm_agent_unit_exists(builder: ScratchBuilder) -> None:
+    run = bake(builder, TFBAKE_TEST_UNITS="docker.service")
+    assert_failed_with(run, "no SSM agent unit found")
+
+
+# ---- per-host identity ----------------------------------------------------------------------
+
+
+def test_removes_per_host_identity(builder: ScratchBuilder) -> None:
+    run = bake(builder)
+    assert_succeeded(run)
+    for relative in IDENTITY_FILES:
+        assert not builder.path(relative).exists(), relative
+    machine_id = builder.path(MACHINE_ID)
+    assert machine_id.exists()
+    assert machine_id.read_text() == ""
+    systemctl = run.calls_to("systemctl")
+    assert ["stop", "docker.service"] in systemctl
+    assert ["stop", "docker.socket"] in systemctl
+    assert run.calls_to("cloud-init") == [["clean", "--logs"]]
+    assert run.calls_to("sync") == [[]]
+    assert run.calls[-1] == ["sync"]
+
+
+def test_clears_cloud_init_state_without_the_cloud_init_command(builder: ScratchBuilder) -> None:
+    builder.without("cloud-init")
+    run = bake(builder)
+    assert_succeeded(run)
+    for relative in CLOUD_INIT_STATE:
+        assert not builder.path(relative).exists(), relative
+    assert not builder.path("var/lib/cloud/instance").is_symlink()
+
+
+def test_removes_ssm_agent_state_at_shutdown_and_keeps_the_agent(builder: ScratchBuilder) -> None:
+    run = bake(builder)
+    assert_succeeded(run)
+    unit_name = "tfbake-ssm-state-cleanup.service"
+    unit_file = builder.path(f"etc/systemd/system/{unit_name}")
+    unit = unit_file.read_text()
+    # Stopped after the agent (stop order is the reverse of Before=), so the command running
+    # the recipe keeps its state until it has reported.
+    assert f"Before={SSM_AGENT_UNIT} {SNAP_SSM_AGENT_UNIT}" in unit
+    assert ["start", unit_name] in run.calls_to("systemctl")
+    # The state is still there while the command runs.
+    assert builder.path(SSM_AGENT_STATE[0]).exists()
+
+    (exec_stop,) = [line for line in unit.splitlines() if line.startswith("ExecStop=")]
+    subprocess.run(shlex.split(exec_stop.removeprefix("ExecStop=")), check=True)
+
+    for relative in SSM_AGENT_STATE:
+        assert not builder.path(relative).exists(), relative
+    for relative in SSM_AGENT_INSTALLATION:
+        assert builder.path(relative).exists(), relative
+    assert not unit_file.exists()
+
+
+# ---- the script as a whole ------------------------------------------------------------------
+
+
+def test_a_second_run_succeeds_too(builder: ScratchBuilder) -> None:
+    first = bake(builder)
+    second = bake(builder)
+    assert_succeeded(first)
+    assert_succeeded(second)
+    # Pulls run concurrently, so their order in the log varies.
+    assert sorted(second.calls_to("docker")) == sorted(first.calls_to("docker"))
+    assert builder.path(MACHINE_ID).read_text() == ""
+    assert "tfbake: done" in second.output
+
+
+def test_is_shellcheck_clean() -> None:
+    shellcheck = shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is not installed: apt-get install shellcheck"
+    result = subprocess.run(
+        [shellcheck, "-x", str(RECIPE)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_contains_no_ssm_placeholders() -> None:
+    # SSM would substitute {{ ... }} in the document text; inputs come only as environment.
+    assert "{{" not in RECIPE.read_text()

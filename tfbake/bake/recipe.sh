@@ -1,0 +1,365 @@
+#!/usr/bin/env bash
+# tfbake's on-builder recipe: prepare a fresh instance to become a container-host AMI.
+#
+# Runs as root through an SSM Command document. Its inputs arrive only as environment variables
+# (the document's parameters, interpolationType ENV_VAR), so no value is ever spliced into this
+# text and the file contains no SSM placeholders:
+#   SSM_Images                       space-separated pinned references registry/repo[:tag]@digest
+#   SSM_Provision                    base64 of the provision commands, each ended by a NUL byte
+#   SSM_RegistryCredentialsParameter SecureString parameter holding a Docker `auths` object, or ""
+#   SSM_EcrRegistries                space-separated ECR registry hosts to log in to, or ""
+#   SSM_Region                       the AWS region of the bake
+# Every absolute path is prefixed by TFBAKE_ROOT (empty on a builder) so tests can run the recipe
+# against a scratch directory, with stand-ins for docker, systemctl and the like first on PATH.
+#
+# All output goes to one stream in order (stderr is merged into stdout), and the last lines name
+# what failed: the tail of this output is what a user sees when a bake fails.
+
+# The SSM agent may start the script with sh; everything below needs bash.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
+
+set -euo pipefail
+exec 2>&1
+
+root="${TFBAKE_ROOT:-}"
+root="${root%/}"
+
+# Docker reads credentials from here whatever HOME is (the SSM agent does not always set HOME).
+export DOCKER_CONFIG="$root/root/.docker"
+export DEBIAN_FRONTEND=noninteractive
+
+ssm_unit_candidates=(amazon-ssm-agent.service snap.amazon-ssm-agent.amazon-ssm-agent.service)
+ssm_state_cleanup_unit="tfbake-ssm-state-cleanup.service"
+
+# The same grammar as tfbake/reference.py, restricted to normalised, pinned references: the
+# registry is explicit and the digest is lower-case hex of the algorithm's exact length.
+re_host_component='[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?'
+re_registry="(${re_host_component}(\\.${re_host_component})*|\\[[0-9a-fA-F:.]+\\])(:[0-9]+)?"
+re_path_component='[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*'
+re_repository="${re_path_component}(/${re_path_component})*"
+re_tag='[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}'
+re_digest='(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})'
+re_pinned="^(${re_registry}/${re_repository})(:(${re_tag}))?@(${re_digest})$"
+re_ecr_host='^[0-9]{12}\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$'
+re_region='^[a-z]{2}(-[a-z]+)+-[0-9]+$'
+re_parameter_name='^[A-Za-z0-9_.:/-]{1,2048}$'
+
+say() { printf 'tfbake: %s\n' "$*"; }
+
+fail() {
+    printf 'tfbake: error: %s\n' "$*"
+    exit 1
+}
+
+workdir=""
+
+remove_credentials() {
+    rm -f "$root/root/.docker/config.json"
+    # State kept by Docker credential helpers (amazon-ecr-credential-helper's token cache).
+    rm -rf "$root/root/.ecr"
+}
+
+on_exit() {
+    local status=$?
+    remove_credentials
+    if [[ -n "$workdir" ]]; then rm -rf "$workdir"; fi
+    if ((status != 0)); then
+        say "bake failed (exit status $status); registry credentials removed"
+    fi
+    exit "$status"
+}
+trap on_exit EXIT
+
+# ---- inputs -------------------------------------------------------------------------------
+
+images=()
+names=()
+tags=()
+digests=()
+ecr_hosts=()
+provision=()
+
+read_inputs() {
+    local region="${SSM_Region:-}"
+    [[ "$region" =~ $re_region ]] || fail "SSM_Region is not an AWS region: '$region'"
+
+    # Split on any whitespace, newlines included (read -a alone stops at the first newline).
+    local ref
+    read -r -d '' -a images <<<"${SSM_Images:-}" || true
+    ((${#images[@]} > 0)) || fail "SSM_Images is empty: nothing to bake"
+    for ref in "${images[@]}"; do
+        [[ "$ref" =~ $re_pinned ]] ||
+            fail "invalid image reference in SSM_Images: '$ref'" \
+                "(expected registry/repository[:tag]@sha256:<64 hex>)"
+        local name="${BASH_REMATCH[1]}" name_and_tag="${ref%@*}"
+        local tag="${name_and_tag#"$name"}"
+        names+=("$name")
+        tags+=("${tag#:}")
+        digests+=("${ref##*@}")
+    done
+
+    local host
+    read -r -d '' -a ecr_hosts <<<"${SSM_EcrRegistries:-}" || true
+    for host in "${ecr_hosts[@]}"; do
+        [[ "$host" =~ $re_ecr_host ]] || fail "invalid ECR registry host in SSM_EcrRegistries: '$host'"
+    done
+
+    local parameter="${SSM_RegistryCredentialsParameter:-}"
+    if [[ -n "$parameter" && ! "$parameter" =~ $re_parameter_name ]]; then
+        fail "invalid SSM parameter name in SSM_RegistryCredentialsParameter: '$parameter'"
+    fi
+
+    # Commands are NUL-terminated so that any text, newlines and quotes included, survives.
+    if [[ -n "${SSM_Provision:-}" ]]; then
+        local decoded="$workdir/provision" cmd
+        base64 -d >"$decoded" <<<"$SSM_Provision" || fail "SSM_Provision is not valid base64"
+        while IFS= read -r -d '' cmd; do
+            provision+=("$cmd")
+        done <"$decoded"
+        [[ -z "$cmd" ]] || fail "SSM_Provision: the last command is not terminated by a NUL byte"
+    fi
+}
+
+# ---- Docker and the SSM agent -------------------------------------------------------------
+
+os_release_field() {
+    local field="$1" line
+    while IFS= read -r line; do
+        if [[ "$line" == "$field="* ]]; then
+            line="${line#"$field="}"
+            line="${line#[\"\']}"
+            printf '%s\n' "${line%[\"\']}"
+            return 0
+        fi
+    done <"$root/etc/os-release"
+}
+
+install_docker() {
+    if command -v docker >/dev/null 2>&1; then
+        say "Docker is installed"
+        return 0
+    fi
+    [[ -r "$root/etc/os-release" ]] || fail "Docker is missing and /etc/os-release is unreadable"
+    local id id_like
+    id="$(os_release_field ID)"
+    id_like="$(os_release_field ID_LIKE)"
+    case " $id $id_like " in
+        *" debian "* | *" ubuntu "*)
+            say "installing Docker with apt-get ($id)"
+            apt-get update -qq
+            apt-get install -y -qq docker.io
+            ;;
+        *" amzn "*)
+            say "installing Docker with dnf ($id)"
+            dnf install -y -q docker
+            ;;
+        *)
+            fail "Docker is missing and the OS '$id' is not supported;" \
+                "use a Debian, Ubuntu or Amazon Linux base AMI, or one with Docker installed"
+            ;;
+    esac
+    command -v docker >/dev/null 2>&1 || fail "Docker was installed but 'docker' is not on PATH"
+}
+
+unit_exists() {
+    [[ -n "$(systemctl list-unit-files --no-legend --no-pager "$1" 2>/dev/null)" ]]
+}
+
+ssm_agent_unit() {
+    local unit
+    for unit in "${ssm_unit_candidates[@]}"; do
+        if unit_exists "$unit"; then
+            printf '%s\n' "$unit"
+            return 0
+        fi
+    done
+    return 1
+}
+
+enable_services() {
+    systemctl enable --now docker.service
+    say "Docker enabled at boot"
+    local unit
+    unit="$(ssm_agent_unit)" ||
+        fail "no SSM agent unit found (${ssm_unit_candidates[*]}); the AMI would be unmanageable"
+    systemctl enable "$unit"
+    say "SSM agent enabled at boot ($unit)"
+}
+
+# ---- registries ---------------------------------------------------------------------------
+
+log_in_to_registries() {
+    mkdir -p "$DOCKER_CONFIG"
+    chmod 700 "$DOCKER_CONFIG"
+    local parameter="${SSM_RegistryCredentialsParameter:-}"
+    if [[ -n "$parameter" ]]; then
+        say "reading registry credentials from SSM parameter $parameter"
+        # The secret goes from the AWS CLI straight into the file: it is never in a variable,
+        # an argument or xtrace output.
+        (
+            umask 077
+            {
+                printf '{"auths": '
+                aws ssm get-parameter --region "$SSM_Region" --name "$parameter" \
+                    --with-decryption --query Parameter.Value --output text
+                printf '}\n'
+            } >"$DOCKER_CONFIG/config.json"
+        ) || fail "cannot read registry credentials from SSM parameter $parameter"
+    fi
+    local host region
+    for host in "${ecr_hosts[@]}"; do
+        [[ "$host" =~ $re_ecr_host ]]
+        # An ECR registry may live in another region than the bake.
+        region="${BASH_REMATCH[2]}"
+        say "logging in to $host with the instance role"
+        aws ecr get-login-password --region "$region" |
+            docker login --username AWS --password-stdin "$host" >/dev/null ||
+            fail "cannot log in to ECR registry $host (does the instance role allow ecr:GetAuthorizationToken?)"
+    done
+}
+
+# ---- images -------------------------------------------------------------------------------
+
+pinned_name() { printf '%s@%s\n' "${names[$1]}" "${digests[$1]}"; }
+
+pull_images() {
+    say "pulling ${#images[@]} images"
+    local i pids=()
+    for i in "${!images[@]}"; do
+        docker pull --quiet "$(pinned_name "$i")" >"$workdir/pull.$i.log" 2>&1 &
+        pids[i]=$!
+    done
+    # Wait for every pull, so that all failures are reported, not only the first.
+    local failures=()
+    for i in "${!images[@]}"; do
+        if wait "${pids[$i]}"; then
+            say "pulled ${images[$i]}"
+        else
+            say "pull failed: ${images[$i]}"
+            tail -n 5 "$workdir/pull.$i.log" | sed 's/^/    /'
+            failures+=("${images[$i]}")
+        fi
+    done
+    if ((${#failures[@]} > 0)); then
+        fail "${#failures[@]} of ${#images[@]} image pulls failed: ${failures[*]}"
+    fi
+}
+
+tag_images() {
+    local i
+    for i in "${!images[@]}"; do
+        # A digest-only reference has no name to start a container by; it stays untagged.
+        [[ -n "${tags[$i]}" ]] || continue
+        docker tag "$(pinned_name "$i")" "${names[$i]}:${tags[$i]}" ||
+            fail "cannot tag ${images[$i]} as ${names[$i]}:${tags[$i]}"
+        say "tagged ${names[$i]}:${tags[$i]}"
+    done
+}
+
+run_provision() {
+    local count=${#provision[@]} i
+    ((count > 0)) || return 0
+    say "running $count provision commands"
+    for i in "${!provision[@]}"; do
+        local first_line="${provision[$i]%%$'\n'*}"
+        say "provision command $((i + 1)) of $count: ${first_line:0:120}"
+        local status=0
+        bash -euo pipefail -c "${provision[$i]}" || status=$?
+        if ((status != 0)); then
+            fail "provision command $((i + 1)) of $count failed (exit status $status): ${first_line:0:120}"
+        fi
+    done
+}
+
+verify_images() {
+    local i
+    for i in "${!images[@]}"; do
+        docker image inspect "$(pinned_name "$i")" >/dev/null 2>&1 ||
+            fail "verify failed: ${images[$i]} is not in Docker's image store"
+        if [[ -n "${tags[$i]}" ]]; then
+            docker image inspect "${names[$i]}:${tags[$i]}" >/dev/null 2>&1 ||
+                fail "verify failed: tag ${names[$i]}:${tags[$i]} is missing"
+        fi
+        say "verified ${images[$i]}"
+    done
+    say "verified ${#images[@]} images"
+}
+
+# ---- per-host identity --------------------------------------------------------------------
+
+clean_docker_identity() {
+    # The socket too, where there is one, or the next docker call would start the daemon again.
+    if unit_exists docker.socket; then systemctl stop docker.socket; fi
+    systemctl stop docker.service
+    rm -f "$root/etc/docker/key.json" "$root/var/run/docker.pid" "$root/run/docker.pid"
+    say "Docker stopped; key.json and pid file removed"
+}
+
+clean_cloud_init() {
+    # So that the new instance's user data runs on its first boot.
+    if command -v cloud-init >/dev/null 2>&1; then
+        cloud-init clean --logs
+    else
+        rm -rf "$root/var/lib/cloud/instances" "$root/var/lib/cloud/instance" \
+            "$root/var/lib/cloud/data" "$root/var/lib/cloud/sem"
+        rm -f "$root/var/log/cloud-init.log" "$root/var/log/cloud-init-output.log"
+    fi
+    say "cloud-init state cleared"
+}
+
+clean_host_files() {
+    # Emptied, not deleted: systemd writes a fresh ID into an empty file on first boot
+    # (machine-id(5)), while some tools fail when the file is absent.
+    : >"$root/etc/machine-id"
+    # Unmatched patterns stay literal, and rm -f ignores them.
+    rm -f -- "$root"/etc/ssh/ssh_host_* "$root/root/.bash_history" "$root"/home/*/.bash_history
+    say "machine-id emptied; SSH host keys and shell histories removed"
+}
+
+schedule_ssm_state_cleanup() {
+    # The agent's per-instance state cannot go now: it is running this very command and keeps
+    # the command's script, output and state under /var/lib/amazon/ssm/<instance-id>. A unit
+    # started now is stopped after the agent when the runbook stops the builder, removes the
+    # state then, and removes itself. The agent stays installed and enabled.
+    local data="$root/var/lib/amazon/ssm"
+    local unit_file="$root/etc/systemd/system/$ssm_state_cleanup_unit"
+    mkdir -p "$(dirname "$unit_file")"
+    cat >"$unit_file" <<EOF
+[Unit]
+Description=Remove the SSM agent's per-instance state before tfbake's image is taken
+Before=${ssm_unit_candidates[*]}
+RequiresMountsFor=/var/lib/amazon/ssm
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop=/bin/sh -c 'rm -rf $data/i-* $data/mi-* $data/registration $data/Vault $data/runtimeconfig $data/credentials $unit_file'
+EOF
+    systemctl daemon-reload
+    systemctl start "$ssm_state_cleanup_unit"
+    say "SSM agent state removal scheduled for shutdown"
+}
+
+main() {
+    workdir="$(mktemp -d)"
+    read_inputs
+    say "baking ${#images[@]} images, ${#provision[@]} provision commands"
+    install_docker
+    enable_services
+    log_in_to_registries
+    pull_images
+    tag_images
+    run_provision
+    verify_images
+    remove_credentials
+    say "registry credentials removed"
+    clean_docker_identity
+    clean_cloud_init
+    clean_host_files
+    schedule_ssm_state_cleanup
+    sync
+    say "done"
+}
+
+main "$@"
