@@ -134,6 +134,76 @@ def external(settings: Settings) -> None:
     run_external(settings, sys.stdin.read())
 
 
+@cli.command()
+@spec_argument
+@common_options
+@click.pass_obj
+def ensure(settings: Settings, spec: Path) -> None:
+    """Print the AMI id of SPEC, baking it first when it is missing."""
+    from tfbake.commands.ensure import run_ensure
+
+    run_ensure(settings, spec, force=False)
+
+
+@cli.command()
+@spec_argument
+@click.option("--force", is_flag=True, help="Bake even when a ready AMI exists.")
+@common_options
+@click.pass_obj
+def bake(settings: Settings, spec: Path, force: bool) -> None:
+    """Bake SPEC when its AMI is missing (with --force: always) and print the AMI id."""
+    from tfbake.commands.ensure import run_ensure
+
+    run_ensure(settings, spec, force=force)
+
+
+@cli.command()
+@click.argument("target", metavar="EXECUTION_ID|SPEC")
+@common_options
+@click.pass_obj
+def cancel(settings: Settings, target: str) -> None:
+    """Stop a bake in progress and terminate its builder."""
+    from tfbake.commands.cancel import run_cancel
+
+    run_cancel(settings, target)
+
+
+@cli.command()
+@click.option("--apply", is_flag=True, help="Terminate them (default: only list them).")
+@click.option(
+    "--max-age",
+    "max_age_minutes",
+    type=click.IntRange(min=1),
+    default=120,
+    show_default=True,
+    help="Minutes after which any builder counts as stray.",
+)
+@common_options
+@click.pass_obj
+def cleanup(settings: Settings, apply: bool, max_age_minutes: int) -> None:
+    """List builder instances left by finished or abandoned bakes; --apply terminates them."""
+    from tfbake.commands.cleanup import run_cleanup
+
+    run_cleanup(settings, apply=apply, max_age_minutes=max_age_minutes)
+
+
+@cli.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=4566,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
+@common_options
+@click.pass_obj
+def sandbox(settings: Settings, port: int) -> None:
+    """Serve a local AWS endpoint (EC2, SSM, SSM Automation) until interrupted."""
+    from tfbake.commands.sandbox import run_sandbox
+
+    run_sandbox(settings, port=port)
+
+
 def _emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True))
 

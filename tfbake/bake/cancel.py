@@ -1,0 +1,71 @@
+"""Stop a bake: cancel its execution, terminate its builder, release its lock.
+
+A cancelled Automation execution runs no further steps, so its own failure path never gets to
+terminate the builder; this does it instead, by the execution-id tag the runbook puts on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tfbake import tags
+from tfbake.aws import AwsContext, aws_errors, paginate
+from tfbake.bake.lock import BakeLock
+
+LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    execution_id: str
+    previous_status: str
+    terminated: tuple[str, ...]
+    lock_released: bool
+
+
+def cancel_execution(aws: AwsContext, execution_id: str) -> Cancelled:
+    region = aws.effective_region
+    ssm = aws.client("ssm")
+    with aws_errors(f"ssm:GetAutomationExecution {execution_id}", region):
+        execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)[
+            "AutomationExecution"
+        ]
+    status = execution.get("AutomationExecutionStatus", "")
+    if status in ("Pending", "InProgress", "Waiting"):
+        with aws_errors(f"ssm:StopAutomationExecution {execution_id}", region):
+            ssm.stop_automation_execution(AutomationExecutionId=execution_id, Type="Cancel")
+    terminated = terminate_builders(aws, execution_id)
+    fingerprint = _fingerprint_of(execution)
+    released = False
+    if fingerprint:
+        lock = BakeLock(ssm, fingerprint, region)
+        record = lock.read()
+        if record is not None and record.execution_id == execution_id:
+            released = lock.release(record)
+    return Cancelled(execution_id, status, terminated, released)
+
+
+def terminate_builders(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
+    region = aws.effective_region
+    ec2 = aws.client("ec2")
+    filters = [
+        {"Name": f"tag:{tags.ROLE}", "Values": [tags.ROLE_BUILDER]},
+        {"Name": f"tag:{tags.EXECUTION_ID}", "Values": [execution_id]},
+        {"Name": "instance-state-name", "Values": LIVE_STATES},
+    ]
+    with aws_errors("ec2:DescribeInstances", region):
+        instances = [
+            instance["InstanceId"]
+            for reservation in paginate(ec2, "describe_instances", "Reservations", Filters=filters)
+            for instance in reservation["Instances"]
+        ]
+    if instances:
+        with aws_errors("ec2:TerminateInstances", region):
+            ec2.terminate_instances(InstanceIds=instances)
+    return tuple(instances)
+
+
+def _fingerprint_of(execution: dict[str, Any]) -> str:
+    values = execution.get("Parameters", {}).get("Fingerprint") or [""]
+    return values[0]

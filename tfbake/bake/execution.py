@@ -1,0 +1,104 @@
+"""Reading an SSM Automation execution: its status, its progress and why it failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tfbake.aws import aws_errors
+
+# Statuses of an execution that has not ended yet.
+ACTIVE = frozenset(
+    {
+        "Pending",
+        "InProgress",
+        "Waiting",
+        "Cancelling",
+        "Scheduled",
+        "RunbookInProgress",
+        "PendingApproval",
+        "Approved",
+        "PendingChangeCalendarOverride",
+    }
+)
+SUCCESS = "Success"
+CANCELLED = frozenset({"Cancelled"})
+TIMED_OUT = "TimedOut"
+OUTPUT_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One poll of an execution."""
+
+    execution_id: str
+    status: str
+    current_step: str
+    steps_done: int
+    failure: Failure | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+@dataclass(frozen=True)
+class Failure:
+    step: str
+    message: str
+    command_id: str | None
+
+
+def console_link(region: str, execution_id: str) -> str:
+    return (
+        f"https://{region}.console.aws.amazon.com/systems-manager/automation/execution/"
+        f"{execution_id}?region={region}"
+    )
+
+
+def snapshot(ssm: Any, execution_id: str, region: str) -> Snapshot:
+    with aws_errors(f"ssm:GetAutomationExecution {execution_id}", region):
+        execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)[
+            "AutomationExecution"
+        ]
+    steps = execution.get("StepExecutions", [])
+    done = [s for s in steps if s.get("StepStatus") in ("Success", "Failed", "TimedOut")]
+    running = next((s for s in steps if s.get("StepStatus") in ("InProgress", "Pending")), None)
+    current = running or (steps[-1] if steps else None)
+    return Snapshot(
+        execution_id=execution_id,
+        status=execution.get("AutomationExecutionStatus", "Pending"),
+        current_step=current.get("StepName", "") if current else "",
+        steps_done=len(done),
+        failure=_failure(execution, steps),
+    )
+
+
+def _failure(execution: dict[str, Any], steps: list[dict[str, Any]]) -> Failure | None:
+    failed = [s for s in steps if s.get("StepStatus") in ("Failed", "TimedOut", "Cancelled")]
+    if not failed and execution.get("AutomationExecutionStatus") in ACTIVE | {SUCCESS}:
+        return None
+    # The first failure is the cause; later ones are the cleanup path reacting to it.
+    step = failed[0] if failed else {}
+    outputs = step.get("Outputs", {}) or {}
+    command_ids = outputs.get("CommandId") or []
+    return Failure(
+        step=step.get("StepName", "") or "(none)",
+        message=(step.get("FailureMessage") or execution.get("FailureMessage") or "").strip(),
+        command_id=command_ids[0] if command_ids else None,
+    )
+
+
+def command_output_tail(ssm: Any, command_id: str, region: str) -> str:
+    """The last lines the recipe printed, from the command invocation; '' when unavailable."""
+    try:
+        with aws_errors(f"ssm:ListCommandInvocations {command_id}", region):
+            invocations = ssm.list_command_invocations(CommandId=command_id, Details=True)
+    except Exception:  # the tail is a courtesy on an error path; never mask the real failure
+        return ""
+    texts = []
+    for invocation in invocations.get("CommandInvocations", []):
+        for plugin in invocation.get("CommandPlugins", []):
+            texts.append(plugin.get("Output", "") or "")
+    lines = "\n".join(texts).strip().splitlines()
+    return "\n".join(lines[-OUTPUT_TAIL_LINES:])

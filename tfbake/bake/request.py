@@ -1,0 +1,51 @@
+"""What a bake is told: the runbook's parameters for one plan, and the AMI's name."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tfbake.pipeline import Plan
+
+DEFAULT_INSTANCE_TYPES = {"x86_64": "t3.large", "arm64": "t4g.large"}
+ECR_HOST_RE = re.compile(r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?")
+
+
+def image_name(plan: Plan) -> str:
+    """AMI names are unique per account and region; the fingerprint makes this one unique."""
+    return f"tfbake-{plan.image_set.name}-{plan.fingerprint.short}"
+
+
+def ecr_registries(plan: Plan) -> list[str]:
+    hosts = {image.reference.registry for image in plan.images}
+    return sorted(host for host in hosts if ECR_HOST_RE.fullmatch(host))
+
+
+def start_parameters(plan: Plan, region: str, name: str) -> dict[str, list[str]]:
+    from tfbake.bake.documents import runbook_parameters
+
+    image_set = plan.image_set
+    builder = image_set.builder
+    volume = image_set.volume
+    arguments: dict[str, Any] = {
+        "base_ami_id": plan.base_ami_id,
+        "instance_type": builder.instance_type or DEFAULT_INSTANCE_TYPES[plan.architecture],
+        "subnet_id": builder.subnet_id,
+        "security_group_ids": builder.security_group_ids,
+        "instance_profile": builder.instance_profile,
+        "volume_size_gib": volume.size_gib,
+        "volume_type": volume.type,
+        "encrypted": volume.encrypted,
+        "kms_key_id": volume.kms_key_id,
+        "image_name": name,
+        "fingerprint": plan.fingerprint.value,
+        "set_name": image_set.name,
+        "images": sorted({str(image.pinned) for image in plan.images}),
+        "provision": image_set.provision,
+        "registry_credentials_parameter": image_set.registry_credentials_parameter,
+        "ecr_registries": ecr_registries(plan),
+        "region": region,
+        "automation_role_arn": builder.automation_role_arn,
+        "extra_tags": dict(image_set.tags),
+    }
+    return runbook_parameters(**arguments)

@@ -1,0 +1,42 @@
+"""`tfbake cancel`: stop a running bake, named by its execution id or by its spec."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tfbake.bake.cancel import cancel_execution
+from tfbake.bake.lock import BakeLock
+from tfbake.errors import BadInput
+from tfbake.pipeline import plan_image_set
+from tfbake.specfile import load_image_set
+
+EXECUTION_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def run_cancel(settings: Any, target: str) -> None:
+    aws = settings.aws()
+    execution_id = target if EXECUTION_ID_RE.fullmatch(target) else _execution_of(aws, target)
+    cancelled = cancel_execution(aws, execution_id)
+    terminated = ", ".join(cancelled.terminated) or "none running"
+    click.echo(
+        f"cancelled {cancelled.execution_id} (was {cancelled.previous_status}); "
+        f"builders terminated: {terminated}"
+    )
+
+
+def _execution_of(aws: Any, spec: str) -> str:
+    path = Path(spec)
+    if not path.exists():
+        raise BadInput(f"{spec!r} is neither an execution id nor a spec file")
+    plan = plan_image_set(load_image_set(path), aws)
+    record = BakeLock(aws.client("ssm"), plan.fingerprint.value, aws.effective_region).read()
+    if record is None or not record.execution_id:
+        raise BadInput(
+            f"no bake in progress for {plan.image_set.name!r} "
+            f"(fingerprint {plan.fingerprint.short}) in {aws.effective_region}"
+        )
+    return record.execution_id

@@ -1,0 +1,33 @@
+"""`tfbake sandbox`: serve the local AWS endpoint until interrupted."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+import click
+
+from tfbake.errors import BadInput
+
+
+def run_sandbox(settings: Any, *, port: int) -> None:
+    try:
+        from tfbake.sandbox import start_sandbox
+    except ImportError as err:
+        raise BadInput(
+            f"the sandbox needs the optional extra: pip install 'tfbake[sandbox]' ({err.name})"
+        ) from None
+    try:
+        sandbox = start_sandbox(port=port, region=settings.region or "us-east-1")
+    except OSError as err:
+        raise BadInput(f"cannot listen on 127.0.0.1:{port}: {err.strerror}") from None
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo(f"# tfbake sandbox serving on {sandbox.url}; Ctrl-C stops it", err=True)
+    for key, value in sandbox.environment().items():
+        click.echo(f"export {key}={value}")
+    stop.wait()
+    sandbox.stop()
+    click.echo("# tfbake sandbox stopped", err=True)

@@ -1,0 +1,64 @@
+"""Look up the AMI of a plan and bake it when it is missing: the end of the one flow."""
+
+from __future__ import annotations
+
+import time
+
+from tfbake.aws import AwsContext
+from tfbake.bake.request import image_name
+from tfbake.bake.runner import ProgressSink, run_bake
+from tfbake.errors import AmiMissing, BakeFailed
+from tfbake.pipeline import BAKED, FOUND, Plan, Result, look_up
+
+ON_MISSING_BAKE = "bake"
+ON_MISSING_FAIL = "fail"
+
+
+def ensure(
+    plan: Plan,
+    aws: AwsContext,
+    *,
+    on_missing: str = ON_MISSING_BAKE,
+    on_progress: ProgressSink,
+    force: bool = False,
+) -> Result:
+    """The ready AMI of `plan`, baking it first if needed (or always, with `force`)."""
+    found = look_up(plan, aws)
+    if found.status == FOUND and not force:
+        return found
+    if on_missing == ON_MISSING_FAIL:
+        raise AmiMissing(
+            missing_message(
+                found, "on_missing is fail (TFBAKE_ON_MISSING or the module), so no bake"
+            )
+        )
+    # A forced rebake of an existing fingerprint needs a new AMI name: names are unique.
+    name = image_name(plan) + (f"-{int(time.time())}" if found.ami else "")
+    run = run_bake(
+        plan,
+        aws,
+        on_progress=on_progress,
+        timeout_seconds=plan.image_set.builder.timeout_minutes * 60,
+        image_name=name,
+        recheck=not force,
+    )
+    baked = look_up(plan, aws)
+    if baked.status != FOUND:
+        raise BakeFailed(
+            f"bake {run.execution_id} succeeded but no AMI of fingerprint "
+            f"{plan.fingerprint.short} is marked ready in {baked.region}"
+        )
+    # An attached client did not bake; it reports what it found, like any other lookup.
+    return Result(plan, baked.region, FOUND if run.attached else BAKED, baked.ami, baked.unusable)
+
+
+def missing_message(result: Result, why: str) -> str:
+    plan = result.plan
+    text = (
+        f"no ready AMI for image set {plan.image_set.name!r} "
+        f"(fingerprint {plan.fingerprint.short}) in {result.region}"
+    )
+    if result.unusable:
+        states = ", ".join(f"{ami.ami_id} is {ami.status or ami.state}" for ami in result.unusable)
+        text += f" ({states})"
+    return f"{text}; {why}"

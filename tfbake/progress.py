@@ -1,0 +1,83 @@
+"""Showing a bake's progress: a live line on a terminal, plain lines elsewhere, or a log file.
+
+`tfbake external` runs under Terraform, which hides a successful program's stderr, so its
+progress goes to a log file users can `tail -f` (see docs/external.md for where it is).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from tfbake.bake.runner import Progress
+
+LOG_FILE_ENV = "TFBAKE_LOG_FILE"
+
+
+def describe(progress: Progress) -> str:
+    minutes, seconds = divmod(int(progress.elapsed), 60)
+    who = "attached to" if progress.attached else "baking"
+    step = progress.step or "starting"
+    return (
+        f"{who} {progress.execution_id}: step {progress.step_number}/{progress.step_count} "
+        f"{step} ({minutes}m{seconds:02d}s)"
+    )
+
+
+class StreamProgress:
+    """Rewrites one line on a terminal; prints a line per change of step otherwise."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.last_step: str | None = None
+
+    def __call__(self, progress: Progress) -> None:
+        text = describe(progress)
+        if self.live:
+            self.stream.write(f"\r\033[K{text}")
+            self.stream.flush()
+        elif progress.step != self.last_step:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+        self.last_step = progress.step
+
+    def close(self) -> None:
+        if self.live and self.last_step is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def external_log_path() -> Path:
+    configured = os.environ.get(LOG_FILE_ENV)
+    if configured:
+        return Path(configured)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "tfbake" / "external.log"
+
+
+class LogFileProgress:
+    """Appends a timestamped line per change of step to the external log file."""
+
+    def __init__(self, path: Path, name: str) -> None:
+        self.path = path
+        self.name = name
+        self.last_step: str | None = None
+
+    def __call__(self, progress: Progress) -> None:
+        if progress.step == self.last_step:
+            return
+        self.last_step = progress.step
+        self.write(describe(progress))
+
+    def write(self, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as log:
+                log.write(f"{stamp} [{os.getpid()}] {self.name}: {text}\n")
+        except OSError:
+            pass  # progress is a courtesy; an unwritable log must not fail the bake
