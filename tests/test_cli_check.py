@@ -1,0 +1,139 @@
+"""`tfbake check`: a spec or a whole Terraform directory, found or missing, with exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.amis import seed_ami
+from tests.support.cli import assert_one_line_error, run_tfbake
+from tests.support.specs import BASE_AMI, NGINX, REDIS, spec_data, write_spec
+from tfbake.aws import AwsContext
+from tfbake.errors import ExitCode
+from tfbake.pipeline import plan_image_set
+from tfbake.sandbox import Sandbox
+from tfbake.spec import image_set_from_mapping
+
+
+@pytest.fixture
+def ec2(sandbox: Sandbox) -> Any:
+    return AwsContext().client("ec2")
+
+
+def fingerprint_of(**changes: Any) -> str:
+    return plan_image_set(
+        image_set_from_mapping(spec_data(**changes)), AwsContext()
+    ).fingerprint.value
+
+
+def test_found_prints_the_ami_id(tmp_path: Path, ec2: Any) -> None:
+    ami = seed_ami(ec2, fingerprint_of())
+    result = run_tfbake("check", str(write_spec(tmp_path)))
+    assert result.code == 0, result.stderr
+    assert result.stdout.strip() == ami
+
+
+def test_missing_exits_3_with_a_table(tmp_path: Path, sandbox: Sandbox) -> None:
+    result = run_tfbake("check", str(write_spec(tmp_path)))
+    assert result.code == ExitCode.AMI_MISSING
+    header, row = result.stdout.strip().splitlines()
+    assert header.split() == ["NAME", "STATUS", "AMI", "FINGERPRINT", "REGION"]
+    assert row.split()[:3] == ["web", "missing", "-"]
+
+
+def test_json_schema(tmp_path: Path, ec2: Any) -> None:
+    ami = seed_ami(ec2, fingerprint_of())
+    result = run_tfbake("--json", "check", str(write_spec(tmp_path)))
+    data = json.loads(result.stdout)
+    assert data["schema"] == "tfbake.result/1"
+    assert (data["status"], data["ami_id"], data["name"]) == ("found", ami, "web")
+    assert data["fingerprint"] == fingerprint_of()
+
+
+def test_options_work_after_the_command(tmp_path: Path, sandbox: Sandbox) -> None:
+    result = run_tfbake("check", str(write_spec(tmp_path)), "--json", "--region", "eu-west-1")
+    assert result.code == ExitCode.AMI_MISSING
+    assert json.loads(result.stdout)["region"] == "eu-west-1"
+
+
+def test_needs_spec_or_terraform() -> None:
+    assert_one_line_error(run_tfbake("check"), ExitCode.BAD_INPUT, "either SPEC or --terraform")
+
+
+def write_terraform(directory: Path, web_images: str = "var.web_images") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "main.tf").write_text(
+        f"""
+variable "web_images" {{
+  type    = list(string)
+  default = ["{NGINX}"]
+}}
+
+module "web" {{
+  source       = "../modules/baked-ami"
+  name         = "web"
+  images       = {web_images}
+  base_ami     = "{BASE_AMI}"
+  architecture = "x86_64"
+}}
+
+module "api" {{
+  source       = "git::https://example.com/tfbake.git//modules/baked-ami?ref=v1"
+  name         = "api"
+  images       = local.api_images
+  base_ami     = "{BASE_AMI}"
+}}
+
+module "vpc" {{
+  source = "terraform-aws-modules/vpc/aws"
+}}
+"""
+    )
+    return directory
+
+
+def test_terraform_directory(tmp_path: Path, ec2: Any) -> None:
+    directory = write_terraform(tmp_path / "infra")
+    ami = seed_ami(ec2, fingerprint_of(images=[NGINX]))
+    result = run_tfbake("check", "--terraform", str(directory))
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["MODULE", "STATUS", "AMI"]
+    rows = {line.split()[0]: line.split() for line in lines[1:] if line.startswith("module.")}
+    assert rows["module.web"][1:3] == ["found", ami]
+    assert rows["module.api"][1] == "unchecked"
+    assert "module.vpc" not in rows
+    assert "module.api: unresolved: images = ${local.api_images} (references local.api_images)" in (
+        result.stdout
+    )
+    assert result.code == ExitCode.BAD_INPUT
+
+
+def test_terraform_directory_missing_wins(tmp_path: Path, sandbox: Sandbox) -> None:
+    directory = write_terraform(tmp_path / "infra")
+    (directory / "terraform.tfvars").write_text(f'web_images = ["{REDIS}"]\n')
+    result = run_tfbake("--json", "check", "--terraform", str(directory))
+    reports = {report["address"]: report for report in json.loads(result.stdout)}
+    assert reports["module.web"]["status"] == "missing"
+    assert reports["module.web"]["result"]["images"] == [
+        "docker.io/library/redis:7@sha256:" + "b" * 64
+    ]
+    assert result.code == ExitCode.AMI_MISSING
+
+
+def test_terraform_all_found_exits_0(tmp_path: Path, ec2: Any) -> None:
+    directory = write_terraform(tmp_path / "infra", web_images=f'["{REDIS}"]')
+    (directory / "main.tf").write_text((directory / "main.tf").read_text().split('module "api"')[0])
+    seed_ami(ec2, fingerprint_of(images=[REDIS]))
+    result = run_tfbake("check", "--terraform", str(directory))
+    assert result.code == 0, result.stdout + result.stderr
+
+
+def test_terraform_parse_error_is_one_line(tmp_path: Path) -> None:
+    directory = tmp_path / "broken"
+    directory.mkdir()
+    (directory / "main.tf").write_text('module "web" {\n  source = \n')
+    result = run_tfbake("check", "--terraform", str(directory))
+    assert_one_line_error(result, ExitCode.BAD_INPUT, "main.tf")
