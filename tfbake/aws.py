@@ -16,8 +16,10 @@ from typing import Any
 from tfbake.errors import AwsError
 
 # One retry policy for every client: the standard mode backs off on throttling and 5xx and gives
-# up quickly on calls the endpoint does not implement.
-RETRY_CONFIG = {"mode": "standard", "max_attempts": 6}
+# up quickly on calls the endpoint does not implement. Long waits (polling a bake) add their own
+# tolerance on top, so this stays short enough that an unreachable endpoint fails in seconds.
+RETRY_CONFIG = {"mode": "standard", "max_attempts": 4}
+CONNECT_TIMEOUT_SECONDS = 10
 DEFAULT_REGION = "us-east-1"
 
 
@@ -56,7 +58,9 @@ class AwsContext:
             from botocore.config import Config
 
             client = self.session().client(
-                service, region_name=region, config=Config(retries=RETRY_CONFIG)
+                service,
+                region_name=region,
+                config=Config(retries=RETRY_CONFIG, connect_timeout=CONNECT_TIMEOUT_SECONDS),
             )
             self._clients[key] = client
         return client
@@ -98,7 +102,8 @@ def translate(err: Exception, action: str, region: str) -> AwsError | None:
         if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
             return AwsError(
                 f"access denied: {action} in {region} ({code}); grant the caller this "
-                f"permission{': ' + _first_line(message) if message else ''}"
+                f"permission{': ' + _first_line(message) if message else ''}",
+                code=code,
             )
         if code in {
             "AuthFailure",
@@ -107,8 +112,10 @@ def translate(err: Exception, action: str, region: str) -> AwsError | None:
             "ExpiredToken",
             "UnrecognizedClientException",
         }:
-            return AwsError(f"AWS rejected the credentials for {action} in {region} ({code})")
-        return AwsError(f"{action} failed in {region}: {code}: {_first_line(message)}")
+            return AwsError(
+                f"AWS rejected the credentials for {action} in {region} ({code})", code=code
+            )
+        return AwsError(f"{action} failed in {region}: {code}: {_first_line(message)}", code=code)
     if isinstance(err, bx.BotoCoreError):
         return AwsError(f"{action} failed in {region}: {err}")
     return None
@@ -116,3 +123,12 @@ def translate(err: Exception, action: str, region: str) -> AwsError | None:
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
+
+
+THROTTLING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+)
+
+
+def is_throttling(err: AwsError) -> bool:
+    return err.code in THROTTLING_CODES

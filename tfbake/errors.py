@@ -89,3 +89,7 @@ class RegistryError(TfbakeError):
 
 class AwsError(TfbakeError):
     exit_code = ExitCode.AWS
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code  # the AWS error code, e.g. ThrottlingException; "" when not from AWS

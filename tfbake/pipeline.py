@@ -90,4 +90,5 @@ def _resolve_images(
 def _recipe_digest() -> str:
     from tfbake.bake.documents import recipe_digest
 
-    return recipe_digest()
+    digest = recipe_digest()
+    return digest if digest.startswith("sha256:") else f"sha256:{digest}"

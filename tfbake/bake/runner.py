@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfbake import tags
-from tfbake.aws import AwsContext, aws_errors
+from tfbake.aws import AwsContext, aws_errors, is_throttling
 from tfbake.bake.execution import (
     CANCELLED,
     SUCCESS,
@@ -26,7 +26,7 @@ from tfbake.bake.execution import (
 from tfbake.bake.lock import BakeLock, Lock
 from tfbake.bake.request import start_parameters
 from tfbake.catalog import find_by_fingerprint
-from tfbake.errors import BakeCancelled, BakeFailed, BakeTimedOut
+from tfbake.errors import AwsError, BakeCancelled, BakeFailed, BakeTimedOut
 from tfbake.pipeline import Plan
 
 # Poll quickly at first (short bakes, attaching to a finished one), then settle at a rate that
@@ -34,6 +34,7 @@ from tfbake.pipeline import Plan
 POLL_FIRST_SECONDS = 1.0
 POLL_MAX_SECONDS = 10.0
 MAX_TAKEOVERS = 3
+MAX_THROTTLED_POLLS = 30
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,18 @@ def _wait(
     execution_id = lock.record.execution_id
     started = time.monotonic()
     interval = POLL_FIRST_SECONDS
+    throttled = 0
     while True:
-        state = snapshot(ssm, execution_id, region)
+        try:
+            state = snapshot(ssm, execution_id, region)
+            throttled = 0
+        except AwsError as err:
+            # Still throttled after the client's own retries: skip this poll, not the bake.
+            throttled += 1
+            if not is_throttling(err) or throttled > MAX_THROTTLED_POLLS:
+                raise
+            sleep(POLL_MAX_SECONDS)
+            continue
         elapsed = time.monotonic() - started
         on_progress(Progress(execution_id, state.current_step, state.steps_done + state.active,
                              runbook_step_count(), elapsed, not lock.owned))  # fmt: skip
