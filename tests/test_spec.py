@@ -47,8 +47,8 @@ def test_full_spec() -> None:
             provision=["echo 'hi' > /etc/motd"],
             salt="2",
             tags={"team": "web"},
-            builder={"instance_type": "t4g.large", "subnet_id": "subnet-1",
-                     "security_group_ids": ["sg-1"], "timeout_minutes": 30},
+            builder={"instance_type": "t4g.large", "subnet_id": "subnet-0123456789abcdef0",
+                     "security_group_ids": ["sg-01234567"], "timeout_minutes": 30},
             ami_owners=["123456789012"],
             insecure_registries=["reg.internal:5000"],
         )
@@ -57,7 +57,7 @@ def test_full_spec() -> None:
     assert image_set.volume.kms_key_id == "alias/bake"
     assert image_set.provision == ("echo 'hi' > /etc/motd",)
     assert image_set.tags == (("team", "web"),)
-    assert image_set.builder.security_group_ids == ("sg-1",)
+    assert image_set.builder.security_group_ids == ("sg-01234567",)
     assert image_set.builder.timeout_minutes == 30
 
 
@@ -98,6 +98,13 @@ def test_base_ami_forms(value: Any, expected: BaseAmi) -> None:
         ({"imgaes": ["x"]}, "imgaes", "did you mean 'images'"),
         ({"builder": {"instance_typ": "t3.large"}}, "builder.instance_typ", "did you mean"),
         ({"ami_owners": ["me"]}, "ami_owners", "account id"),
+        ({"builder": {"subnet_id": "subnet-zz"}}, "builder.subnet_id", "not a subnet id"),
+        ({"builder": {"security_group_ids": ["sg-1;x"]}}, "builder.security_group_ids", "sg-"),
+        ({"builder": {"instance_type": "large"}}, "builder.instance_type", "instance type"),
+        ({"builder": {"automation_role_arn": "role"}}, "builder.automation_role_arn", "ARN"),
+        ({"builder": {"timeout_minutes": 0}}, "builder.timeout_minutes", "whole number"),
+        ({"insecure_registries": ["a b"]}, "insecure_registries", "host[:port]"),
+        ({"registry_credentials_parameter": "$(x)"}, "registry_credentials_parameter", "name"),
     ],
 )
 def test_invalid_field_is_named(changes: dict[str, Any], field: str, message: str) -> None:

@@ -174,6 +174,7 @@ def image_set_from_mapping(
     name = fields.string("name", required=True)
     if not NAME_RE.fullmatch(name):
         raise fields.error("name", f"{name!r} must be 1-48 lower-case letters, digits or dashes")
+    insecure_registries, credentials_parameter = _access(fields)
     return ImageSet(
         name=name,
         images=_images(fields),
@@ -185,8 +186,8 @@ def image_set_from_mapping(
         tags=_tags(fields),
         builder=_builder(fields.nested("builder")),
         ami_owners=_owners(fields, "ami_owners") or ("self",),
-        insecure_registries=fields.strings("insecure_registries"),
-        registry_credentials_parameter=fields.string("registry_credentials_parameter"),
+        insecure_registries=insecure_registries,
+        registry_credentials_parameter=credentials_parameter,
         source=source,
     )
 
@@ -281,8 +282,29 @@ def _tags(fields: _Fields) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), v) for k, v in tags.items()))
 
 
+# Shapes of the builder settings, checked here so a typo fails before a bake starts.
+BUILDER_PATTERNS = {
+    "instance_type": (re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+"), "an instance type like t3.large"),
+    "subnet_id": (re.compile(r"subnet-[0-9a-f]{8,17}"), "a subnet id (subnet-...)"),
+    "security_group_ids": (re.compile(r"sg-[0-9a-f]{8,17}"), "security group ids (sg-...)"),
+    "instance_profile": (re.compile(r"[\w+=,.@-]{1,128}"), "an instance profile name"),
+    "automation_role_arn": (
+        re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"),
+        "an IAM role ARN",
+    ),
+    "document_name": (re.compile(r"[a-zA-Z0-9_.:/-]{3,128}"), "an SSM document name"),
+}
+SSM_PARAMETER_RE = re.compile(r"[A-Za-z0-9_.\-/]{1,2048}")
+HOST_PORT_RE = re.compile(r"[A-Za-z0-9.-]+(?::\d{1,5})?|\[[0-9a-fA-F:.]+\](?::\d{1,5})?")
+
+
 def _builder(fields: _Fields) -> Builder:
     fields.reject_unknown(BUILDER_FIELDS)
+    for name, (pattern, shape) in BUILDER_PATTERNS.items():
+        value = fields.data.get(name)
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, str) and item and not pattern.fullmatch(item):
+                raise fields.error(name, f"{item!r} is not {shape}")
     return Builder(
         instance_type=fields.string("instance_type") or None,
         subnet_id=fields.string("subnet_id") or None,
@@ -292,6 +314,20 @@ def _builder(fields: _Fields) -> Builder:
         document_name=fields.string("document_name") or None,
         timeout_minutes=fields.integer("timeout_minutes", 60, 1, 24 * 60),
     )
+
+
+def _access(fields: _Fields) -> tuple[tuple[str, ...], str | None]:
+    """Insecure registries and the credentials parameter: how to reach images, not content."""
+    insecure = fields.strings("insecure_registries")
+    for host in insecure:
+        if not HOST_PORT_RE.fullmatch(host):
+            raise fields.error("insecure_registries", f"{host!r} is not a host[:port]")
+    parameter = fields.string("registry_credentials_parameter") or None
+    if parameter and not SSM_PARAMETER_RE.fullmatch(parameter):
+        raise fields.error(
+            "registry_credentials_parameter", f"{parameter!r} is not a parameter name"
+        )
+    return insecure, parameter
 
 
 def _kind(value: Any) -> str:
