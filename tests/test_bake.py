@@ -70,12 +70,12 @@ def ready_amis(aws: AwsContext, fingerprint: str) -> list[str]:
 
 
 def lock_exists(aws: AwsContext, fingerprint: str) -> bool:
-    names = [
-        p["Name"]
-        for p in aws.client("ssm").describe_parameters()["Parameters"]
-        if p["Name"].startswith(LOCK_PREFIX)
-    ]
-    return LOCK_PREFIX + fingerprint in names
+    ssm = aws.client("ssm")
+    try:
+        ssm.get_parameter(Name=LOCK_PREFIX + fingerprint)
+    except ssm.exceptions.ParameterNotFound:
+        return False
+    return True
 
 
 def no_progress(_: Any) -> None:

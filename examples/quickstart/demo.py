@@ -50,7 +50,9 @@ def main() -> None:
         changed.write_text(spec.read_text() + '\nsalt = "2"\n')
         sandbox.log.clear()
         rebaked, seconds = tfbake("ensure", str(changed))
-        rows.append(("changed salt", rebaked, seconds, sandbox.log.count("StartAutomationExecution")))
+        rows.append(
+            ("changed salt", rebaked, seconds, sandbox.log.count("StartAutomationExecution"))
+        )
 
     print(f"\n{'step':<15} {'AMI':<22} {'seconds':>8} {'bakes started':>14}")
     for step, ami_id, elapsed, bakes in rows:

@@ -80,7 +80,7 @@ def run_bake(
             lock.release(held.record)
             return BakeRun(execution_id="", attached=True)
         held = _start_or_attach(plan, aws, lock, held, image_name)
-        first = snapshot(ssm, held.record.execution_id, region)
+        first = _patient_snapshot(ssm, held.record.execution_id, region, sleep)
         if not first.active and first.status != SUCCESS and not held.owned:
             # The lock names a bake that ended badly with nobody watching (its client died
             # before releasing): stale. Take it over and bake anew.
@@ -148,18 +148,8 @@ def _wait(
     execution_id = lock.record.execution_id
     started = time.monotonic()
     interval = POLL_FIRST_SECONDS
-    throttled = 0
     while True:
-        try:
-            state = snapshot(ssm, execution_id, region)
-            throttled = 0
-        except AwsError as err:
-            # Still throttled after the client's own retries: skip this poll, not the bake.
-            throttled += 1
-            if not is_throttling(err) or throttled > MAX_THROTTLED_POLLS:
-                raise
-            sleep(POLL_MAX_SECONDS)
-            continue
+        state = _patient_snapshot(ssm, execution_id, region, sleep)
         elapsed = time.monotonic() - started
         on_progress(Progress(execution_id, state.current_step, state.steps_done + state.active,
                              runbook_step_count(), elapsed, not lock.owned))  # fmt: skip
@@ -174,6 +164,21 @@ def _wait(
             )
         sleep(min(interval, max(timeout_seconds - elapsed, 0.1)))
         interval = min(interval * 2, POLL_MAX_SECONDS)
+
+
+def _patient_snapshot(
+    ssm: Any, execution_id: str, region: str, sleep: Callable[[float], None]
+) -> Snapshot:
+    """A poll that outlasts throttling: the client retries, then this skips polls, not bakes."""
+    throttled = 0
+    while True:
+        try:
+            return snapshot(ssm, execution_id, region)
+        except AwsError as err:
+            throttled += 1
+            if not is_throttling(err) or throttled >= MAX_THROTTLED_POLLS:
+                raise
+            sleep(min(POLL_FIRST_SECONDS * 2**throttled, POLL_MAX_SECONDS))
 
 
 def _failure_error(ssm: Any, state: Snapshot, region: str) -> Exception:

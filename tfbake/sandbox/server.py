@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from tfbake.sandbox.base_images import seed_base_images
 from tfbake.sandbox.controls import SandboxControls
 from tfbake.sandbox.faults import RecordedCommand
 from tfbake.sandbox.middleware import SandboxApp
@@ -124,6 +125,7 @@ class Sandbox:
         # Executions first: a running one would otherwise go on acting on the fresh account.
         self.controls.reset()
         moto_api_backend.reset()
+        seed_base_images(self.region)
         self.log.clear()
 
     def inject_failure(self, step: str, message: str) -> None:
@@ -176,4 +178,5 @@ def start_sandbox(host: str = "127.0.0.1", port: int = 0, region: str = "us-east
     controls.endpoint_url = f"http://{host}:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name="tfbake-sandbox", daemon=True)
     thread.start()
+    seed_base_images(region)
     return Sandbox(host, server.server_port, region, log, server, thread, controls)

@@ -1,0 +1,1 @@
+"""Baking: the SSM documents tfbake ships (runbook, recipe) and what runs them."""

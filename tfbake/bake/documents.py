@@ -1,0 +1,245 @@
+"""The SSM documents tfbake ships, named by their content, and the runbook's parameters.
+
+Two documents: the Automation runbook (runbook.yaml) and the Command document that runs the
+on-builder recipe (recipe-command.yaml with recipe.sh as its script). Each is named by a hash of
+its rendered content, so a changed document gets a new name: concurrent first runs create the
+same document (one wins, the others find it), and an upgrade never edits a document that a
+running bake of the previous release still reads. The runbook names the recipe document by its
+hashed name, so a changed recipe changes the runbook's name too.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from tfbake import tags
+from tfbake.aws import aws_errors
+from tfbake.errors import AwsError, BadInput
+
+RUNBOOK_TEMPLATE = "runbook.yaml"
+RECIPE_TEMPLATE = "recipe-command.yaml"
+RECIPE_SCRIPT = "recipe.sh"
+
+# The grammar of tfbake/reference.py, restricted to normalised, pinned references; recipe.sh
+# checks the same. SSM applies allowedPattern before the command reaches the instance.
+_HOST = r"[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_REGISTRY = rf"({_HOST}(\.{_HOST})*|\[[0-9a-fA-F:.]+\])(:[0-9]+)?"
+_PATH = r"[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*"
+_REFERENCE = (
+    rf"{_REGISTRY}/{_PATH}(/{_PATH})*(:[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+    r"@(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})"
+)
+IMAGES_PATTERN = rf"^{_REFERENCE}( {_REFERENCE})*$"
+_ECR_HOST = r"[0-9]{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"
+ECR_REGISTRIES_PATTERN = rf"^({_ECR_HOST}( {_ECR_HOST})*)?$"
+
+_NAME_HASH_LENGTH = 12
+_DOCUMENT_ACTIVE_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class DocumentNames:
+    runbook: str
+    # None when the runbook's name was configured: that runbook names its own recipe document.
+    recipe: str | None
+
+
+def _template(name: str) -> str:
+    return resources.files("tfbake.bake").joinpath(name).read_text(encoding="utf-8")
+
+
+def _yaml_single_quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def recipe_command_content() -> str:
+    """The recipe's Command document, with recipe.sh embedded line by line."""
+    script = _template(RECIPE_SCRIPT)
+    if "{{" in script:
+        # SSM would substitute parameters there: exactly the splicing ENV_VAR exists to avoid.
+        raise RuntimeError(f"{RECIPE_SCRIPT} contains '{{{{', which SSM would interpolate")
+    lines = []
+    for line in _template(RECIPE_TEMPLATE).splitlines():
+        stripped = line.strip()
+        if stripped == "__RECIPE_SCRIPT_LINES__":
+            indent = line[: len(line) - len(line.lstrip())]
+            # JSON strings are valid YAML double-quoted scalars: every byte survives as written.
+            lines.extend(f"{indent}- {json.dumps(s)}" for s in script.splitlines())
+        else:
+            lines.append(
+                line.replace("__IMAGES_PATTERN__", _yaml_single_quoted(IMAGES_PATTERN)).replace(
+                    "__ECR_PATTERN__", _yaml_single_quoted(ECR_REGISTRIES_PATTERN)
+                )
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _content_name(prefix: str, content: str) -> str:
+    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    return f"{prefix}-{digest[:_NAME_HASH_LENGTH]}"
+
+
+def runbook_content() -> str:
+    """The bake runbook, naming the recipe document by its content-derived name."""
+    recipe_name = _content_name("tfbake-recipe", recipe_command_content())
+    return _template(RUNBOOK_TEMPLATE).replace("__RECIPE_DOCUMENT__", recipe_name)
+
+
+def document_names() -> DocumentNames:
+    return DocumentNames(
+        runbook=_content_name("tfbake-bake", runbook_content()),
+        recipe=_content_name("tfbake-recipe", recipe_command_content()),
+    )
+
+
+def recipe_digest() -> str:
+    """sha256 over what decides what a builder does: the script and both document templates."""
+    digest = hashlib.sha256()
+    for name in (RECIPE_SCRIPT, RECIPE_TEMPLATE, RUNBOOK_TEMPLATE):
+        data = _template(name).encode("utf-8")
+        # Length-prefixed, so that moving bytes from one file to the next changes the digest.
+        digest.update(f"{name}:{len(data)}:".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def ensure_documents(ssm: Any, *, runbook_name: str | None = None) -> DocumentNames:
+    """Create both documents when missing; a configured runbook name bypasses creation."""
+    if runbook_name:
+        return DocumentNames(runbook=runbook_name, recipe=None)
+    names = document_names()
+    assert names.recipe is not None
+    region = ssm.meta.region_name
+    # The recipe first: a runbook is of no use before the document it runs exists.
+    _ensure_document(ssm, names.recipe, recipe_command_content(), "Command", region)
+    _ensure_document(ssm, names.runbook, runbook_content(), "Automation", region)
+    return names
+
+
+def _ensure_document(ssm: Any, name: str, content: str, document_type: str, region: str) -> None:
+    from botocore.exceptions import ClientError
+
+    with aws_errors(f"ssm:DescribeDocument {name}", region):
+        try:
+            status = ssm.describe_document(Name=name)["Document"].get("Status", "Active")
+        except ClientError as err:
+            if _error_code(err) != "InvalidDocument":
+                raise
+            status = None
+    if status is None:
+        with aws_errors(f"ssm:CreateDocument {name}", region):
+            try:
+                created = ssm.create_document(
+                    Name=name, Content=content, DocumentType=document_type, DocumentFormat="YAML"
+                )
+                status = created["DocumentDescription"].get("Status", "Creating")
+            except ClientError as err:
+                # Content-addressed names: whoever created it first created the same document.
+                if _error_code(err) != "DocumentAlreadyExists":
+                    raise
+                status = "Creating"
+    if status != "Active":
+        _wait_until_active(ssm, name, region)
+
+
+def _wait_until_active(ssm: Any, name: str, region: str) -> None:
+    # CreateDocument returns while the document is still "Creating"; an execution started on it
+    # then would fail.
+    deadline = time.monotonic() + _DOCUMENT_ACTIVE_TIMEOUT_SECONDS
+    while True:
+        with aws_errors(f"ssm:DescribeDocument {name}", region):
+            document = ssm.describe_document(Name=name)["Document"]
+        status = document.get("Status", "Active")
+        if status == "Active":
+            return
+        if status == "Failed" or time.monotonic() > deadline:
+            reason = document.get("StatusInformation") or f"still {status}"
+            raise AwsError(f"SSM document {name} in {region} is not usable: {reason}")
+        time.sleep(0.5)
+
+
+def _error_code(err: Any) -> str:
+    return str(err.response.get("Error", {}).get("Code", ""))
+
+
+def encode_provision(commands: Sequence[str]) -> str:
+    """Base64 of the commands, each ended by NUL: any text (newlines, quotes) survives intact."""
+    for command in commands:
+        if "\0" in command:
+            raise BadInput("a provision command cannot contain a NUL character")
+    return base64.b64encode(b"".join(c.encode("utf-8") + b"\0" for c in commands)).decode()
+
+
+def runbook_parameters(
+    *,
+    base_ami_id: str,
+    instance_type: str,
+    subnet_id: str | None,
+    security_group_ids: Sequence[str],
+    instance_profile: str | None,
+    volume_size_gib: int,
+    volume_type: str,
+    encrypted: bool,
+    kms_key_id: str | None,
+    image_name: str,
+    fingerprint: str,
+    set_name: str,
+    images: Sequence[str],
+    provision: Sequence[str],
+    registry_credentials_parameter: str | None,
+    ecr_registries: Sequence[str],
+    region: str,
+    automation_role_arn: str | None,
+    extra_tags: Mapping[str, str],
+) -> dict[str, list[str]]:
+    """The Parameters of StartAutomationExecution for the runbook.
+
+    Optional values that are empty are left out, so the runbook's defaults apply: SSM accepts a
+    missing optional parameter everywhere, an empty string not always.
+    """
+    from tfbake import __version__
+    from tfbake.fingerprint import SCHEME
+
+    if kms_key_id and not encrypted:
+        raise BadInput("a KMS key for the root volume needs encrypted = true")
+    if not images:
+        raise BadInput("an image set needs at least one image to bake")
+    reserved = sorted(key for key in extra_tags if tags.is_reserved(key))
+    if reserved:
+        raise BadInput(f"tags {', '.join(reserved)} are reserved for tfbake and AWS")
+    # tfbake:version keeps ExtraTags non-empty, which the runbook's CreateTags steps need.
+    all_extra = {tags.VERSION: __version__, **extra_tags}
+    parameters: dict[str, list[str]] = {
+        "BaseAmiId": [base_ami_id],
+        "InstanceType": [instance_type],
+        "VolumeSize": [str(volume_size_gib)],
+        "VolumeType": [volume_type],
+        "Encrypted": ["true" if encrypted else "false"],
+        "ImageName": [image_name],
+        "Fingerprint": [fingerprint],
+        "FingerprintScheme": [SCHEME],
+        "SetName": [set_name],
+        "Images": [" ".join(images)],
+        "Region": [region],
+        "ExtraTags": [json.dumps({"Key": k, "Value": v}) for k, v in all_extra.items()],
+    }
+    optional = {
+        "SubnetId": subnet_id,
+        "InstanceProfileName": instance_profile,
+        "KmsKeyId": kms_key_id,
+        "RegistryCredentialsParameter": registry_credentials_parameter,
+        "AutomationAssumeRole": automation_role_arn,
+        "Provision": encode_provision(provision) if provision else None,
+        "EcrRegistries": " ".join(ecr_registries) if ecr_registries else None,
+    }
+    parameters.update({name: [value] for name, value in optional.items() if value})
+    if security_group_ids:
+        parameters["SecurityGroupIds"] = list(security_group_ids)
+    return parameters

@@ -1,0 +1,48 @@
+"""Base images for the sandbox: what a bake starts from.
+
+moto's SSM already answers Amazon Linux 2023's public parameters, but with default AMIs turned
+off (they make start-up and every DescribeImages slow) the AMIs they name do not exist. Register
+exactly those, owned by "amazon", so `base_ami = "ssm:/aws/service/ami-amazon-linux-latest/..."`
+resolves and launches in the sandbox as it does in AWS.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+ACCOUNT = "123456789012"
+AMAZON_OWNER = "137112412989"
+PARAMETER_PREFIX = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-"
+ARCHITECTURES = ("x86_64", "arm64")
+
+
+def seed_base_images(region: str) -> dict[str, str]:
+    """Register one Amazon Linux 2023 stand-in per architecture; returns architecture -> id."""
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models.amis import Ami
+    from moto.ssm.models import ssm_backends
+
+    ec2 = ec2_backends[ACCOUNT][region]
+    ssm = ssm_backends[ACCOUNT][region]
+    seeded = {}
+    for architecture in ARCHITECTURES:
+        parameter = ssm.get_parameter(PARAMETER_PREFIX + architecture)
+        ami_id = parameter.value if parameter else f"ami-0sandbox{architecture[:3]}0000000"
+        if ami_id not in ec2.amis:
+            ec2.amis[ami_id] = Ami(
+                ec2,
+                ami_id,
+                name=f"al2023-ami-2023.0.0-kernel-6.1-{architecture} (tfbake sandbox)",
+                description="Amazon Linux 2023 stand-in served by the tfbake sandbox",
+                owner_id=AMAZON_OWNER,
+                owner_alias="amazon",
+                public=True,
+                architecture=architecture,
+                virtualization_type="hvm",
+                root_device_type="ebs",
+                root_device_name="/dev/xvda",
+                creation_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                region_name=region,
+            )
+        seeded[architecture] = ami_id
+    return seeded

@@ -1,0 +1,236 @@
+"""SSM Automation API actions, which moto lacks, answered from the sandbox's state (controls.py).
+
+Each handler takes the request's JSON body and returns the response's JSON body, in the shapes
+of the SSM API reference, so boto3 parses them like AWS's. Errors carry AWS's error codes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tfbake.sandbox.automation import (
+    TERMINAL_STATUSES,
+    Execution,
+    InvalidParameters,
+    StepExecution,
+    resolve_parameters,
+)
+from tfbake.sandbox.controls import SandboxControls
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+class NotHandled(Exception):
+    """Not ours after all (e.g. a command moto sent itself): moto answers the request."""
+
+
+@dataclass(frozen=True)
+class Request:
+    region: str
+    account: str
+    body: dict[str, Any]
+
+
+def start_automation_execution(controls: SandboxControls, request: Request) -> dict[str, Any]:
+    body = request.body
+    name, given = body["DocumentName"], body.get("Parameters") or {}
+    token = body.get("ClientToken")
+    if token:
+        try:
+            uuid.UUID(token)
+        except ValueError as err:
+            raise ApiError("ValidationException", "ClientToken must be a UUID") from err
+        existing = _by_token(controls, token, name, given)
+        if existing:
+            return {"AutomationExecutionId": existing}
+    document = _automation_document(controls, request.region, name)
+    try:
+        values = resolve_parameters(document, given)
+    except InvalidParameters as err:
+        raise ApiError("InvalidAutomationExecutionParametersException", str(err)) from err
+    execution = Execution(
+        execution_id=str(uuid.uuid4()),
+        document_name=name,
+        document=document,
+        parameters=given,
+        values=values,
+        region=request.region,
+        account=request.account,
+        tags=list(body.get("Tags") or []),
+        client_token=token,
+    )
+    with controls.lock:
+        # Checked again under the lock: two requests with one token race to this point.
+        existing = _by_token(controls, token, name, given) if token else None
+        if existing:
+            return {"AutomationExecutionId": existing}
+        controls.start(execution)
+    return {"AutomationExecutionId": execution.execution_id}
+
+
+def _by_token(controls: SandboxControls, token: str, name: str, given: Any) -> str | None:
+    with controls.lock:
+        execution_id = controls.client_tokens.get(token)
+        if execution_id is None:
+            return None
+        execution = controls.executions[execution_id]
+        if execution.document_name != name or execution.parameters != given:
+            raise ApiError(
+                "IdempotentParameterMismatch",
+                "the ClientToken was used before with a different document or parameters",
+            )
+        return execution_id
+
+
+def _automation_document(controls: SandboxControls, region: str, name: str) -> dict[str, Any]:
+    import yaml
+    from botocore.exceptions import ClientError
+
+    try:
+        found = controls.client("ssm", region).get_document(Name=name)
+    except ClientError as err:
+        raise ApiError(
+            "AutomationDefinitionNotFoundException", f"Automation document {name} not found"
+        ) from err
+    if found.get("DocumentType") != "Automation":
+        raise ApiError("InvalidDocumentType", f"{name} is not an Automation document")
+    return yaml.safe_load(found["Content"])
+
+
+def _execution(controls: SandboxControls, execution_id: str) -> Execution:
+    execution = controls.executions.get(execution_id)
+    if execution is None:
+        raise ApiError(
+            "AutomationExecutionNotFoundException", f"Execution {execution_id} not found"
+        )
+    return execution
+
+
+def get_automation_execution(controls: SandboxControls, request: Request) -> dict[str, Any]:
+    with controls.lock:
+        execution = _execution(controls, request.body["AutomationExecutionId"])
+        details = {
+            **_metadata(execution),
+            "StepExecutions": [_step(step) for step in execution.steps],
+            "StepExecutionsTruncated": False,
+            "Parameters": execution.parameters,
+        }
+    details.pop("AutomationType", None)
+    return {"AutomationExecution": details}
+
+
+def _metadata(execution: Execution) -> dict[str, Any]:
+    current = execution.steps[-1] if execution.steps else None
+    data: dict[str, Any] = {
+        "AutomationExecutionId": execution.execution_id,
+        "DocumentName": execution.document_name,
+        "DocumentVersion": "1",
+        "AutomationExecutionStatus": execution.status,
+        "ExecutionStartTime": execution.start,
+        "ExecutedBy": f"arn:aws:sts::{execution.account}:assumed-role/sandbox/tfbake",
+        "Outputs": execution.outputs,
+        "Mode": "Auto",
+        "AutomationType": "Local",
+    }
+    if execution.end is not None:
+        data["ExecutionEndTime"] = execution.end
+    if execution.failure_message:
+        data["FailureMessage"] = execution.failure_message
+    if current is not None and execution.status not in TERMINAL_STATUSES:
+        data["CurrentStepName"], data["CurrentAction"] = current.name, current.action
+    return data
+
+
+def _step(step: StepExecution) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "StepName": step.name,
+        "Action": step.action,
+        "OnFailure": step.on_failure,
+        "MaxAttempts": 1,
+        "ExecutionStartTime": step.start,
+        "StepStatus": step.status,
+        "Inputs": step.inputs,
+        "Outputs": step.outputs,
+        "StepExecutionId": step.step_execution_id,
+        "IsEnd": step.is_end,
+        "IsCritical": step.is_critical,
+    }
+    if step.next_step:
+        data["NextStep"] = step.next_step
+    if step.end is not None:
+        data["ExecutionEndTime"] = step.end
+    if step.failure_message:
+        data["FailureMessage"] = step.failure_message
+    return data
+
+
+def _matches(execution: Execution, key: str, values: list[str]) -> bool:
+    if key == "ExecutionId":
+        return execution.execution_id in values
+    if key == "DocumentNamePrefix":
+        return any(execution.document_name.startswith(v) for v in values)
+    if key == "ExecutionStatus":
+        return execution.status in values
+    if key == "TagKey":
+        return any(tag.get("Key") in values for tag in execution.tags)
+    raise ApiError("ValidationException", f"the sandbox does not filter executions by {key}")
+
+
+def describe_automation_executions(controls: SandboxControls, request: Request) -> dict[str, Any]:
+    filters = request.body.get("Filters") or []
+    with controls.lock:
+        found = [
+            _metadata(execution)
+            for execution in sorted(controls.executions.values(), key=lambda e: -e.start)
+            if execution.region == request.region
+            and all(_matches(execution, f["Key"], f["Values"]) for f in filters)
+        ]
+    items, token = paged(found, request.body, default_size=50)
+    return {"AutomationExecutionMetadataList": items, **token}
+
+
+def paged(items: list[Any], body: dict[str, Any], default_size: int) -> tuple[list, dict]:
+    start = int(body.get("NextToken") or 0)
+    size = int(body.get("MaxResults") or default_size)
+    end = start + size
+    return items[start:end], ({"NextToken": str(end)} if end < len(items) else {})
+
+
+def stop_automation_execution(controls: SandboxControls, request: Request) -> dict[str, Any]:
+    with controls.lock:
+        execution = _execution(controls, request.body["AutomationExecutionId"])
+        if execution.status in TERMINAL_STATUSES:
+            raise ApiError(
+                "InvalidAutomationStatusUpdateException",
+                f"Execution {execution.execution_id} is already {execution.status}",
+            )
+        # No further step runs, cleanup steps included: AWS behaves the same way.
+        execution.status = "Cancelling"
+        execution.cancelled.set()
+    return {}
+
+
+def list_tags_for_resource(controls: SandboxControls, request: Request) -> dict[str, Any]:
+    if request.body.get("ResourceType") != "Automation":
+        raise NotHandled()
+    with controls.lock:
+        execution = _execution(controls, request.body["ResourceId"])
+        return {"TagList": list(execution.tags)}
+
+
+Handler = Callable[[SandboxControls, Request], dict[str, Any]]
+
+AUTOMATION_HANDLERS: dict[str, Handler] = {
+    "StartAutomationExecution": start_automation_execution,
+    "GetAutomationExecution": get_automation_execution,
+    "DescribeAutomationExecutions": describe_automation_executions,
+    "StopAutomationExecution": stop_automation_execution,
+    "ListTagsForResource": list_tags_for_resource,
+}
