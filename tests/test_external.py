@@ -140,3 +140,20 @@ def test_no_aws_credentials(sandbox: Sandbox, tmp_path: Any) -> None:
 def test_unreachable_endpoint(sandbox: Sandbox) -> None:
     result = external(query(), env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"})
     assert_one_line_error(result, ExitCode.AWS, "cannot reach the AWS endpoint")
+
+
+def test_describe_images_access_denied(sandbox: Sandbox) -> None:
+    sandbox.deny("DescribeImages")
+    result = external(query())
+    assert_one_line_error(
+        result,
+        ExitCode.AWS,
+        "access denied: ec2:DescribeImages in us-east-1",
+        "UnauthorizedOperation",
+    )
+
+
+def test_get_parameter_access_denied(sandbox: Sandbox) -> None:
+    sandbox.deny("GetParameter")
+    result = external(query(base_ami="ssm:/base/web"))
+    assert_one_line_error(result, ExitCode.AWS, "access denied: ssm:GetParameter /base/web")

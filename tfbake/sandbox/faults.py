@@ -45,6 +45,7 @@ class Faults:
     failures: dict[str, str] = field(default_factory=dict)  # step name -> failure message
     delays: dict[str, float] = field(default_factory=dict)  # step name -> seconds
     throttles: dict[str, int] = field(default_factory=dict)  # API action -> responses left
+    denials: dict[str, int] = field(default_factory=dict)  # API action -> responses left
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def fail_step(self, step: str, message: str) -> None:
@@ -59,6 +60,10 @@ class Faults:
         with self._lock:
             self.throttles[action] = times
 
+    def deny(self, action: str, times: int) -> None:
+        with self._lock:
+            self.denials[action] = times
+
     def failure_for(self, step: str) -> str | None:
         with self._lock:
             return self.failures.get(step)
@@ -69,11 +74,18 @@ class Faults:
 
     def take_throttle(self, action: str) -> bool:
         """True when this call of `action` must be throttled (and counts it)."""
+        return self._take(self.throttles, action)
+
+    def take_denial(self, action: str) -> bool:
+        """True when this call of `action` must be refused as unauthorised (and counts it)."""
+        return self._take(self.denials, action)
+
+    def _take(self, counters: dict[str, int], action: str) -> bool:
         with self._lock:
-            left = self.throttles.get(action, 0)
+            left = counters.get(action, 0)
             if left <= 0:
                 return False
-            self.throttles[action] = left - 1
+            counters[action] = left - 1
             return True
 
     def clear(self) -> None:
@@ -81,12 +93,17 @@ class Faults:
             self.failures.clear()
             self.delays.clear()
             self.throttles.clear()
+            self.denials.clear()
 
     def apply_json(self, body: dict[str, Any]) -> None:
         """One fault from the HTTP API's JSON body (see middleware.py)."""
         if "throttle" in body:
             spec = body["throttle"]
             self.throttle(str(spec["action"]), int(spec.get("times", 1)))
+            return
+        if "deny" in body:
+            spec = body["deny"]
+            self.deny(str(spec["action"]), int(spec.get("times", 1)))
             return
         step = str(body["step"])
         if "fail" in body:

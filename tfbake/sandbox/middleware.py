@@ -60,6 +60,8 @@ class SandboxApp:
         action = _action(environ)
         if action and self._controls.faults.take_throttle(action):
             return _throttled(environ, start_response)
+        if action and self._controls.faults.take_denial(action):
+            return _denied(environ, start_response, action)
         return self._serve(environ, start_response)
 
     def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -185,6 +187,16 @@ def _throttled(environ: dict[str, Any], start_response: Callable[..., Any]) -> l
         f"</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
     )
     return _xml_response(start_response, "400 Bad Request", xml)
+
+
+def _denied(environ: dict[str, Any], start_response: Callable[..., Any], action: str) -> Any:
+    # What a caller whose IAM policy lacks the action gets, in each protocol's own shape.
+    message = f"You are not authorized to perform: {action} (tfbake sandbox denial)"
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        return _json_response(
+            start_response, 400, {"__type": "AccessDeniedException", "message": message}
+        )
+    return _ec2_error(start_response, "403 Forbidden", "UnauthorizedOperation", message)
 
 
 def _ec2_error(

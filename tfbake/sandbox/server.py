@@ -140,6 +140,10 @@ class Sandbox:
         """Answer the next `times` client calls of API `action` with a throttling error."""
         self.controls.faults.throttle(action, times)
 
+    def deny(self, action: str, times: int = 1_000_000) -> None:
+        """Refuse the next `times` client calls of API `action` as unauthorised."""
+        self.controls.faults.deny(action, times)
+
     def clear_faults(self) -> None:
         self.controls.faults.clear()
 
