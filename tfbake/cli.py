@@ -187,6 +187,59 @@ def cleanup(settings: Settings, apply: bool, max_age_minutes: int) -> None:
     run_cleanup(settings, apply=apply, max_age_minutes=max_age_minutes)
 
 
+AMI_STATUSES = ["ready", "pending", "failed", "revoked"]
+
+
+@cli.command(name="list")
+@click.option("--name", help="Only AMIs of this image set name.")
+@click.option("--status", type=click.Choice(AMI_STATUSES), help="Only AMIs of this tfbake:status.")
+@common_options
+@click.pass_obj
+def list_amis(settings: Settings, name: str | None, status: str | None) -> None:
+    """List tfbake's AMIs in the region: status, age, and whether anything uses them."""
+    from tfbake.commands.list import run_list
+
+    run_list(settings, name=name, status=status)
+
+
+@cli.command()
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    required=True,
+    help="Ready AMIs to keep per image set name, newest first.",
+)
+@click.option(
+    "--min-age",
+    "min_age_days",
+    type=click.FloatRange(min=0),
+    default=0,
+    show_default=True,
+    help="Never remove an AMI younger than this many days.",
+)
+@click.option("--name", help="Only AMIs of this image set name.")
+@click.option("--apply", is_flag=True, help="Remove them (default: only say what would go).")
+@common_options
+@click.pass_obj
+def gc(settings: Settings, keep: int, min_age_days: float, name: str | None, apply: bool) -> None:
+    """Deregister old tfbake AMIs and delete their snapshots; never one in use."""
+    from tfbake.commands.gc import run_gc
+
+    run_gc(settings, keep=keep, min_age_days=min_age_days, name=name, apply=apply)
+
+
+@cli.command()
+@click.argument("target", metavar="FINGERPRINT|AMI_ID")
+@click.option("--reason", default="", help="Why, recorded in the tfbake:revoked-reason tag.")
+@common_options
+@click.pass_obj
+def invalidate(settings: Settings, target: str, reason: str) -> None:
+    """Revoke an AMI (or all AMIs of a fingerprint): never returned again, the next ensure bakes."""
+    from tfbake.commands.invalidate import run_invalidate
+
+    run_invalidate(settings, target, reason=reason)
+
+
 @cli.command()
 @click.option(
     "--port",

@@ -32,8 +32,12 @@ def ensure(
                 found, "on_missing is fail (TFBAKE_ON_MISSING or the module), so no bake"
             )
         )
-    # A forced rebake of an existing fingerprint needs a new AMI name: names are unique.
-    name = image_name(plan) + (f"-{int(time.time())}" if found.ami else "")
+    # AMI names are unique per account and region: a forced rebake, or a rebake after the
+    # fingerprint's AMI was revoked or failed, must not reuse the name of an AMI still there.
+    taken = {ami.name for ami in (found.ami, *found.unusable) if ami is not None}
+    name = image_name(plan)
+    if name in taken:
+        name += f"-{int(time.time())}"
     run = run_bake(
         plan,
         aws,

@@ -16,6 +16,8 @@ EXECUTION_ID = "tfbake:execution-id"  # the SSM Automation execution that made t
 ROLE = "tfbake:role"  # "builder" on the bake's builder instance
 BASE_AMI = "tfbake:base-ami"  # the resolved base AMI id
 VERSION = "tfbake:version"  # the tfbake release that baked the AMI (informational)
+REVOKED_AT = "tfbake:revoked-at"  # when `tfbake invalidate` revoked the AMI (ISO 8601, UTC)
+REVOKED_REASON = "tfbake:revoked-reason"  # the --reason given to `tfbake invalidate`
 
 STATUS_READY = "ready"
 STATUS_PENDING = "pending"

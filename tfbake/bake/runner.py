@@ -30,9 +30,10 @@ from tfbake.errors import AwsError, BakeCancelled, BakeFailed, BakeTimedOut
 from tfbake.pipeline import Plan
 
 # Poll quickly at first (short bakes, attaching to a finished one), then settle at a rate that
-# stays far below SSM's throttling limits: about 6 GetAutomationExecution calls a minute.
+# stays far below SSM's throttling limits: 4 GetAutomationExecution calls a minute. A bake takes
+# minutes; learning of its end up to 15 s late costs little.
 POLL_FIRST_SECONDS = 1.0
-POLL_MAX_SECONDS = 10.0
+POLL_MAX_SECONDS = 15.0
 MAX_TAKEOVERS = 3
 MAX_THROTTLED_POLLS = 30
 

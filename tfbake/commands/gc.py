@@ -1,0 +1,103 @@
+"""`tfbake gc`: remove old tfbake AMIs and their snapshots; a dry run unless --apply."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from tfbake.commands.list import created_text
+from tfbake.errors import AwsError
+from tfbake.lifecycle.gc import DEREGISTER, GcOutcome, GcPlan, Step, apply_gc, plan_gc, steps_of
+from tfbake.render import table
+
+GC_SCHEMA = "tfbake.gc/1"
+HEADER = ["AMI", "NAME", "FINGERPRINT", "CREATED", "STATUS", "ACTION", "WHY"]
+
+
+def run_gc(settings: Any, *, keep: int, min_age_days: float, name: str | None, apply: bool) -> None:
+    aws = settings.aws()
+    plan = plan_gc(aws, keep=keep, min_age_days=min_age_days, name=name)
+    outcome = apply_gc(aws, plan) if apply else None
+    if settings.json:
+        click.echo(json.dumps(gc_json(plan, outcome), indent=2, sort_keys=True))
+    elif not plan.verdicts:
+        click.echo(f"no tfbake AMIs in {plan.region}" + (f" named {name!r}" if name else ""))
+    else:
+        rows = [
+            [v.ami.ami_id, v.ami.name or "-", v.ami.fingerprint_short, created_text(v.ami),
+             v.ami.shown_status, "remove" if v.remove else "keep", v.reason]
+            for v in plan.verdicts
+        ]  # fmt: skip
+        click.echo(table(HEADER, rows))
+        _print_steps(plan, outcome)
+    if outcome is not None and outcome.error is not None:
+        raise AwsError(
+            f"gc stopped at `{outcome.left[0]}`: {outcome.error.one_line()}; "
+            f"{len(outcome.left)} step(s) left undone",
+            code=outcome.error.code,
+        )
+
+
+def _print_steps(plan: GcPlan, outcome: GcOutcome | None) -> None:
+    steps = steps_of(plan)
+    amis = len(plan.removals)
+    snapshots = len(steps) - amis
+    if outcome is None:
+        for step in steps:
+            click.echo(f"would {step}")
+        click.echo(
+            f"dry run: would deregister {amis} AMI(s) and delete {snapshots} snapshot(s); "
+            "pass --apply to do it"
+        )
+        return
+    for step in outcome.done:
+        click.echo(_past(step))
+    if outcome.error is None:
+        click.echo(f"deregistered {amis} AMI(s) and deleted {snapshots} snapshot(s)")
+        return
+    click.echo(f"stopped: {outcome.error.one_line()}")
+    for step in outcome.left:
+        click.echo(f"left: {step}")
+
+
+def _past(step: Step) -> str:
+    if step.action == DEREGISTER:
+        return f"deregistered {step.resource}"
+    return f"deleted snapshot {step.resource} of {step.ami_id}"
+
+
+def gc_json(plan: GcPlan, outcome: GcOutcome | None) -> dict[str, Any]:
+    return {
+        "schema": GC_SCHEMA,
+        "region": plan.region,
+        "applied": outcome is not None,
+        "keep": plan.keep,
+        "min_age_days": plan.min_age_days,
+        "name": plan.name,
+        "amis": [
+            {
+                "ami_id": v.ami.ami_id,
+                "ami_name": v.ami.ami_name,
+                "name": v.ami.name,
+                "fingerprint": v.ami.fingerprint,
+                "created": v.ami.creation_date,
+                "status": v.ami.status or None,
+                "state": v.ami.state,
+                "action": "remove" if v.remove else "keep",
+                "reason": v.reason,
+                "used_by": [str(use) for use in v.uses],
+                "snapshots": list(v.ami.snapshot_ids),
+            }
+            for v in plan.verdicts
+        ],
+        "planned": [_step_json(step) for step in steps_of(plan)],
+        "done": [_step_json(step) for step in outcome.done] if outcome else [],
+        "left": [_step_json(step) for step in outcome.left] if outcome else [],
+        "error": outcome.error.one_line() if outcome and outcome.error else None,
+    }
+
+
+def _step_json(step: Step) -> dict[str, str]:
+    return {"action": step.action, "resource": step.resource, "ami_id": step.ami_id}

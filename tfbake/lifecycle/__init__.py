@@ -1,0 +1,1 @@
+"""What happens to AMIs after their bake: listing, the in-use scan, gc and invalidation."""
