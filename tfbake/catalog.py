@@ -68,3 +68,24 @@ def _record(image: dict[str, Any]) -> AmiRecord:
         created=image.get("CreationDate", ""),
         tags=image_tags,
     )
+
+
+def newest_ready_by_name(
+    ec2: Any, name: str, owners: Sequence[str], region: str
+) -> AmiRecord | None:
+    """The newest usable AMI of an image set, whatever its fingerprint."""
+    with aws_errors("ec2:DescribeImages", region):
+        images = list(
+            paginate(
+                ec2,
+                "describe_images",
+                "Images",
+                Owners=list(owners),
+                Filters=[
+                    {"Name": f"tag:{tags.NAME}", "Values": [name]},
+                    {"Name": f"tag:{tags.STATUS}", "Values": [tags.STATUS_READY]},
+                ],
+            )
+        )
+    usable = [record for record in map(_record, images) if record.usable]
+    return max(usable, key=lambda r: (r.created, r.ami_id), default=None)

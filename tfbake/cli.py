@@ -138,6 +138,17 @@ def external(settings: Settings) -> None:
 @spec_argument
 @common_options
 @click.pass_obj
+def diff(settings: Settings, spec: Path) -> None:
+    """Explain why SPEC needs a bake: the inputs that changed since its newest ready AMI."""
+    from tfbake.commands.diff import run_diff
+
+    run_diff(settings, spec)
+
+
+@cli.command()
+@spec_argument
+@common_options
+@click.pass_obj
 def ensure(settings: Settings, spec: Path) -> None:
     """Print the AMI id of SPEC, baking it first when it is missing."""
     from tfbake.commands.ensure import run_ensure

@@ -27,6 +27,7 @@ from tfbake.bake.lock import BakeLock, Lock
 from tfbake.bake.request import start_parameters
 from tfbake.catalog import find_by_fingerprint
 from tfbake.errors import AwsError, BakeCancelled, BakeFailed, BakeTimedOut
+from tfbake.manifests import store_manifest
 from tfbake.pipeline import Plan
 
 # Poll quickly at first (short bakes, attaching to a finished one), then settle at a rate that
@@ -123,6 +124,8 @@ def _start(plan: Plan, aws: AwsContext, token: str, image_name: str) -> str:
     ssm = aws.client("ssm")
     builder = plan.image_set.builder
     names = ensure_documents(ssm, runbook_name=builder.document_name)
+    # Recorded before the bake starts, so `tfbake diff` can later explain what went into it.
+    store_manifest(ssm, plan.fingerprint.value, plan.fingerprint.manifest, region)
     with aws_errors("ssm:StartAutomationExecution", region):
         response = ssm.start_automation_execution(
             DocumentName=names.runbook,

@@ -1,0 +1,53 @@
+"""Why a bake is (or is not) needed: the inputs that differ between two manifests (pure)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# Inputs compared as whole values, in the order a person reads them.
+SCALAR_INPUTS = ("base_ami", "architecture", "volume", "provision", "recipe", "salt", "name")
+
+
+@dataclass(frozen=True)
+class Change:
+    input: str  # "images", "base_ami", ...
+    subject: str  # the image for image changes, else ""
+    old: Any
+    new: Any
+
+    def describe(self) -> str:
+        if self.input == "images":
+            if self.old is None:
+                return f"image {self.subject}: added ({self.new})"
+            if self.new is None:
+                return f"image {self.subject}: removed (was {self.old})"
+            return f"image {self.subject}: {self.old} -> {self.new}"
+        return f"{self.input}: {_show(self.old)} -> {_show(self.new)}"
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    changes = _image_changes(old.get("images", []), new.get("images", []))
+    for key in SCALAR_INPUTS:
+        if old.get(key) != new.get(key):
+            changes.append(Change(key, "", old.get(key), new.get(key)))
+    # Inputs a later scheme extension may add (present in one manifest only, or both).
+    for key in sorted((set(old) | set(new)) - {"images", "scheme", *SCALAR_INPUTS}):
+        if old.get(key) != new.get(key):
+            changes.append(Change(key, "", old.get(key), new.get(key)))
+    return changes
+
+
+def _image_changes(old: list[dict[str, str]], new: list[dict[str, str]]) -> list[Change]:
+    before = {entry["image"]: entry["digest"] for entry in old}
+    after = {entry["image"]: entry["digest"] for entry in new}
+    return [
+        Change("images", image, before.get(image), after.get(image))
+        for image in sorted(before.keys() | after.keys())
+        if before.get(image) != after.get(image)
+    ]
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
