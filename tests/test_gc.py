@@ -223,7 +223,7 @@ def test_a_failure_midway_stops_and_reports_what_is_left(ec2: Any) -> None:
     assert len(error) == 1 and "Traceback" not in result.stderr
     assert f"gc stopped at `delete snapshot {middle_snapshot} of {middle}`" in error[0]
     assert "InvalidSnapshot.InUse" in error[0]
-    assert "3 step(s) left undone" in error[0]
+    assert "5 step(s) left undone" in error[0]
 
     assert f"deregistered {newer}" in result.stdout
     assert f"deleted snapshot {newer_snapshot} of {newer}" in result.stdout
@@ -231,6 +231,8 @@ def test_a_failure_midway_stops_and_reports_what_is_left(ec2: Any) -> None:
     assert f"left: delete snapshot {middle_snapshot} of {middle}" in result.stdout
     assert f"left: deregister {oldest}" in result.stdout
     assert f"left: delete snapshot {oldest_snapshot} of {oldest}" in result.stdout
+    assert f"deleted the recorded inputs of fingerprint {fp(1)[:16]}" in result.stdout
+    assert f"left: delete the recorded inputs of fingerprint {fp(3)[:16]}" in result.stdout
     # Done is done, the rest untouched: the oldest AMI still has its snapshot.
     assert existing_amis(ec2, [kept, newer, middle, oldest]) == {kept, oldest}
     assert existing_snapshots(ec2, [newer_snapshot, middle_snapshot, oldest_snapshot]) == {
@@ -255,6 +257,7 @@ def test_a_failed_deregistration_keeps_the_snapshots(ec2: Any, sandbox: Sandbox)
     assert report["left"] == [
         {"action": "deregister", "resource": old, "ami_id": old},
         {"action": "delete-snapshot", "resource": snapshot, "ami_id": old},
+        {"action": "delete-manifest", "resource": fp(1), "ami_id": old},
     ]
     assert "DeregisterImage" in report["error"]
     assert existing_amis(ec2, [newest, old]) == {newest, old}
@@ -278,6 +281,7 @@ def test_json_schema(ec2: Any) -> None:
     assert [step["resource"] for step in report["planned"]] == [
         removed,
         *snapshots_of(ec2, removed),
+        fp(1),
     ]
     assert (report["done"], report["left"], report["error"]) == ([], [], None)
 
@@ -292,3 +296,20 @@ def test_keep_is_required(sandbox: Sandbox) -> None:
     result = run_tfbake("gc")
     assert result.code == ExitCode.BAD_INPUT
     assert "--keep" in result.stderr
+
+
+def test_recorded_inputs_go_with_the_last_ami_of_their_fingerprint(ec2: Any) -> None:
+    from tfbake.fingerprint import fingerprint_of
+    from tfbake.manifests import load_manifest, store_manifest
+
+    ssm = AwsContext().client("ssm")
+    manifests = [{"scheme": "tfbake.fingerprint/1", "name": "web", "salt": str(n)} for n in (0, 1)]
+    kept_fp, removed_fp = (fingerprint_of(m).value for m in manifests)
+    for manifest, fingerprint in zip(manifests, (kept_fp, removed_fp), strict=True):
+        store_manifest(ssm, fingerprint, manifest, "us-east-1")
+    dated_ami(ec2, kept_fp, days_old=1)
+    dated_ami(ec2, removed_fp, days_old=30)
+    result = run_tfbake("gc", "--keep", "1", "--apply")
+    assert result.code == 0, result.stderr
+    assert load_manifest(ssm, kept_fp, "us-east-1") == manifests[0]
+    assert load_manifest(ssm, removed_fp, "us-east-1") is None

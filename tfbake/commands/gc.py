@@ -9,7 +9,17 @@ import click
 
 from tfbake.commands.list import created_text
 from tfbake.errors import AwsError
-from tfbake.lifecycle.gc import DEREGISTER, GcOutcome, GcPlan, Step, apply_gc, plan_gc, steps_of
+from tfbake.lifecycle.gc import (
+    DELETE_MANIFEST,
+    DELETE_SNAPSHOT,
+    DEREGISTER,
+    GcOutcome,
+    GcPlan,
+    Step,
+    apply_gc,
+    plan_gc,
+    steps_of,
+)
 from tfbake.render import table
 
 GC_SCHEMA = "tfbake.gc/1"
@@ -43,7 +53,7 @@ def run_gc(settings: Any, *, keep: int, min_age_days: float, name: str | None, a
 def _print_steps(plan: GcPlan, outcome: GcOutcome | None) -> None:
     steps = steps_of(plan)
     amis = len(plan.removals)
-    snapshots = len(steps) - amis
+    snapshots = sum(1 for step in steps if step.action == DELETE_SNAPSHOT)
     if outcome is None:
         for step in steps:
             click.echo(f"would {step}")
@@ -65,6 +75,8 @@ def _print_steps(plan: GcPlan, outcome: GcOutcome | None) -> None:
 def _past(step: Step) -> str:
     if step.action == DEREGISTER:
         return f"deregistered {step.resource}"
+    if step.action == DELETE_MANIFEST:
+        return f"deleted the recorded inputs of fingerprint {step.resource[:16]}"
     return f"deleted snapshot {step.resource} of {step.ami_id}"
 
 

@@ -19,9 +19,11 @@ from tfbake.aws import AwsContext, aws_errors
 from tfbake.errors import AwsError
 from tfbake.lifecycle.inventory import UNKNOWN_CREATED, Inventory, TfbakeAmi, take_inventory
 from tfbake.lifecycle.usage import Use
+from tfbake.manifests import delete_manifest
 
 DEREGISTER = "deregister"
 DELETE_SNAPSHOT = "delete-snapshot"
+DELETE_MANIFEST = "delete-manifest"
 # Already gone (another gc, or a person, got there first): the goal of the step is reached.
 GONE_CODES = frozenset(
     {"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable", "InvalidSnapshot.NotFound"}
@@ -59,6 +61,8 @@ class Step:
     def __str__(self) -> str:
         if self.action == DEREGISTER:
             return f"deregister {self.resource}"
+        if self.action == DELETE_MANIFEST:
+            return f"delete the recorded inputs of fingerprint {self.resource[:16]}"
         return f"delete snapshot {self.resource} of {self.ami_id}"
 
 
@@ -143,22 +147,28 @@ def _why_removable(ami: TfbakeAmi, keep: int) -> str:
 
 
 def steps_of(plan: GcPlan) -> tuple[Step, ...]:
+    # A fingerprint's recorded inputs go with its last AMI (kept ones still need them for diff).
+    kept = {v.ami.fingerprint for v in plan.verdicts if not v.remove}
+    last_of_fingerprint = {ami.fingerprint: ami.ami_id for ami in plan.removals}
     steps = []
     for ami in plan.removals:
         # Snapshot ids come from the listing, taken before deregistration: afterwards the
         # image, and with it the only record of which snapshots were its own, is gone.
         steps.append(Step(DEREGISTER, ami.ami_id, ami.ami_id))
         steps.extend(Step(DELETE_SNAPSHOT, snap, ami.ami_id) for snap in ami.snapshot_ids)
+        if ami.fingerprint not in kept and last_of_fingerprint[ami.fingerprint] == ami.ami_id:
+            steps.append(Step(DELETE_MANIFEST, ami.fingerprint, ami.ami_id))
     return tuple(steps)
 
 
 def apply_gc(aws: AwsContext, plan: GcPlan) -> GcOutcome:
     """Run every step in order; stop at the first failure and report what is left."""
     ec2 = aws.client("ec2")
+    ssm = aws.client("ssm")
     steps = steps_of(plan)
     for index, step in enumerate(steps):
         try:
-            _run(ec2, step, plan.region)
+            _run(ec2, ssm, step, plan.region)
         except AwsError as err:
             if err.code in GONE_CODES:
                 continue
@@ -166,10 +176,12 @@ def apply_gc(aws: AwsContext, plan: GcPlan) -> GcOutcome:
     return GcOutcome(steps, (), None)
 
 
-def _run(ec2: Any, step: Step, region: str) -> None:
+def _run(ec2: Any, ssm: Any, step: Step, region: str) -> None:
     if step.action == DEREGISTER:
         with aws_errors(f"ec2:DeregisterImage {step.resource}", region):
             ec2.deregister_image(ImageId=step.resource)
+    elif step.action == DELETE_MANIFEST:
+        delete_manifest(ssm, step.resource, region)
     else:
         with aws_errors(f"ec2:DeleteSnapshot {step.resource}", region):
             ec2.delete_snapshot(SnapshotId=step.resource)
