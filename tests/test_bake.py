@@ -219,7 +219,8 @@ def test_timeout_leaves_the_bake_running_then_cancel_stops_it(
     from tfbake.bake.runner import run_bake
 
     plan = plan_for(aws)
-    sandbox.delay_step("RunRecipe", 30)
+    # Stuck after the image exists: cancel must clean up the builder and the half-made AMI.
+    sandbox.delay_step("WaitForImage", 30)
     with pytest.raises(BakeTimedOut) as caught:
         run_bake(plan, aws, on_progress=no_progress, timeout_seconds=1.5,
                  image_name=image_name(plan))  # fmt: skip
@@ -236,6 +237,11 @@ def test_timeout_leaves_the_bake_running_then_cancel_stops_it(
     assert status["AutomationExecution"]["AutomationExecutionStatus"] in ("Cancelling", "Cancelled")
     assert live_builders(aws) == []
     assert not lock_exists(aws, plan.fingerprint.value)
+    leftovers = aws.client("ec2").describe_images(
+        Owners=["self"], Filters=[{"Name": f"tag:{tags.EXECUTION_ID}", "Values": [execution_id]}]
+    )["Images"]
+    assert leftovers == []
+    assert "unfinished AMIs deregistered: ami-" in result.stdout
 
 
 def test_throttled_polling_is_survived(aws: AwsContext, sandbox: Sandbox) -> None:

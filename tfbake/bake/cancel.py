@@ -21,6 +21,7 @@ class Cancelled:
     execution_id: str
     previous_status: str
     terminated: tuple[str, ...]
+    discarded: tuple[str, ...]  # half-made AMIs deregistered
     lock_released: bool
 
 
@@ -36,6 +37,7 @@ def cancel_execution(aws: AwsContext, execution_id: str) -> Cancelled:
         with aws_errors(f"ssm:StopAutomationExecution {execution_id}", region):
             ssm.stop_automation_execution(AutomationExecutionId=execution_id, Type="Cancel")
     terminated = terminate_builders(aws, execution_id)
+    discarded = discard_unfinished_images(aws, execution_id)
     fingerprint = _fingerprint_of(execution)
     released = False
     if fingerprint:
@@ -43,7 +45,7 @@ def cancel_execution(aws: AwsContext, execution_id: str) -> Cancelled:
         record = lock.read()
         if record is not None and record.execution_id == execution_id:
             released = lock.release(record)
-    return Cancelled(execution_id, status, terminated, released)
+    return Cancelled(execution_id, status, terminated, discarded, released)
 
 
 def terminate_builders(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
@@ -64,6 +66,37 @@ def terminate_builders(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
         with aws_errors("ec2:TerminateInstances", region):
             ec2.terminate_instances(InstanceIds=instances)
     return tuple(instances)
+
+
+def discard_unfinished_images(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
+    """Deregister what the cancelled bake imaged but never marked ready, with its snapshots.
+
+    Tagged failed first, so that even if deregistration fails the AMI is never used; then gone,
+    so its name (derived from the fingerprint) is free for the next bake.
+    """
+    region = aws.effective_region
+    ec2 = aws.client("ec2")
+    filters = [{"Name": f"tag:{tags.EXECUTION_ID}", "Values": [execution_id]}]
+    with aws_errors("ec2:DescribeImages", region):
+        images = list(paginate(ec2, "describe_images", "Images", Owners=["self"], Filters=filters))
+    discarded = []
+    for image in images:
+        image_tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+        if image_tags.get(tags.STATUS) == tags.STATUS_READY:
+            continue  # the bake finished before the cancel reached it: a good AMI
+        snapshots = [
+            m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if "Ebs" in m
+        ]
+        with aws_errors(f"ec2:DeregisterImage {image['ImageId']}", region):
+            ec2.create_tags(
+                Resources=[image["ImageId"]],
+                Tags=[{"Key": tags.STATUS, "Value": tags.STATUS_FAILED}],
+            )
+            ec2.deregister_image(ImageId=image["ImageId"])
+            for snapshot in snapshots:
+                ec2.delete_snapshot(SnapshotId=snapshot)
+        discarded.append(image["ImageId"])
+    return tuple(discarded)
 
 
 def _fingerprint_of(execution: dict[str, Any]) -> str:

@@ -22,9 +22,10 @@ def run_cancel(settings: Any, target: str) -> None:
     execution_id = target if EXECUTION_ID_RE.fullmatch(target) else _execution_of(aws, target)
     cancelled = cancel_execution(aws, execution_id)
     terminated = ", ".join(cancelled.terminated) or "none running"
+    discarded = ", ".join(cancelled.discarded) or "none"
     click.echo(
         f"cancelled {cancelled.execution_id} (was {cancelled.previous_status}); "
-        f"builders terminated: {terminated}"
+        f"builders terminated: {terminated}; unfinished AMIs deregistered: {discarded}"
     )
 
 
