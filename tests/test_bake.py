@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ from tfbake.aws import AwsContext
 from tfbake.bake.lock import LOCK_PREFIX
 from tfbake.bake.steps import runbook_step_count, success_path
 from tfbake.ensure import ensure
-from tfbake.errors import BakeFailed, BakeTimedOut, ExitCode
+from tfbake.errors import AwsError, BadInput, BakeFailed, BakeTimedOut, ExitCode
 from tfbake.pipeline import plan_image_set
 from tfbake.sandbox import Sandbox
 from tfbake.spec import image_set_from_mapping
@@ -277,3 +278,38 @@ def test_cleanup_terminates_builders_of_finished_bakes(
     applied = run_tfbake("cleanup", "--apply")
     assert applied.code == 0, applied.stderr
     assert live_builders(aws) == []
+
+
+def test_a_hundred_images_and_long_provision_commands_reach_the_builder(
+    aws: AwsContext, sandbox: Sandbox
+) -> None:
+    # Far beyond one Automation parameter value (512 characters): the runbook's slots carry it.
+    images = [f"registry.example.com/team/service-{n:03d}:v1@sha256:{n:064x}" for n in range(100)]
+    provision = [f"echo 'step {n}: {'x' * 200}' >> /etc/motd" for n in range(10)]
+    plan = plan_for(aws, images=images, provision=provision)
+    result = ensure(plan, aws, on_progress=no_progress)
+    assert result.status == "baked"
+    (command,) = sandbox.recorded_commands()
+    assert command.parameters["Images"][0].split() == sorted(images)
+    encoded = command.parameters["Provision"][0]
+    assert base64.b64decode(encoded).split(b"\0")[:-1] == [p.encode() for p in provision]
+
+
+def test_too_many_images_for_one_bake_is_refused_before_starting(
+    aws: AwsContext, sandbox: Sandbox
+) -> None:
+    images = [f"registry.example.com/team/service-{n:04d}:v1@sha256:{n:064x}" for n in range(400)]
+    plan = plan_for(aws, images=images)
+    with pytest.raises(BadInput, match=r"the image references take \d+ characters"):
+        ensure(plan, aws, on_progress=no_progress)
+    assert sandbox.log.count("StartAutomationExecution") == 0
+    assert not lock_exists(aws, plan.fingerprint.value)
+
+
+def test_a_refused_start_leaves_no_lock(aws: AwsContext, sandbox: Sandbox) -> None:
+    plan = plan_for(aws)
+    sandbox.deny("StartAutomationExecution", times=1)
+    with pytest.raises(AwsError, match="access denied: ssm:StartAutomationExecution"):
+        ensure(plan, aws, on_progress=no_progress)
+    assert not lock_exists(aws, plan.fingerprint.value)
+    assert ensure(plan, aws, on_progress=no_progress).status == "baked"

@@ -29,6 +29,7 @@ from tests.support.scratch_root import (
     ScratchBuilder,
     make_scratch_builder,
 )
+from tfbake.ansible import Ansible, ansible_from_mapping
 
 NGINX_DIGEST = "sha256:" + "a" * 64
 APP_DIGEST = "sha256:" + "b" * 64
@@ -219,6 +220,131 @@ def test_provision_without_a_final_nul_is_rejected(builder: ScratchBuilder) -> N
     run = bake(builder, SSM_Provision=base64.b64encode(b"true\0echo unterminated").decode())
     assert_failed_with(run, "not terminated by a NUL byte")
     assert not run.calls_to("docker")
+
+
+# ---- Ansible ---------------------------------------------------------------------------------
+
+PLAYBOOK_FILES = {
+    "site.yml": "- hosts: localhost\n  roles: [web]\n",
+    "roles/web/tasks/main.yml": "- copy: {content: '{{ motd }}', dest: /etc/motd}\n",
+    "group_vars/all.yml": "motd: baked\n",
+}
+
+
+def ansible_bundle(directory: Path, **extra_vars: object) -> Ansible:
+    for relative, text in PLAYBOOK_FILES.items():
+        (directory / relative).parent.mkdir(parents=True, exist_ok=True)
+        (directory / relative).write_text(text)
+    spec = {"playbook": "site.yml", "files": ["site.yml", "roles/", "group_vars/all.yml"]}
+    return ansible_from_mapping({**spec, "extra_vars": extra_vars}, directory)
+
+
+def ansible_env(bundle: Ansible) -> dict[str, str]:
+    return {
+        "SSM_AnsibleBundle": bundle.encoded(),
+        "SSM_AnsiblePlaybook": bundle.playbook,
+        "SSM_AnsibleExtraVars": bundle.extra_vars_json,
+    }
+
+
+def test_runs_the_playbook_locally_with_its_files_and_extra_vars(
+    builder: ScratchBuilder, tmp_path: Path
+) -> None:
+    bundle = ansible_bundle(tmp_path / "ansible", motd="hello", port=8080)
+    run = bake(builder, **ansible_env(bundle))
+    assert_succeeded(run)
+    (call,) = [entry for entry in run.entries if entry["argv"][0] == "ansible-playbook"]
+    argv = [str(arg) for arg in call["argv"]]  # type: ignore[attr-defined]
+    extra_vars_file = argv[6].removeprefix("@")
+    assert argv[1:6] == ["-i", "localhost,", "-c", "local", "--extra-vars"]
+    assert argv[7:] == ["site.yml"]
+    assert call["files"] == PLAYBOOK_FILES
+    assert json.loads(str(call["extra_vars"])) == {"motd": "hello", "port": 8080}
+    # Unpacked privately under the root's /tmp, and gone once the playbook ran.
+    work = Path(str(call["cwd"])).parent
+    assert work.parent == builder.path("tmp")
+    assert extra_vars_file == str(work / "extra-vars.json")
+    assert call["cwd_mode"] == "0o700"
+    assert call["local_temp"] == str(work / "tmp")
+    assert not work.exists()
+    assert "tfbake: Ansible playbook site.yml done" in run.output
+
+
+def test_the_playbook_runs_after_provision_and_before_verification(
+    builder: ScratchBuilder, tmp_path: Path
+) -> None:
+    bundle = ansible_bundle(tmp_path / "ansible")
+    provision = encode_provision("docker run --rm docker.io/library/nginx:1.27 true")
+    run = bake(builder, SSM_Provision=provision, **ansible_env(bundle))
+    assert_succeeded(run)
+    order = [call[0] if call[0] != "docker" else f"docker {call[1]}" for call in run.calls]
+    assert order.index("docker run") < order.index("ansible-playbook")
+    assert order.index("ansible-playbook") < order.index("docker image")
+
+
+def test_a_failing_playbook_fails_the_bake_naming_it(
+    builder: ScratchBuilder, tmp_path: Path
+) -> None:
+    bundle = ansible_bundle(tmp_path / "ansible")
+    run = bake(builder, TFBAKE_TEST_ANSIBLE_STATUS="2", **ansible_env(bundle))
+    assert_failed_with(run, "Ansible playbook site.yml failed (exit status 2)")
+    (call,) = [entry for entry in run.entries if entry["argv"][0] == "ansible-playbook"]
+    assert not Path(str(call["cwd"])).parent.exists()
+    assert not [call for call in run.calls_to("docker") if call[0] == "image"]
+    assert not run.calls_to("sync")
+
+
+def test_without_a_bundle_ansible_is_neither_installed_nor_run(builder: ScratchBuilder) -> None:
+    builder.without("ansible-playbook")
+    run = bake(builder)
+    assert_succeeded(run)
+    assert not run.calls_to("ansible-playbook")
+    assert not run.calls_to("apt-get")
+
+
+@pytest.mark.parametrize(
+    ("os_name", "manager", "calls"),
+    [
+        ("debian", "apt-get", [["update", "-qq"], ["install", "-y", "-qq", "ansible-core"]]),
+        ("amazon", "dnf", [["install", "-y", "-q", "ansible-core"]]),
+    ],
+)
+def test_installs_ansible_core_when_missing(
+    builder: ScratchBuilder, tmp_path: Path, os_name: str, manager: str, calls: list[list[str]]
+) -> None:
+    builder.without("ansible-playbook")
+    builder.set_os(os_name)
+    run = bake(builder, **ansible_env(ansible_bundle(tmp_path / "ansible")))
+    assert_succeeded(run)
+    assert run.calls_to(manager) == calls
+    assert len(run.calls_to("ansible-playbook")) == 1
+
+
+def test_fails_when_ansible_cannot_be_installed(builder: ScratchBuilder, tmp_path: Path) -> None:
+    builder.without("ansible-playbook")
+    builder.set_os("rhel")
+    run = bake(builder, **ansible_env(ansible_bundle(tmp_path / "ansible")))
+    assert_failed_with(run, "ansible-playbook is missing and could not be installed")
+
+
+@pytest.mark.parametrize("playbook", ["../site.yml", "/etc/site.yml", "-e@x.yml", "a;reboot"])
+def test_an_invalid_playbook_is_rejected_before_any_docker_call(
+    builder: ScratchBuilder, tmp_path: Path, playbook: str
+) -> None:
+    env = {**ansible_env(ansible_bundle(tmp_path / "ansible")), "SSM_AnsiblePlaybook": playbook}
+    run = bake(builder, **env)
+    assert_failed_with(run, f"invalid playbook in SSM_AnsiblePlaybook: '{playbook}'")
+    assert not run.calls_to("docker")
+
+
+def test_a_playbook_missing_from_the_bundle_is_named(
+    builder: ScratchBuilder, tmp_path: Path
+) -> None:
+    env = {**ansible_env(ansible_bundle(tmp_path / "ansible")), "SSM_AnsiblePlaybook": "deploy.yml"}
+    run = bake(builder, **env)
+    assert_failed_with(run, "the Ansible bundle holds no playbook 'deploy.yml'")
+    assert not run.calls_to("ansible-playbook")
+    assert not list(builder.path("tmp").iterdir())
 
 
 # ---- registries and credentials -------------------------------------------------------------

@@ -288,7 +288,7 @@ def test_provision_commands_are_nul_terminated_base64() -> None:
     commands = ["apt-get install -y jq", "printf 'a\\nb' > /etc/x\necho \"$HOME\""]
     parameters = bake_parameters("ami-0123456789abcdef0", provision=commands)
 
-    decoded = base64.b64decode(parameters["Provision"][0]).decode()
+    decoded = base64.b64decode(parameters["Provision01"][0]).decode()
 
     assert decoded.split("\0") == [*commands, ""]
 

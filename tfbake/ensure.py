@@ -7,6 +7,8 @@ import time
 from tfbake.aws import AwsContext
 from tfbake.bake.request import image_name
 from tfbake.bake.runner import ProgressSink, run_bake
+from tfbake.distribute.apply import check_copies, distribute, preflight
+from tfbake.distribute.result import missing_regions
 from tfbake.errors import AmiMissing, BakeFailed
 from tfbake.pipeline import BAKED, FOUND, Plan, Result, look_up
 
@@ -22,10 +24,18 @@ def ensure(
     on_progress: ProgressSink,
     force: bool = False,
 ) -> Result:
-    """The ready AMI of `plan`, baking it first if needed (or always, with `force`)."""
+    """The ready AMI of `plan`, baking it first if needed (or always, with `force`).
+
+    Then its distribution (region copies, sharing, fast restore), also for an AMI that was
+    found: that is how a missing copy or permission gets repaired.
+    """
+    # Before any lookup or bake: a distribution AWS would refuse fails now, not after a bake.
+    preflight(plan, aws.effective_region)
     found = look_up(plan, aws)
     if found.status == FOUND and not force:
-        return found
+        if on_missing == ON_MISSING_FAIL:
+            return _require_copies(found, aws)
+        return distribute(found, aws)
     if on_missing == ON_MISSING_FAIL:
         raise AmiMissing(
             missing_message(
@@ -53,7 +63,22 @@ def ensure(
             f"{plan.fingerprint.short} is marked ready in {baked.region}"
         )
     # An attached client did not bake; it reports what it found, like any other lookup.
-    return Result(plan, baked.region, FOUND if run.attached else BAKED, baked.ami, baked.unusable)
+    status = FOUND if run.attached else BAKED
+    return distribute(Result(plan, baked.region, status, baked.ami, baked.unusable), aws)
+
+
+def _require_copies(found: Result, aws: AwsContext) -> Result:
+    # `on_missing = fail` promises a run without side effects (a CI plan): a missing region
+    # copy fails like a missing AMI instead of being copied, and nothing is shared or enabled.
+    checked = check_copies(found, aws)
+    missing = missing_regions(checked)
+    if missing:
+        raise AmiMissing(
+            f"no ready copy of {found.ami_id} (fingerprint {found.plan.fingerprint.short}) in "
+            f"{', '.join(missing)}; on_missing is fail (TFBAKE_ON_MISSING or the module), "
+            "so no copy"
+        )
+    return checked
 
 
 def missing_message(result: Result, why: str) -> str:

@@ -25,6 +25,8 @@ QUERY_KEYS = FIELDS + CONTROL_KEYS
 # Fields whose value arrives JSON-encoded; base_ami only when it is an {owners, name} object.
 JSON_FIELDS = frozenset(
     {"images", "volume", "provision", "tags", "builder", "ami_owners", "insecure_registries"}
+    | {"ansible"}
+    | {"regions", "region_kms_keys", "share", "fast_snapshot_restore"}
 )
 SOURCE = "terraform query"
 

@@ -4,6 +4,8 @@ Scheme tfbake.fingerprint/1 hashes the canonical JSON (sorted keys, no insignifi
 UTF-8) of the inputs manifest built here. Builder settings, tags, timeouts and owners are
 deliberately absent: they change how or where a bake runs, never the disk it produces. Any change
 to the manifest's shape needs a new scheme version, or every existing AMI would be rebaked.
+Optional inputs (`ansible`) appear only when used, so a spec that does not use one keeps the
+fingerprint it had before the input existed.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def inputs_manifest(
     """Everything the AMI's contents depend on, as plain JSON values."""
     entries = {(image.reference.unpinned, image.digest) for image in images}
     volume = image_set.volume
-    return {
+    manifest: dict[str, Any] = {
         "scheme": SCHEME,
         "name": image_set.name,
         "base_ami": base_ami_id,
@@ -57,6 +59,9 @@ def inputs_manifest(
         "recipe": recipe_digest,
         "salt": image_set.salt,
     }
+    if image_set.ansible is not None:
+        manifest["ansible"] = image_set.ansible.manifest_entry()
+    return manifest
 
 
 def canonical_json(value: Any) -> bytes:

@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from tfbake.distribute.result import DistributedResult, ami_ids, missing_regions
 from tfbake.fingerprint import SCHEME
 from tfbake.pipeline import Plan, Result
 
@@ -34,6 +35,8 @@ def result_json(result: Result) -> dict[str, Any]:
         "name": plan.image_set.name,
         "status": result.status,
         "ami_id": result.ami_id,
+        "ami_ids": ami_ids(result),
+        "missing_regions": missing_regions(result),
         "ami_name": result.ami.name if result.ami else None,
         "region": result.region,
         "fingerprint": plan.fingerprint.value,
@@ -52,6 +55,7 @@ def external_reply(result: Result) -> dict[str, str]:
     plan = result.plan
     return {
         "ami_id": result.ami_id or "",
+        "ami_ids": json.dumps(ami_ids(result), separators=(",", ":"), sort_keys=True),
         "ami_name": result.ami.name if result.ami else "",
         "fingerprint": plan.fingerprint.value,
         "scheme": SCHEME,
@@ -71,6 +75,14 @@ def result_rows(result: Result) -> list[str]:
 
 
 RESULT_HEADER = ["NAME", "STATUS", "AMI", "FINGERPRINT", "REGION"]
+REGION_HEADER = ["REGION", "STATUS", "AMI"]
+
+
+def region_rows(result: Result) -> list[list[str]]:
+    """One row per region of an image set with copies: the home region first."""
+    copies = result.copies if isinstance(result, DistributedResult) else ()
+    home = [result.region, result.status, result.ami_id or "-"]
+    return [home] + [[c.region, c.status, c.ami_id or "-"] for c in copies]
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -10,11 +10,14 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tfbake import tags as tfbake_tags
+from tfbake.ansible import Ansible, AnsibleFieldError, ansible_from_mapping
 from tfbake.errors import InvalidReference, SpecError
 from tfbake.reference import ImageReference, parse_references
+from tfbake.spec_distribution import DISTRIBUTION_FIELDS, Distribution, distribution_from
 
 NAME_RE = re.compile(r"[a-z0-9-]{1,48}")
 AMI_ID_RE = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
@@ -74,17 +77,21 @@ class ImageSet:
     provision: tuple[str, ...] = ()
     salt: str = ""
     tags: tuple[tuple[str, str], ...] = ()
+    ansible: Ansible | None = None
     builder: Builder = Builder()
     # Access, not content: where to look and how to reach registries.
     ami_owners: tuple[str, ...] = ("self",)
     insecure_registries: tuple[str, ...] = ()
     registry_credentials_parameter: str | None = None
+    # Where the ready AMI goes (regions, sharing, fast restore): not content either.
+    distribution: Distribution = field(default_factory=Distribution)
     source: str = field(default="<spec>", compare=False)
 
 
 FIELDS = (
     "name", "images", "base_ami", "architecture", "volume", "provision", "salt", "tags",
-    "builder", "ami_owners", "insecure_registries", "registry_credentials_parameter",
+    "builder", "ami_owners", "insecure_registries", "registry_credentials_parameter", "ansible",
+    *DISTRIBUTION_FIELDS,
 )  # fmt: skip
 VOLUME_FIELDS = ("size", "type", "encrypted", "kms_key_id")
 BUILDER_FIELDS = (
@@ -164,9 +171,16 @@ class _Fields:
 
 
 def image_set_from_mapping(
-    data: Any, source: str = "<spec>", locate: Any = lambda _name: None
+    data: Any,
+    source: str = "<spec>",
+    locate: Any = lambda _name: None,
+    base_dir: Path | None = None,
 ) -> ImageSet:
-    """Validate a spec mapping (from a file or the Terraform query) into an ImageSet."""
+    """Validate a spec mapping (from a file or the Terraform query) into an ImageSet.
+
+    `base_dir` is where relative Ansible paths start: the spec file's directory, or the working
+    directory when None.
+    """
     if not isinstance(data, Mapping):
         raise SpecError(f"must be an object of fields, got {_kind(data)}", source=source)
     fields = _Fields(data, source, locate)
@@ -175,19 +189,22 @@ def image_set_from_mapping(
     if not NAME_RE.fullmatch(name):
         raise fields.error("name", f"{name!r} must be 1-48 lower-case letters, digits or dashes")
     insecure_registries, credentials_parameter = _access(fields)
+    volume = _volume(fields.nested("volume"))
     return ImageSet(
         name=name,
         images=_images(fields),
         base_ami=_base_ami(fields),
         architecture=_architecture(fields),
-        volume=_volume(fields.nested("volume")),
+        volume=volume,
         provision=_provision(fields),
         salt=fields.string("salt", ""),
         tags=_tags(fields),
+        ansible=_ansible(fields, base_dir),
         builder=_builder(fields.nested("builder")),
         ami_owners=_owners(fields, "ami_owners") or ("self",),
         insecure_registries=insecure_registries,
         registry_credentials_parameter=credentials_parameter,
+        distribution=distribution_from(fields, volume),
         source=source,
     )
 
@@ -314,6 +331,16 @@ def _builder(fields: _Fields) -> Builder:
         document_name=fields.string("document_name") or None,
         timeout_minutes=fields.integer("timeout_minutes", 60, 1, 24 * 60),
     )
+
+
+def _ansible(fields: _Fields, base_dir: Path | None) -> Ansible | None:
+    if fields.data.get("ansible") is None:
+        return None
+    nested = fields.nested("ansible")
+    try:
+        return ansible_from_mapping(nested.data, base_dir or Path.cwd())
+    except AnsibleFieldError as err:
+        raise nested.error(err.field, err.message) from None
 
 
 def _access(fields: _Fields) -> tuple[tuple[str, ...], str | None]:

@@ -32,7 +32,8 @@ def load_image_set(path: Path) -> ImageSet:
     else:
         data = parse_hcl(text, source)
         locate = _hcl_locator(text)
-    return image_set_from_mapping(data, source, locate)
+    # Ansible files are named relative to the spec, wherever tfbake runs from.
+    return image_set_from_mapping(data, source, locate, base_dir=path.parent)
 
 
 def parse_hcl(text: str, source: str) -> dict[str, Any]:

@@ -35,9 +35,13 @@ SYSTEM_TOOLS = (
     "sed",
     "stat",
     "tail",
+    "tar",
+    "gzip",
     "touch",
 )
-STAND_INS = ("docker", "systemctl", "apt-get", "dnf", "aws", "cloud-init", "sync")
+STAND_INS = (
+    "docker", "systemctl", "apt-get", "dnf", "aws", "cloud-init", "sync", "ansible-playbook",
+)  # fmt: skip
 
 OS_RELEASES = {
     "debian": 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n',
@@ -185,11 +189,33 @@ def systemctl():
                 print(f"{unit} enabled enabled")
 
 
-def package_manager(package):
+def package_manager(programs):
     record()
-    # Installing the package puts docker on PATH, as on a real host.
-    if "install" in args and package in args and not (bin_dir / "docker").exists():
-        (bin_dir / "docker").symlink_to(Path(__file__).resolve())
+    # Installing a package puts its program on PATH, as on a real host.
+    for package, program in programs.items():
+        if "install" in args and package in args and not (bin_dir / program).exists():
+            (bin_dir / program).symlink_to(Path(__file__).resolve())
+
+
+def ansible_playbook():
+    # What the playbook would see: its working directory's files and the extra vars file.
+    here = Path.cwd()
+    entry["cwd"] = str(here)
+    entry["cwd_mode"] = oct(here.parent.stat().st_mode & 0o777)
+    entry["files"] = {
+        path.relative_to(here).as_posix(): path.read_text()
+        for path in sorted(here.rglob("*"))
+        if path.is_file()
+    }
+    extra = [arg for arg in args if arg.startswith("@")]
+    entry["extra_vars"] = Path(extra[0][1:]).read_text() if extra else None
+    entry["local_temp"] = os.environ.get("ANSIBLE_LOCAL_TEMP")
+    record()
+    status = int(os.environ.get("TFBAKE_TEST_ANSIBLE_STATUS", "0"))
+    if status:
+        print("fatal: [localhost]: FAILED! => {\"msg\": \"task failed\"}")
+        sys.exit(status)
+    print("PLAY RECAP localhost : ok=1 changed=1 failed=0")
 
 
 def aws():
@@ -205,9 +231,11 @@ if name == "docker":
 elif name == "systemctl":
     systemctl()
 elif name == "apt-get":
-    package_manager("docker.io")
+    package_manager({"docker.io": "docker", "ansible-core": "ansible-playbook"})
 elif name == "dnf":
-    package_manager("docker")
+    package_manager({"docker": "docker", "ansible-core": "ansible-playbook"})
+elif name == "ansible-playbook":
+    ansible_playbook()
 elif name == "aws":
     aws()
 else:
@@ -255,6 +283,9 @@ class ScratchBuilder:
             "SSM_RegistryCredentialsParameter": "",
             "SSM_EcrRegistries": "",
             "SSM_Region": "eu-west-1",
+            "SSM_AnsibleBundle": "",
+            "SSM_AnsiblePlaybook": "",
+            "SSM_AnsibleExtraVars": "",
             **env,
         }
         completed = subprocess.run(

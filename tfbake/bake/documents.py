@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from tfbake import tags
+from tfbake import ansible, tags
 from tfbake.aws import aws_errors
+from tfbake.bake.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION
 from tfbake.errors import AwsError, BadInput
 
 RUNBOOK_TEMPLATE = "runbook.yaml"
@@ -74,9 +75,9 @@ def recipe_command_content() -> str:
             lines.extend(f"{indent}- {json.dumps(s)}" for s in script.splitlines())
         else:
             lines.append(
-                line.replace("__IMAGES_PATTERN__", _yaml_single_quoted(IMAGES_PATTERN)).replace(
-                    "__ECR_PATTERN__", _yaml_single_quoted(ECR_REGISTRIES_PATTERN)
-                )
+                line.replace("__IMAGES_PATTERN__", _yaml_single_quoted(IMAGES_PATTERN))
+                .replace("__ECR_PATTERN__", _yaml_single_quoted(ECR_REGISTRIES_PATTERN))
+                .replace("__PLAYBOOK_PATTERN__", _yaml_single_quoted(ansible.PLAYBOOK_PATTERN))
             )
     return "\n".join(lines) + "\n"
 
@@ -89,7 +90,16 @@ def _content_name(prefix: str, content: str) -> str:
 def runbook_content() -> str:
     """The bake runbook, naming the recipe document by its content-derived name."""
     recipe_name = _content_name("tfbake-recipe", recipe_command_content())
-    return _template(RUNBOOK_TEMPLATE).replace("__RECIPE_DOCUMENT__", recipe_name)
+    declarations = "\n".join(parameter.declarations() for parameter in CHUNKED)
+    return (
+        _template(RUNBOOK_TEMPLATE)
+        .replace("__RECIPE_DOCUMENT__", recipe_name)
+        .replace("  __CHUNKED_PARAMETERS__", declarations)
+        .replace("__IMAGES_JOINED__", IMAGES.joined())
+        .replace("__PROVISION_JOINED__", PROVISION.joined())
+        .replace("__ANSIBLE_BUNDLE_JOINED__", ANSIBLE_BUNDLE.joined())
+        .replace("__PLAYBOOK_PATTERN__", _yaml_single_quoted(ansible.PLAYBOOK_PATTERN))
+    )
 
 
 def document_names() -> DocumentNames:
@@ -198,6 +208,9 @@ def runbook_parameters(
     region: str,
     automation_role_arn: str | None,
     extra_tags: Mapping[str, str],
+    ansible_bundle: str | None = None,
+    ansible_playbook: str | None = None,
+    ansible_extra_vars: str | None = None,
 ) -> dict[str, list[str]]:
     """The Parameters of StartAutomationExecution for the runbook.
 
@@ -226,7 +239,6 @@ def runbook_parameters(
         "Fingerprint": [fingerprint],
         "FingerprintScheme": [SCHEME],
         "SetName": [set_name],
-        "Images": [" ".join(images)],
         "Region": [region],
         "ExtraTags": [json.dumps({"Key": k, "Value": v}) for k, v in all_extra.items()],
     }
@@ -236,10 +248,32 @@ def runbook_parameters(
         "KmsKeyId": kms_key_id,
         "RegistryCredentialsParameter": registry_credentials_parameter,
         "AutomationAssumeRole": automation_role_arn,
-        "Provision": encode_provision(provision) if provision else None,
         "EcrRegistries": " ".join(ecr_registries) if ecr_registries else None,
     }
     parameters.update({name: [value] for name, value in optional.items() if value})
+    parameters.update(IMAGES.split(" ".join(images), "the image references"))
+    if provision:
+        parameters.update(PROVISION.split(encode_provision(provision), "the provision commands"))
+    parameters.update(ansible_parameters(ansible_bundle, ansible_playbook, ansible_extra_vars))
     if security_group_ids:
         parameters["SecurityGroupIds"] = list(security_group_ids)
+    return parameters
+
+
+def ansible_parameters(
+    bundle: str | None, playbook: str | None, extra_vars: str | None
+) -> dict[str, list[str]]:
+    """The runbook's Ansible parameters: the bundle's base64 cut into values SSM accepts."""
+    if not bundle:
+        if playbook:
+            raise BadInput("an Ansible playbook needs its bundle")
+        return {}
+    if not playbook:
+        raise BadInput("an Ansible bundle needs the playbook to run")
+    parameters = ANSIBLE_BUNDLE.split(bundle, "the Ansible bundle's base64")
+    parameters["AnsiblePlaybook"] = [playbook]
+    # "{}" is left out like any empty value: SSM refuses an empty one, and the recipe reads
+    # a missing one as no variables.
+    if extra_vars and extra_vars != "{}":
+        parameters["AnsibleExtraVars"] = [extra_vars]
     return parameters

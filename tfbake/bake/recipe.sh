@@ -9,6 +9,9 @@
 #   SSM_RegistryCredentialsParameter SecureString parameter holding a Docker `auths` object, or ""
 #   SSM_EcrRegistries                space-separated ECR registry hosts to log in to, or ""
 #   SSM_Region                       the AWS region of the bake
+#   SSM_AnsibleBundle                base64 of a gzip tar of the playbook's files, or ""
+#   SSM_AnsiblePlaybook              the playbook to run, a path inside the bundle, or ""
+#   SSM_AnsibleExtraVars             the playbook's extra variables as a JSON object, or ""
 # Every absolute path is prefixed by TFBAKE_ROOT (empty on a builder) so tests can run the recipe
 # against a scratch directory, with stand-ins for docker, systemctl and the like first on PATH.
 #
@@ -43,6 +46,8 @@ re_pinned="^(${re_registry}/${re_repository})(:(${re_tag}))?@(${re_digest})$"
 re_ecr_host='^[0-9]{12}\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$'
 re_region='^[a-z]{2}(-[a-z]+)+-[0-9]+$'
 re_parameter_name='^[A-Za-z0-9_.:/-]{1,2048}$'
+# The same as tfbake/ansible.py's PLAYBOOK_RE: relative, and no component starts with '.' or '-'.
+re_playbook='^[A-Za-z0-9_][A-Za-z0-9_.@+-]*(/[A-Za-z0-9_][A-Za-z0-9_.@+-]*){0,31}$'
 
 say() { printf 'tfbake: %s\n' "$*"; }
 
@@ -52,6 +57,7 @@ fail() {
 }
 
 workdir=""
+ansible_dir=""
 
 remove_credentials() {
     rm -f "$root/root/.docker/config.json"
@@ -63,6 +69,8 @@ on_exit() {
     local status=$?
     remove_credentials
     if [[ -n "$workdir" ]]; then rm -rf "$workdir"; fi
+    # The playbook's files are no part of the image, whether the bake succeeded or not.
+    if [[ -n "$ansible_dir" ]]; then rm -rf "$ansible_dir"; fi
     if ((status != 0)); then
         say "bake failed (exit status $status); registry credentials removed"
     fi
@@ -117,6 +125,14 @@ read_inputs() {
             provision+=("$cmd")
         done <"$decoded"
         [[ -z "$cmd" ]] || fail "SSM_Provision: the last command is not terminated by a NUL byte"
+    fi
+
+    local playbook="${SSM_AnsiblePlaybook:-}"
+    if [[ -n "${SSM_AnsibleBundle:-}" ]]; then
+        [[ "$playbook" =~ $re_playbook ]] ||
+            fail "invalid playbook in SSM_AnsiblePlaybook: '$playbook' (expected a relative path)"
+    elif [[ -n "$playbook" ]]; then
+        fail "SSM_AnsiblePlaybook is set but SSM_AnsibleBundle is empty"
     fi
 }
 
@@ -271,6 +287,79 @@ run_provision() {
     done
 }
 
+# ---- Ansible ------------------------------------------------------------------------------
+
+install_ansible() {
+    if command -v ansible-playbook >/dev/null 2>&1; then
+        say "Ansible is installed"
+        return 0
+    fi
+    local id="" id_like=""
+    if [[ -r "$root/etc/os-release" ]]; then
+        id="$(os_release_field ID)"
+        id_like="$(os_release_field ID_LIKE)"
+    fi
+    # A package manager that cannot install it leaves pip to try, so its failure is not fatal.
+    case " $id $id_like " in
+        *" debian "* | *" ubuntu "*)
+            say "installing ansible-core with apt-get ($id)"
+            { apt-get update -qq && apt-get install -y -qq ansible-core; } ||
+                say "apt-get could not install ansible-core"
+            ;;
+        *" amzn "*)
+            say "installing ansible-core with dnf ($id)"
+            dnf install -y -q ansible-core || say "dnf could not install ansible-core"
+            ;;
+    esac
+    if ! command -v ansible-playbook >/dev/null 2>&1 &&
+        command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
+        say "installing ansible-core with pip"
+        python3 -m pip install --quiet ansible-core || say "pip could not install ansible-core"
+        # pip puts its scripts here, which the agent's PATH may lack.
+        export PATH="$PATH:/usr/local/bin"
+    fi
+    command -v ansible-playbook >/dev/null 2>&1 ||
+        fail "ansible-playbook is missing and could not be installed (OS '$id');" \
+            "use a base AMI with ansible-core, or one where dnf, apt-get or pip can install it"
+}
+
+run_ansible() {
+    [[ -n "${SSM_AnsibleBundle:-}" ]] || return 0
+    local playbook="$SSM_AnsiblePlaybook" extra_vars="${SSM_AnsibleExtraVars:-}"
+    [[ -n "$extra_vars" ]] || extra_vars='{}'
+    install_ansible
+    mkdir -p "$root/tmp"
+    ansible_dir="$(mktemp -d "$root/tmp/tfbake-ansible.XXXXXXXX")"
+    # Private: the files may hold what only the image should know, and the directory is gone
+    # before the image is taken (on_exit removes it when the bake fails).
+    (
+        umask 077
+        mkdir "$ansible_dir/bundle" "$ansible_dir/tmp"
+        base64 -d <<<"$SSM_AnsibleBundle" >"$ansible_dir/bundle.tar.gz"
+        tar -xzf "$ansible_dir/bundle.tar.gz" -C "$ansible_dir/bundle" \
+            --no-same-owner --no-same-permissions
+        printf '%s\n' "$extra_vars" >"$ansible_dir/extra-vars.json"
+    ) || fail "cannot unpack the Ansible bundle (SSM_AnsibleBundle is not a base64 gzip tar)"
+    [[ -f "$ansible_dir/bundle/$playbook" ]] ||
+        fail "the Ansible bundle holds no playbook '$playbook'"
+    say "running Ansible playbook $playbook"
+    local status=0
+    # Run from the bundle so its ansible.cfg, roles and group_vars are found; Ansible's own
+    # temporary files stay in the private directory instead of root's home on the image.
+    (
+        cd "$ansible_dir/bundle"
+        ANSIBLE_LOCAL_TEMP="$ansible_dir/tmp" ANSIBLE_REMOTE_TEMP="$ansible_dir/tmp" \
+            ANSIBLE_NOCOLOR=1 ansible-playbook -i localhost, -c local \
+            --extra-vars "@$ansible_dir/extra-vars.json" "$playbook"
+    ) || status=$?
+    if ((status != 0)); then
+        fail "Ansible playbook $playbook failed (exit status $status)"
+    fi
+    rm -rf "$ansible_dir"
+    ansible_dir=""
+    say "Ansible playbook $playbook done"
+}
+
 verify_images() {
     local i
     for i in "${!images[@]}"; do
@@ -351,6 +440,7 @@ main() {
     pull_images
     tag_images
     run_provision
+    run_ansible
     verify_images
     remove_credentials
     say "registry credentials removed"

@@ -48,4 +48,8 @@ def start_parameters(plan: Plan, region: str, name: str) -> dict[str, list[str]]
         "automation_role_arn": builder.automation_role_arn,
         "extra_tags": dict(image_set.tags),
     }
+    if image_set.ansible is not None:
+        arguments["ansible_bundle"] = image_set.ansible.encoded()
+        arguments["ansible_playbook"] = image_set.ansible.playbook
+        arguments["ansible_extra_vars"] = image_set.ansible.extra_vars_json
     return runbook_parameters(**arguments)

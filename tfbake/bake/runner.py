@@ -75,13 +75,20 @@ def run_bake(
     """
     region = aws.effective_region
     ssm = aws.client("ssm")
+    # Built (and validated) before the lock is taken: bad input must never hold a lock.
+    parameters = start_parameters(plan, region, image_name)
     lock = BakeLock(ssm, plan.fingerprint.value, region)
     for _ in range(MAX_TAKEOVERS):
         held = lock.acquire_or_read()
         if held.owned and recheck and _already_baked(plan, aws):
             lock.release(held.record)
             return BakeRun(execution_id="", attached=True)
-        held = _start_or_attach(plan, aws, lock, held, image_name)
+        try:
+            held = _start_or_attach(plan, aws, lock, held, parameters)
+        except Exception:
+            if held.owned and not held.record.execution_id:
+                lock.release(held.record)  # nothing started: leave no lock behind
+            raise
         first = _patient_snapshot(ssm, held.record.execution_id, region, sleep)
         if not first.active and first.status != SUCCESS and not held.owned:
             # The lock names a bake that ended badly with nobody watching (its client died
@@ -97,16 +104,16 @@ def run_bake(
 
 
 def _start_or_attach(
-    plan: Plan, aws: AwsContext, lock: BakeLock, held: Lock, image_name: str
+    plan: Plan, aws: AwsContext, lock: BakeLock, held: Lock, parameters: dict[str, list[str]]
 ) -> Lock:
     if held.record.execution_id:
         return held
     if not held.record.token:  # an unreadable lock: replace it
         lock.release(held.record)
-        return _start_or_attach(plan, aws, lock, lock.acquire_or_read(), image_name)
+        return _start_or_attach(plan, aws, lock, lock.acquire_or_read(), parameters)
     # Also when the lock is not ours: its creator may have died before starting. The recorded
     # token makes this start idempotent, so at most one execution exists per lock.
-    execution_id = _start(plan, aws, held.record.token, image_name)
+    execution_id = _start(plan, aws, held.record.token, parameters)
     return lock.record_execution(held, execution_id)
 
 
@@ -117,7 +124,7 @@ def _already_baked(plan: Plan, aws: AwsContext) -> bool:
     return lookup.ready is not None
 
 
-def _start(plan: Plan, aws: AwsContext, token: str, image_name: str) -> str:
+def _start(plan: Plan, aws: AwsContext, token: str, parameters: dict[str, list[str]]) -> str:
     from tfbake.bake.documents import ensure_documents
 
     region = aws.effective_region
@@ -129,7 +136,7 @@ def _start(plan: Plan, aws: AwsContext, token: str, image_name: str) -> str:
     with aws_errors("ssm:StartAutomationExecution", region):
         response = ssm.start_automation_execution(
             DocumentName=names.runbook,
-            Parameters=start_parameters(plan, region, image_name),
+            Parameters=parameters,
             ClientToken=token,
             Tags=[
                 {"Key": tags.FINGERPRINT, "Value": plan.fingerprint.value},

@@ -10,9 +10,11 @@ from typing import Any
 
 import click
 
+from tfbake.distribute.apply import check_copies
+from tfbake.distribute.result import missing_regions
 from tfbake.errors import ExitCode, TfbakeError
 from tfbake.pipeline import FOUND, Result, look_up, plan_image_set
-from tfbake.render import RESULT_HEADER, result_json, result_rows, table
+from tfbake.render import REGION_HEADER, RESULT_HEADER, region_rows, result_json, result_rows, table
 from tfbake.spec import FIELDS, image_set_from_mapping
 from tfbake.specfile import load_image_set
 
@@ -21,16 +23,23 @@ REQUIRED_FIELDS = ("name", "images", "base_ami")
 
 def check_spec(settings: Any, spec: Path) -> None:
     aws = settings.aws()
-    result = look_up(plan_image_set(load_image_set(spec), aws), aws)
+    result = check_copies(look_up(plan_image_set(load_image_set(spec), aws), aws), aws)
+    complete = _complete(result)
     if settings.json:
         click.echo(json.dumps(result_json(result), indent=2, sort_keys=True))
-    elif result.status == FOUND:
+    elif complete:
         click.echo(result.ami_id)
+    elif result.status == FOUND:
+        # Found at home, missing a copy elsewhere: say where.
+        click.echo(table(REGION_HEADER, region_rows(result)))
     else:
         click.echo(table(RESULT_HEADER, [result_rows(result)]))
-    click.get_current_context().exit(
-        ExitCode.OK if result.status == FOUND else ExitCode.AMI_MISSING
-    )
+    click.get_current_context().exit(ExitCode.OK if complete else ExitCode.AMI_MISSING)
+
+
+def _complete(result: Result) -> bool:
+    """A ready AMI at home and a ready copy in every other region of the spec."""
+    return result.status == FOUND and not missing_regions(result)
 
 
 @dataclass(frozen=True)
@@ -74,14 +83,14 @@ def _check_call(call: Any, aws: Any) -> CallReport:
     spec = {key: value for key, value in call.arguments.items() if key in FIELDS}
     try:
         image_set = image_set_from_mapping(spec, f"{location} {call.address}")
-        result = look_up(plan_image_set(image_set, aws), aws)
+        result = check_copies(look_up(plan_image_set(image_set, aws), aws), aws)
     except TfbakeError as err:
         return CallReport(call.address, location, None, err.one_line(), unresolved)
     return CallReport(call.address, location, result, None, unresolved)
 
 
 def _exit_code(reports: Sequence[CallReport]) -> ExitCode:
-    if any(r.result is not None and r.status != FOUND for r in reports):
+    if any(r.result is not None and not _complete(r.result) for r in reports):
         return ExitCode.AMI_MISSING
     if any(r.result is None for r in reports):
         return ExitCode.BAD_INPUT
@@ -110,7 +119,10 @@ def _print_reports(directory: Path, reports: Sequence[CallReport]) -> None:
         rows.append([r.address, r.status, ami, fingerprint, r.location])
     click.echo(table(["MODULE", "STATUS", "AMI", "FINGERPRINT", "LOCATION"], rows))
     for r in reports:
-        for line in ([r.problem] if r.problem else []) + [f"unresolved: {u}" for u in r.unresolved]:
+        missing = missing_regions(r.result) if r.result else []
+        lines = [f"no ready copy in {', '.join(missing)}"] if missing else []
+        lines += [r.problem] if r.problem else []
+        for line in lines + [f"unresolved: {u}" for u in r.unresolved]:
             click.echo(f"  {r.address}: {line}")
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from tfbake.sandbox import instance_refresh
 from tfbake.sandbox.base_images import seed_base_images
 from tfbake.sandbox.controls import SandboxControls
 from tfbake.sandbox.faults import RecordedCommand
@@ -125,6 +126,7 @@ class Sandbox:
         # Executions first: a running one would otherwise go on acting on the fresh account.
         self.controls.reset()
         moto_api_backend.reset()
+        instance_refresh.clear()
         seed_base_images(self.region)
         self.log.clear()
 
@@ -161,12 +163,16 @@ def start_sandbox(host: str = "127.0.0.1", port: int = 0, region: str = "us-east
     # moto loads ~1,000 public AMIs per region by default; tfbake never looks at them and
     # they slow both start-up and every DescribeImages.
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    # The AWS managed policies (AmazonSSMManagedInstanceCore, ...) that modules attach.
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
-    from tfbake.sandbox import pagination
+    from tfbake.sandbox import ec2_images, pagination
 
     pagination.install()
+    ec2_images.install()
+    instance_refresh.install()
 
     class QuietHandler(WSGIRequestHandler):
         def log_request(self, *args: Any, **kwargs: Any) -> None:

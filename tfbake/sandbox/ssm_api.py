@@ -41,6 +41,7 @@ class Request:
 def start_automation_execution(controls: SandboxControls, request: Request) -> dict[str, Any]:
     body = request.body
     name, given = body["DocumentName"], body.get("Parameters") or {}
+    _check_parameter_shape(given)
     token = body.get("ClientToken")
     if token:
         try:
@@ -73,6 +74,28 @@ def start_automation_execution(controls: SandboxControls, request: Request) -> d
             return {"AutomationExecutionId": existing}
         controls.start(execution)
     return {"AutomationExecutionId": execution.execution_id}
+
+
+# The limits of StartAutomationExecution's Parameters in the SSM API (botocore's service model
+# states them; AWS enforces them): a value that passes here passes there.
+MAX_PARAMETERS = 200
+MAX_VALUES = 50
+MAX_VALUE_CHARACTERS = 512
+
+
+def _check_parameter_shape(given: dict[str, Any]) -> None:
+    if len(given) > MAX_PARAMETERS:
+        raise ApiError("ValidationException", f"at most {MAX_PARAMETERS} parameters")
+    for key, values in given.items():
+        if len(values) > MAX_VALUES:
+            raise ApiError("ValidationException", f"{key}: at most {MAX_VALUES} values")
+        for value in values:
+            if not 1 <= len(value) <= MAX_VALUE_CHARACTERS:
+                raise ApiError(
+                    "ValidationException",
+                    f"Value at 'parameters' failed to satisfy constraint: {key} values must have "
+                    f"length between 1 and {MAX_VALUE_CHARACTERS}",
+                )
 
 
 def _by_token(controls: SandboxControls, token: str, name: str, given: Any) -> str | None:

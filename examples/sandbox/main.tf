@@ -1,0 +1,62 @@
+# The whole flow against the local sandbox (`tfbake sandbox`): bake infrastructure, the image
+# set, and an autoscaling group whose instances start the baked containers.
+
+data "aws_vpc" "default" {
+  default = true
+}
+
+data "aws_subnets" "default" {
+  filter {
+    name   = "vpc-id"
+    values = [data.aws_vpc.default.id]
+  }
+}
+
+module "bake_infra" {
+  source = "../../modules/bake-infra"
+
+  name = "sandbox"
+}
+
+module "web_ami" {
+  source = "../../modules/baked-ami"
+
+  name           = "sandbox-web"
+  images         = var.images
+  base_ami       = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+  architecture   = "x86_64"
+  provision      = ["echo 'baked by tfbake' > /etc/motd"]
+  salt           = var.salt
+  builder        = module.bake_infra.builder
+  tags           = { example = "sandbox" }
+  tfbake_command = var.tfbake_command
+}
+
+module "web" {
+  source = "../../modules/asg"
+
+  name         = "sandbox-web"
+  ami_id       = module.web_ami.ami_id
+  baked_images = module.web_ami.images
+  subnet_ids   = data.aws_subnets.default.ids
+  # The sandbox starts instances at once; nothing to wait for.
+  wait_for_capacity_timeout = "0"
+  instance_refresh          = var.instance_refresh ? {} : null
+
+  containers = {
+    web = {
+      image = var.images[0]
+      ports = ["80:80"]
+    }
+    cache = {
+      image = var.images[1]
+      ports = ["127.0.0.1:6379:6379"]
+    }
+    cadvisor = {
+      image      = var.images[2]
+      ports      = ["8080:8080"]
+      volumes    = ["/:/rootfs:ro", "/var/run:/var/run:ro", "/sys:/sys:ro", "/var/lib/docker/:/var/lib/docker:ro"]
+      privileged = true
+    }
+  }
+}

@@ -1,0 +1,28 @@
+output "builder" {
+  description = "The baked-ami module's builder settings for this infrastructure: pass it as builder (merge() to add a subnet or instance type)."
+  value = {
+    instance_profile    = aws_iam_instance_profile.this.name
+    automation_role_arn = aws_iam_role.automation.arn
+    security_group_ids  = [aws_security_group.this.id]
+  }
+}
+
+output "instance_profile" {
+  description = "Name of the builder's instance profile."
+  value       = aws_iam_instance_profile.this.name
+}
+
+output "builder_role_arn" {
+  description = "ARN of the builder's IAM role."
+  value       = aws_iam_role.builder.arn
+}
+
+output "automation_role_arn" {
+  description = "ARN of the role the bake runbook assumes."
+  value       = aws_iam_role.automation.arn
+}
+
+output "security_group_id" {
+  description = "ID of the builder's security group (no ingress)."
+  value       = aws_security_group.this.id
+}

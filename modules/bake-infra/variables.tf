@@ -1,0 +1,39 @@
+variable "name" {
+  description = "Prefix of the names of the roles, instance profile and security group."
+  type        = string
+  default     = "tfbake"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,38}$", var.name))
+    error_message = "name must be 1-38 characters of letters, digits and +=,.@_- (it prefixes IAM role names)."
+  }
+}
+
+variable "vpc_id" {
+  description = "VPC of the builder's security group. Null uses the region's default VPC."
+  type        = string
+  default     = null
+}
+
+variable "registry_credentials_parameter_arn" {
+  description = "ARN of the SSM SecureString parameter with Docker registry credentials that the builder may read (the baked-ami module's registry_credentials_parameter). Null grants no parameter access."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.registry_credentials_parameter_arn == null || can(regex("^arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/", coalesce(var.registry_credentials_parameter_arn, "-")))
+    error_message = "registry_credentials_parameter_arn must be an SSM parameter ARN (arn:aws:ssm:REGION:ACCOUNT:parameter/NAME)."
+  }
+}
+
+variable "volume_kms_key_arn" {
+  description = "ARN of a customer-managed KMS key that encrypts baked volumes (the baked-ami module's volume.kms_key_id). Null: volumes use the AWS-managed EBS key."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags for every resource the module creates."
+  type        = map(string)
+  default     = {}
+}

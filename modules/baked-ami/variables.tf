@@ -1,0 +1,169 @@
+variable "name" {
+  description = "Name of the image set: 1-48 lower-case letters, digits or dashes. Part of the AMI name and its tfbake:name tag."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]{1,48}$", var.name))
+    error_message = "name must be 1-48 lower-case letters, digits or dashes."
+  }
+}
+
+variable "images" {
+  description = "Docker image references to pre-pull into the AMI (\"nginx:1.27\", \"ghcr.io/acme/api:2.3.1@sha256:...\"). Tags are resolved to digests at plan time."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.images) > 0
+    error_message = "images is empty: an image set needs at least one image."
+  }
+
+  # Docker's reference grammar (distribution/reference): [host[:port]/]path[:tag][@digest],
+  # with a lower-case path. tfbake rejects the same references; checking here names the variable.
+  validation {
+    condition = alltrue([
+      for ref in var.images :
+      can(regex("^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64}|@sha512:[0-9a-f]{128})?$", ref))
+    ])
+    error_message = "Invalid image reference: ${join(", ", [for ref in var.images : jsonencode(ref) if !can(regex("^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64}|@sha512:[0-9a-f]{128})?$", ref))])}. A reference is [registry[:port]/]repository[:tag][@sha256:digest] with a lower-case repository."
+  }
+}
+
+variable "base_ami" {
+  description = "The AMI to bake on: an ID (\"ami-...\"), an SSM parameter (\"ssm:/aws/service/...\"), or jsonencode({owners = [...], name = \"pattern-*\"}) for the newest match."
+  type        = string
+
+  validation {
+    condition     = can(regex("^ami-[0-9a-f]{8}(?:[0-9a-f]{9})?$", var.base_ami)) || can(regex("^ssm:/?[A-Za-z0-9_./-]+$", var.base_ami)) || can(jsondecode(var.base_ami).name)
+    error_message = "base_ami must be an AMI ID (ami-...), ssm:<parameter path>, or jsonencode({owners = [...], name = \"pattern-*\"})."
+  }
+}
+
+variable "architecture" {
+  description = "CPU architecture of the AMI, x86_64 or arm64. Null takes the base AMI's (one more DescribeImages call)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.architecture == null || contains(["x86_64", "arm64"], coalesce(var.architecture, "-"))
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "volume" {
+  description = "Root volume of the AMI: size in GiB, type, encryption and an optional KMS key."
+  type = object({
+    size       = optional(number, 30)
+    type       = optional(string, "gp3")
+    encrypted  = optional(bool, true)
+    kms_key_id = optional(string)
+  })
+  default = {}
+
+  validation {
+    condition     = var.volume.size >= 1 && var.volume.size <= 16384 && floor(var.volume.size) == var.volume.size
+    error_message = "volume.size must be a whole number of GiB from 1 to 16384."
+  }
+
+  validation {
+    condition     = contains(["gp3", "gp2", "io1", "io2", "st1", "sc1", "standard"], var.volume.type)
+    error_message = "volume.type must be one of gp3, gp2, io1, io2, st1, sc1, standard."
+  }
+}
+
+variable "provision" {
+  description = "Shell commands run on the builder after the images are pulled. Part of the fingerprint."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for command in var.provision : trimspace(command) != ""])
+    error_message = "provision commands must not be empty."
+  }
+}
+
+variable "salt" {
+  description = "Any string; changing it forces a new bake with otherwise unchanged inputs."
+  type        = string
+  default     = ""
+}
+
+variable "tags" {
+  description = "Extra tags for the AMI and its snapshots. Keys starting with tfbake: or aws: are reserved."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for key in keys(var.tags) : !startswith(lower(key), "tfbake:") && !startswith(lower(key), "aws:")])
+    error_message = "tags: keys starting with tfbake: or aws: are reserved."
+  }
+}
+
+variable "builder" {
+  description = "How the bake runs (not part of the fingerprint): instance type, subnet, security groups, instance profile and Automation role (the bake-infra module's builder output fits), a runbook name, and a timeout."
+  type = object({
+    instance_type       = optional(string)
+    subnet_id           = optional(string)
+    security_group_ids  = optional(list(string), [])
+    instance_profile    = optional(string)
+    automation_role_arn = optional(string)
+    document_name       = optional(string)
+    timeout_minutes     = optional(number, 60)
+  })
+  default = {}
+
+  validation {
+    condition     = var.builder.timeout_minutes >= 1 && var.builder.timeout_minutes <= 1440
+    error_message = "builder.timeout_minutes must be from 1 to 1440."
+  }
+}
+
+variable "ami_owners" {
+  description = "Accounts searched for an AMI of this fingerprint (12-digit IDs or \"self\")."
+  type        = list(string)
+  default     = ["self"]
+
+  validation {
+    condition     = alltrue([for owner in var.ami_owners : can(regex("^(?:[0-9]{12}|self|amazon|aws-marketplace|aws-backup-vault)$", owner))])
+    error_message = "ami_owners must be 12-digit account IDs or self, amazon, aws-marketplace, aws-backup-vault."
+  }
+}
+
+variable "insecure_registries" {
+  description = "Registries (host[:port]) to reach over plain HTTP; loopback always is."
+  type        = list(string)
+  default     = []
+}
+
+variable "registry_credentials_parameter" {
+  description = "Name of an SSM SecureString parameter holding Docker \"auths\" for private registries, read by the builder."
+  type        = string
+  default     = null
+}
+
+variable "region" {
+  description = "AWS region of the AMI. Null takes the AWS provider's region."
+  type        = string
+  default     = null
+}
+
+variable "on_missing" {
+  description = "What to do when no AMI has the fingerprint: \"bake\" one, or \"fail\" the plan. TFBAKE_ON_MISSING=fail in the environment overrides it."
+  type        = string
+  default     = "bake"
+
+  validation {
+    condition     = contains(["bake", "fail"], var.on_missing)
+    error_message = "on_missing must be \"bake\" or \"fail\"."
+  }
+}
+
+variable "tfbake_command" {
+  description = "The command that runs tfbake, as a list (\"external\" is appended), e.g. [\"python3\", \"-m\", \"tfbake\"]."
+  type        = list(string)
+  default     = ["tfbake"]
+
+  validation {
+    condition     = length(var.tfbake_command) > 0 && alltrue([for part in var.tfbake_command : part != ""])
+    error_message = "tfbake_command must be a non-empty list of non-empty strings."
+  }
+}

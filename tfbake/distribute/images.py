@@ -1,0 +1,25 @@
+"""One AMI as EC2 describes it, and the snapshots behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tfbake.aws import aws_errors
+from tfbake.errors import AwsError
+
+
+def describe_image(ec2: Any, ami_id: str, region: str) -> dict[str, Any]:
+    with aws_errors("ec2:DescribeImages", region):
+        images = ec2.describe_images(ImageIds=[ami_id])["Images"]
+    if not images:
+        raise AwsError(f"{ami_id} is gone from {region}", code="InvalidAMIID.NotFound")
+    return images[0]
+
+
+def snapshot_ids(image: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        mapping["Ebs"]["SnapshotId"]
+        for mapping in image.get("BlockDeviceMappings", [])
+        if mapping.get("Ebs", {}).get("SnapshotId")
+    )

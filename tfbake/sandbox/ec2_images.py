@@ -1,0 +1,137 @@
+"""EC2 image actions the sandbox answers where moto does not: fast snapshot restores, and the
+encryption CopyImage is asked for.
+
+moto has no EnableFastSnapshotRestores or DescribeFastSnapshotRestores, and its CopyImage
+ignores Encrypted and KmsKeyId. Both are added here as methods on moto's EC2 response class
+(like pagination.py), so they are served over HTTP like any other action. The fast snapshot
+restore record lives on moto's EC2 backend of the account and region, so a sandbox reset
+forgets it with everything else; DescribeFastSnapshotRestores reads it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+ENABLED = "enabled"
+_RECORD_ATTRIBUTE = "tfbake_fast_snapshot_restores"
+
+
+@dataclass(frozen=True)
+class FastSnapshotRestore:
+    snapshot_id: str
+    availability_zone: str
+    owner_id: str
+    enabled_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "SnapshotId": self.snapshot_id,
+            "AvailabilityZone": self.availability_zone,
+            "State": ENABLED,
+            "StateTransitionReason": "Client.UserInitiated - Lifecycle state transition",
+            "OwnerId": self.owner_id,
+            "EnablingTime": self.enabled_at,
+            "OptimizingTime": self.enabled_at,
+            "EnabledTime": self.enabled_at,
+        }
+
+
+def fast_snapshot_restores(backend: Any) -> dict[tuple[str, str], FastSnapshotRestore]:
+    """(snapshot id, zone) -> record, for one account and region's EC2 backend."""
+    records = getattr(backend, _RECORD_ATTRIBUTE, None)
+    if records is None:
+        records = {}
+        setattr(backend, _RECORD_ATTRIBUTE, records)
+    return records
+
+
+def install() -> None:
+    from moto.ec2.responses import EC2Response
+    from moto.ec2.responses.amis import AmisResponse
+
+    if getattr(EC2Response, "tfbake_fast_snapshot_restores", False):
+        return
+    EC2Response.enable_fast_snapshot_restores = _enable  # type: ignore[attr-defined]
+    EC2Response.describe_fast_snapshot_restores = _describe  # type: ignore[attr-defined]
+    EC2Response.tfbake_fast_snapshot_restores = True  # type: ignore[attr-defined]
+    AmisResponse.copy_image = _encrypting_copy(AmisResponse.copy_image)  # type: ignore[method-assign]
+
+
+def _enable(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    zones = self._get_param("AvailabilityZones", [])
+    snapshot_ids = self._get_param("SourceSnapshotIds", [])
+    self.error_on_dryrun()
+    backend = self.ec2_backend
+    known_zones = {zone.name for zone in backend.describe_availability_zones()}
+    records = fast_snapshot_restores(backend)
+    now = datetime.now(timezone.utc)
+    successful, unsuccessful = [], []
+    for snapshot_id in snapshot_ids:
+        snapshot = backend.snapshots.get(snapshot_id)
+        for zone in zones:
+            problem = None
+            if snapshot is None:
+                problem = (
+                    "InvalidSnapshot.NotFound",
+                    f"The snapshot '{snapshot_id}' does not exist.",
+                )
+            elif zone not in known_zones:
+                problem = ("InvalidParameterValue", f"Invalid availability zone: [{zone}]")
+            if problem:
+                unsuccessful.append(_failure(snapshot_id, zone, *problem))
+                continue
+            record = records.setdefault(
+                (snapshot_id, zone), FastSnapshotRestore(snapshot_id, zone, snapshot.owner_id, now)
+            )
+            # AWS answers "enabling"; the sandbox has nothing to optimise, so it is enabled at once.
+            successful.append({**record.as_json(), "State": "enabling"})
+    return ActionResult({"Successful": successful, "Unsuccessful": unsuccessful})
+
+
+def _failure(snapshot_id: str, zone: str, code: str, message: str) -> dict[str, Any]:
+    return {
+        "SnapshotId": snapshot_id,
+        "FastSnapshotRestoreStateErrors": [
+            {"AvailabilityZone": zone, "Error": {"Code": code, "Message": message}}
+        ],
+    }
+
+
+_FILTER_FIELDS = {
+    "snapshot-id": "SnapshotId",
+    "availability-zone": "AvailabilityZone",
+    "owner-id": "OwnerId",
+    "state": "State",
+}
+
+
+def _describe(self: Any) -> Any:
+    from moto.core.responses import ActionResult
+
+    filters = self._filters_from_querystring()
+    items = [record.as_json() for record in fast_snapshot_restores(self.ec2_backend).values()]
+    for name, values in filters.items():
+        field = _FILTER_FIELDS.get(name)
+        if field is not None:
+            items = [item for item in items if str(item[field]) in values]
+    items.sort(key=lambda item: (item["SnapshotId"], item["AvailabilityZone"]))
+    return ActionResult({"FastSnapshotRestores": items})
+
+
+def _encrypting_copy(copy_image: Any) -> Any:
+    def encrypting_copy_image(self: Any) -> Any:
+        response = copy_image(self)
+        encrypted = str(self._get_param("Encrypted", "")).lower() == "true"
+        kms_key_id = self._get_param("KmsKeyId")
+        if encrypted or kms_key_id:
+            # The copy's snapshot is what EC2 encrypts; DescribeSnapshots shows the key there.
+            image = self.ec2_backend.amis[response.result["ImageId"]]
+            image.ebs_snapshot.encrypted = True
+            image.ebs_snapshot.kms_key_id = kms_key_id
+        return response
+
+    return encrypting_copy_image
