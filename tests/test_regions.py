@@ -71,6 +71,10 @@ def test_copies_to_two_regions_tagged_like_the_home_ami(aws: AwsContext, sandbox
         (region, ids[region], "copied") for region in REGIONS
     ]
     home_tags = tags_of(image(aws, HOME, ids[HOME]))
+    # The home AMI records its copies, so `tfbake list` can show every region.
+    assert {region: home_tags.pop(tags.COPY_PREFIX + region) for region in REGIONS} == {
+        region: ids[region] for region in REGIONS
+    }
     for region in REGIONS:
         copy = image(aws, region, ids[region])
         assert copy["Name"] == image(aws, HOME, ids[HOME])["Name"]
@@ -254,3 +258,11 @@ def test_on_missing_fail_reports_a_missing_copy_instead_of_copying(
     assert "no ready copy of ami-" in result.stderr
     assert "in eu-west-1; on_missing is fail" in result.stderr
     assert sandbox.log.count("CopyImage") == 0
+
+
+def test_list_shows_every_region_of_an_ami(tmp_path: Path, sandbox: Sandbox) -> None:
+    spec = write_spec(tmp_path, base_ami=BASE, regions=REGIONS)
+    ami_ids = json.loads(run_tfbake("--json", "ensure", str(spec)).stdout)["ami_ids"]
+    listing = json.loads(run_tfbake("--json", "list").stdout)
+    (ami,) = listing["amis"]
+    assert ami["regions"] == ami_ids

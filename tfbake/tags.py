@@ -21,6 +21,10 @@ REVOKED_REASON = "tfbake:revoked-reason"  # the --reason given to `tfbake invali
 SOURCE_AMI = "tfbake:source-ami"  # on a region copy: the home AMI it was copied from
 SOURCE_REGION = "tfbake:source-region"  # on a region copy: the home region
 
+# On a home AMI, one tag per region it was copied to: tfbake:copy:<region> = the copy's AMI id,
+# so `tfbake list` shows every region without searching them all.
+COPY_PREFIX = "tfbake:copy:"
+
 STATUS_READY = "ready"
 STATUS_PENDING = "pending"
 STATUS_FAILED = "failed"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfbake.aws import AwsContext
+from tfbake import tags
+from tfbake.aws import AwsContext, aws_errors
 from tfbake.distribute.fast_launch import check_zones, enable_fast_restore
 from tfbake.distribute.images import describe_image, snapshot_ids
 from tfbake.distribute.regions import RegionOutcome, copy_regions, ensure_copies, look_up_copies
@@ -65,7 +66,24 @@ def distribute(result: Result, aws: AwsContext) -> DistributedResult:
     if failures:
         raise _incomplete(result, outcomes, failures)
     copies = tuple(RegionAmi(o.region, o.ami_id, COPIED if o.copied else FOUND) for o in outcomes)
+    _record_copies(aws, result, copies)
     return with_copies(result, copies)
+
+
+def _record_copies(aws: AwsContext, result: Result, copies: tuple[RegionAmi, ...]) -> None:
+    """Note each copy on the home AMI (only what its tags do not say yet)."""
+    assert result.ami is not None
+    known = result.ami.tags
+    missing = [
+        {"Key": tags.COPY_PREFIX + copy.region, "Value": copy.ami_id}
+        for copy in copies
+        if known.get(tags.COPY_PREFIX + copy.region) != copy.ami_id
+    ]
+    if missing:
+        with aws_errors(f"ec2:CreateTags {result.ami.ami_id}", result.region):
+            aws.client("ec2", result.region).create_tags(
+                Resources=[result.ami.ami_id], Tags=missing
+            )
 
 
 def _home_region(aws: AwsContext, result: Result, ami_id: str, after_ready: Any) -> None:

@@ -190,8 +190,13 @@ def _wait_until_available(
 
 
 def _copy_tags(home: AmiRecord, home_region: str) -> dict[str, str]:
-    # `aws:` tags belong to AWS and cannot be written by anyone else.
-    copied = {k: v for k, v in home.tags.items() if not k.lower().startswith("aws:")}
+    # `aws:` tags belong to AWS and cannot be written by anyone else; the home AMI's record of
+    # its copies describes the home AMI only.
+    copied = {
+        k: v
+        for k, v in home.tags.items()
+        if not k.lower().startswith("aws:") and not k.startswith(tags.COPY_PREFIX)
+    }
     return {**copied, tags.SOURCE_AMI: home.ami_id, tags.SOURCE_REGION: home_region}
 
 

@@ -47,8 +47,13 @@ class TfbakeAmi:
 
     @property
     def regions(self) -> dict[str, str]:
-        """Region -> AMI id of this image; only the home region until copies exist."""
-        return {self.region: self.ami_id}
+        """Region -> AMI id: this image, and the copies ensure recorded on it."""
+        copies = {
+            key[len(tags.COPY_PREFIX) :]: value
+            for key, value in self.tags.items()
+            if key.startswith(tags.COPY_PREFIX)
+        }
+        return {self.region: self.ami_id, **dict(sorted(copies.items()))}
 
 
 @dataclass(frozen=True)
