@@ -313,3 +313,68 @@ def test_a_refused_start_leaves_no_lock(aws: AwsContext, sandbox: Sandbox) -> No
         ensure(plan, aws, on_progress=no_progress)
     assert not lock_exists(aws, plan.fingerprint.value)
     assert ensure(plan, aws, on_progress=no_progress).status == "baked"
+
+
+def test_cancel_of_a_finished_bake_leaves_its_amis_alone(aws: AwsContext, sandbox: Sandbox) -> None:
+    plan = plan_for(aws)
+    result = ensure(plan, aws, on_progress=no_progress)
+    (execution,) = executions(aws)
+    assert run_tfbake("invalidate", plan.fingerprint.value).code == 0
+    cancelled = run_tfbake("cancel", execution["AutomationExecutionId"])
+    assert cancelled.code == 0, cancelled.stderr
+    assert "had already ended (Success)" in cancelled.stdout
+    assert aws.client("ec2").describe_images(ImageIds=[result.ami_id])["Images"]
+
+
+def test_cancel_of_an_unknown_execution_is_bad_input(sandbox: Sandbox) -> None:
+    result = run_tfbake("cancel", "00000000-0000-0000-0000-000000000000")
+    assert_one_line_error(result, ExitCode.BAD_INPUT, "no SSM Automation execution")
+
+
+def age_instance(instance_id: str, hours: float) -> None:
+    """Backdate an instance's launch time in the sandbox (moto stamps the present)."""
+    from datetime import datetime, timedelta, timezone
+
+    from moto.ec2.models import ec2_backends
+
+    instance = ec2_backends["123456789012"]["us-east-1"].get_instance(instance_id)
+    instance.launch_time = datetime.now(timezone.utc) - timedelta(hours=hours)
+
+
+def launch_builder(aws: AwsContext, execution_id: str) -> str:
+    base = plan_for(aws).base_ami_id
+    return aws.client("ec2").run_instances(
+        ImageId=base, MinCount=1, MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [
+            {"Key": tags.ROLE, "Value": tags.ROLE_BUILDER},
+            {"Key": tags.EXECUTION_ID, "Value": execution_id},
+        ]}],
+    )["Instances"][0]["InstanceId"]  # fmt: skip
+
+
+def test_cleanup_never_counts_a_running_bakes_builder(aws: AwsContext, sandbox: Sandbox) -> None:
+    from tfbake.bake.request import image_name
+    from tfbake.bake.runner import run_bake
+
+    plan = plan_for(aws)
+    sandbox.delay_step("RunRecipe", 30)
+    with pytest.raises(BakeTimedOut):
+        run_bake(plan, aws, on_progress=no_progress, timeout_seconds=1, image_name=image_name(plan))
+    (builder,) = live_builders(aws)
+    # Older than --max-age, but its execution is still running: working, not stray.
+    age_instance(builder, hours=5)
+    listed = json.loads(run_tfbake("--json", "cleanup", "--max-age", "60").stdout)
+    assert listed["schema"] == "tfbake.cleanup/1"
+    assert listed["builders"] == []
+    assert live_builders(aws) == [builder]
+
+
+def test_cleanup_lists_a_builder_of_an_unknown_execution_once_old(
+    aws: AwsContext, sandbox: Sandbox
+) -> None:
+    stray = launch_builder(aws, "11111111-2222-3333-4444-555555555555")
+    assert json.loads(run_tfbake("--json", "cleanup").stdout)["builders"] == []
+    age_instance(stray, hours=5)
+    (listed,) = json.loads(run_tfbake("--json", "cleanup").stdout)["builders"]
+    assert listed["instance_id"] == stray
+    assert "no bake in progress" in listed["reason"]

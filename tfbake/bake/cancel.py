@@ -11,9 +11,12 @@ from typing import Any
 
 from tfbake import tags
 from tfbake.aws import AwsContext, aws_errors, paginate
+from tfbake.bake.execution import ACTIVE
 from tfbake.bake.lock import BakeLock
+from tfbake.errors import AwsError, BadInput
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+NOT_FOUND = "AutomationExecutionNotFoundException"
 
 
 @dataclass(frozen=True)
@@ -28,14 +31,21 @@ class Cancelled:
 def cancel_execution(aws: AwsContext, execution_id: str) -> Cancelled:
     region = aws.effective_region
     ssm = aws.client("ssm")
-    with aws_errors(f"ssm:GetAutomationExecution {execution_id}", region):
-        execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)[
-            "AutomationExecution"
-        ]
+    try:
+        with aws_errors(f"ssm:GetAutomationExecution {execution_id}", region):
+            execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)[
+                "AutomationExecution"
+            ]
+    except AwsError as err:
+        if err.code == NOT_FOUND:
+            raise BadInput(f"no SSM Automation execution {execution_id} in {region}") from None
+        raise
     status = execution.get("AutomationExecutionStatus", "")
-    if status in ("Pending", "InProgress", "Waiting"):
+    if status in ACTIVE:
         with aws_errors(f"ssm:StopAutomationExecution {execution_id}", region):
             ssm.stop_automation_execution(AutomationExecutionId=execution_id, Type="Cancel")
+    # Also for an execution that already ended: a builder it failed to terminate is still stray.
+    # Its images are left alone unless the bake never finished them (still pending).
     terminated = terminate_builders(aws, execution_id)
     discarded = discard_unfinished_images(aws, execution_id)
     fingerprint = _fingerprint_of(execution)
@@ -69,7 +79,7 @@ def terminate_builders(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
 
 
 def discard_unfinished_images(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
-    """Deregister what the cancelled bake imaged but never marked ready, with its snapshots.
+    """Deregister what the cancelled bake imaged but left pending, with its snapshots.
 
     Tagged failed first, so that even if deregistration fails the AMI is never used; then gone,
     so its name (derived from the fingerprint) is free for the next bake.
@@ -82,8 +92,10 @@ def discard_unfinished_images(aws: AwsContext, execution_id: str) -> tuple[str, 
     discarded = []
     for image in images:
         image_tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
-        if image_tags.get(tags.STATUS) == tags.STATUS_READY:
-            continue  # the bake finished before the cancel reached it: a good AMI
+        if image_tags.get(tags.STATUS) != tags.STATUS_PENDING:
+            # Ready (the bake finished first), or failed/revoked: its fate is gc's to decide,
+            # which checks that nothing uses it.
+            continue
         snapshots = [
             m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if "Ebs" in m
         ]

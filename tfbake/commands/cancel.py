@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from tfbake.bake.cancel import cancel_execution
+from tfbake.bake.execution import ACTIVE
 from tfbake.bake.lock import BakeLock
 from tfbake.errors import BadInput
 from tfbake.pipeline import plan_image_set
@@ -23,9 +24,13 @@ def run_cancel(settings: Any, target: str) -> None:
     cancelled = cancel_execution(aws, execution_id)
     terminated = ", ".join(cancelled.terminated) or "none running"
     discarded = ", ".join(cancelled.discarded) or "none"
+    what = (
+        f"cancelled {cancelled.execution_id} (was {cancelled.previous_status})"
+        if cancelled.previous_status in ACTIVE
+        else f"{cancelled.execution_id} had already ended ({cancelled.previous_status})"
+    )
     click.echo(
-        f"cancelled {cancelled.execution_id} (was {cancelled.previous_status}); "
-        f"builders terminated: {terminated}; unfinished AMIs deregistered: {discarded}"
+        f"{what}; builders terminated: {terminated}; unfinished AMIs deregistered: {discarded}"
     )
 
 

@@ -11,6 +11,8 @@ import click
 from tfbake.bake.cleanup import find_stray_builders, terminate
 from tfbake.render import table
 
+CLEANUP_SCHEMA = "tfbake.cleanup/1"
+
 
 def run_cleanup(settings: Any, *, apply: bool, max_age_minutes: int) -> None:
     aws = settings.aws()
@@ -19,6 +21,8 @@ def run_cleanup(settings: Any, *, apply: bool, max_age_minutes: int) -> None:
         terminate(aws, strays)
     if settings.json:
         click.echo(json.dumps({
+            "schema": CLEANUP_SCHEMA,
+            "region": aws.effective_region,
             "applied": apply,
             "builders": [{"instance_id": s.instance_id, "execution_id": s.execution_id,
                           "launched": s.launched.isoformat(), "reason": s.reason} for s in strays],
