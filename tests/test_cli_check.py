@@ -137,3 +137,27 @@ def test_terraform_parse_error_is_one_line(tmp_path: Path) -> None:
     (directory / "main.tf").write_text('module "web" {\n  source = \n')
     result = run_tfbake("check", "--terraform", str(directory))
     assert_one_line_error(result, ExitCode.BAD_INPUT, "main.tf")
+
+
+def test_terraform_unresolved_non_inputs_do_not_block(tmp_path: Path, ec2: Any) -> None:
+    directory = tmp_path / "infra"
+    directory.mkdir()
+    (directory / "main.tf").write_text(
+        f"""
+module "web" {{
+  source       = "./modules/baked-ami"
+  name         = "web"
+  images       = ["{NGINX}"]
+  base_ami     = "{BASE_AMI}"
+  architecture = "x86_64"
+  builder      = module.bake_infra.builder
+  tags         = local.common_tags
+}}
+"""
+    )
+    ami = seed_ami(ec2, fingerprint_of(images=[NGINX]))
+    result = run_tfbake("--json", "check", "--terraform", str(directory))
+    (report,) = json.loads(result.stdout)
+    assert (report["status"], report["result"]["ami_id"]) == ("found", ami)
+    assert len(report["unresolved"]) == 2
+    assert result.code == 0

@@ -1,8 +1,16 @@
 data "aws_region" "current" {}
 
 locals {
+  region = var.region == null ? data.aws_region.current.name : var.region
+  # The home region is where the bake runs; tfbake ignores it in regions.
+  copy_regions    = [for region in var.regions == null ? [] : var.regions : region if region != local.region]
+  region_kms_keys = var.region_kms_keys == null ? {} : var.region_kms_keys
+  shared          = var.share == null ? false : length(concat(var.share.accounts, var.share.organizations, var.share.organizational_units)) > 0
+
   # The external data source takes a map of strings: lists and maps travel jsonencoded, and
   # values not given travel as "" (tfbake reads "" as "not given"; Terraform would drop a null).
+  # ansible.directory travels absolute: tfbake would resolve a relative one against its own
+  # working directory, which a data source's working_dir can change.
   query = {
     protocol                       = "1"
     name                           = var.name
@@ -17,7 +25,12 @@ locals {
     ami_owners                     = jsonencode(var.ami_owners)
     insecure_registries            = jsonencode(var.insecure_registries)
     registry_credentials_parameter = var.registry_credentials_parameter == null ? "" : var.registry_credentials_parameter
-    region                         = var.region == null ? data.aws_region.current.name : var.region
+    ansible                        = var.ansible == null ? "" : jsonencode(merge(var.ansible, { directory = abspath(coalesce(var.ansible.directory, path.cwd)) }))
+    regions                        = var.regions == null ? "" : jsonencode(var.regions)
+    region_kms_keys                = var.region_kms_keys == null ? "" : jsonencode(var.region_kms_keys)
+    share                          = var.share == null ? "" : jsonencode(var.share)
+    fast_snapshot_restore          = var.fast_snapshot_restore == null ? "" : jsonencode(var.fast_snapshot_restore)
+    region                         = local.region
     on_missing                     = var.on_missing
   }
 }
@@ -28,4 +41,22 @@ locals {
 data "external" "this" {
   program = concat(var.tfbake_command, ["external"])
   query   = local.query
+
+  # Rules that span variables, checked at plan as tfbake checks them before any bake.
+  lifecycle {
+    precondition {
+      condition     = alltrue([for region in keys(local.region_kms_keys) : contains(local.copy_regions, region)])
+      error_message = "region_kms_keys may only name regions of regions other than the home region (${local.region}), whose key is volume.kms_key_id."
+    }
+
+    precondition {
+      condition     = !local.shared || !var.volume.encrypted || (var.volume.kms_key_id != null && alltrue([for region in local.copy_regions : contains(keys(local.region_kms_keys), region)]))
+      error_message = "share: AWS cannot share an AMI encrypted with the AWS-managed EBS key; set volume.kms_key_id (and region_kms_keys for every region of regions) to customer-managed keys and grant the accounts kms:Decrypt/CreateGrant."
+    }
+
+    precondition {
+      condition     = alltrue([for zone in var.fast_snapshot_restore == null ? [] : var.fast_snapshot_restore : startswith(zone, local.region) && (length(zone) == length(local.region) + 1 || startswith(substr(zone, length(local.region), -1), "-"))])
+      error_message = "fast_snapshot_restore: every zone must be in the home region (${local.region})."
+    }
+  }
 }

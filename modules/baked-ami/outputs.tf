@@ -3,6 +3,11 @@ output "ami_id" {
   value       = data.external.this.result.ami_id
 }
 
+output "ami_ids" {
+  description = "Region to ID of the ready AMI, for every region of the image set: the home region and those in regions."
+  value       = jsondecode(data.external.this.result.ami_ids)
+}
+
 output "fingerprint" {
   description = "The image set's fingerprint (64 hex characters, scheme tfbake.fingerprint/1)."
   value       = data.external.this.result.fingerprint

@@ -140,6 +140,110 @@ variable "registry_credentials_parameter" {
   default     = null
 }
 
+variable "ansible" {
+  description = "An Ansible playbook run on the builder after the pulls and the provision commands: the files that make up the bundle (files and directories, relative to directory), the playbook among them, extra vars, and the directory the files start from. A relative directory starts from Terraform's working directory, so a path built from path.module works; null takes the working directory. The files' content, the playbook and the extra vars are part of the fingerprint."
+  type = object({
+    playbook   = string
+    files      = list(string)
+    extra_vars = optional(any)
+    directory  = optional(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.ansible == null ? true : can(regex("^[A-Za-z0-9_][A-Za-z0-9_.@+-]*(/[A-Za-z0-9_][A-Za-z0-9_.@+-]*){0,31}$", trimprefix(var.ansible.playbook, "./")))
+    error_message = "ansible.playbook must be a relative path of letters, digits and _.@+- (no component starting with '.' or '-')."
+  }
+
+  validation {
+    condition     = var.ansible == null ? true : length(var.ansible.files) > 0 && alltrue([for file in var.ansible.files : file != "" && !startswith(file, "/") && !contains(split("/", file), "..")])
+    error_message = "ansible.files must list at least the playbook, as relative paths without '..'."
+  }
+
+  validation {
+    condition     = var.ansible == null ? true : var.ansible.extra_vars == null ? true : can(keys(var.ansible.extra_vars)) && alltrue([for key in try(keys(var.ansible.extra_vars), []) : can(regex("^[A-Za-z_][A-Za-z0-9_]*$", key))]) && length(jsonencode(var.ansible.extra_vars)) <= 512
+    error_message = "ansible.extra_vars must be a map keyed by Ansible variable names, at most 512 characters as JSON (larger values belong in a vars file among the files)."
+  }
+}
+
+variable "regions" {
+  description = "Further regions that get a copy of the AMI (CopyImage, never a second bake), e.g. [\"eu-west-1\"]. The home region is region; listing it too is harmless."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = alltrue([for region in var.regions == null ? [] : var.regions : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$", region))])
+    error_message = "regions must be region names like eu-west-1."
+  }
+
+  validation {
+    condition     = var.regions == null ? true : length(distinct(var.regions)) == length(var.regions)
+    error_message = "regions must not list a region twice."
+  }
+}
+
+variable "region_kms_keys" {
+  description = "KMS key (id, alias, or ARN of that region) that encrypts the copy in each region of regions. Null: EC2's default key of the region. The home region's key is volume.kms_key_id."
+  type        = map(string)
+  default     = null
+
+  validation {
+    condition     = alltrue([for region, key in var.region_kms_keys == null ? {} : var.region_kms_keys : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$", region)) && can(regex("^[A-Za-z0-9:/_.-]+$", key)) && length(key) <= 2048])
+    error_message = "region_kms_keys must map region names like eu-west-1 to KMS key ids, aliases or ARNs."
+  }
+
+  validation {
+    condition     = alltrue([for region, key in var.region_kms_keys == null ? {} : var.region_kms_keys : !startswith(key, "arn:") || try(regex("^arn:aws[a-z-]*:kms:([a-z0-9-]+):", key)[0], "") == region])
+    error_message = "region_kms_keys: a key ARN must be of the region it encrypts the copy in."
+  }
+}
+
+variable "share" {
+  description = "Launch permissions for the AMI in every region: 12-digit account IDs (which also get create-volume permission on the snapshots), organization ARNs and organizational unit ARNs. Sharing needs customer-managed keys: volume.kms_key_id and region_kms_keys."
+  type = object({
+    accounts             = optional(list(string), [])
+    organizations        = optional(list(string), [])
+    organizational_units = optional(list(string), [])
+  })
+  default = null
+
+  validation {
+    condition     = var.share == null ? true : alltrue([for account in var.share.accounts : can(regex("^[0-9]{12}$", account))])
+    error_message = "share.accounts must be 12-digit account IDs."
+  }
+
+  validation {
+    condition     = var.share == null ? true : alltrue([for arn in var.share.organizations : can(regex("^arn:aws[a-z-]*:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}$", arn))])
+    error_message = "share.organizations must be organization ARNs (arn:aws:organizations::111111111111:organization/o-...)."
+  }
+
+  validation {
+    condition     = var.share == null ? true : alltrue([for arn in var.share.organizational_units : can(regex("^arn:aws[a-z-]*:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$", arn))])
+    error_message = "share.organizational_units must be organizational unit ARNs (arn:aws:organizations::111111111111:ou/o-.../ou-...)."
+  }
+
+  validation {
+    condition     = var.share == null ? true : alltrue([for values in [var.share.accounts, var.share.organizations, var.share.organizational_units] : length(distinct(values)) == length(values)])
+    error_message = "share must not list an account, organization or organizational unit twice."
+  }
+}
+
+variable "fast_snapshot_restore" {
+  description = "Availability zones of the home region in which fast snapshot restore is enabled for the AMI's snapshots. Billed per snapshot, zone and hour (about USD 540 a month per snapshot and zone in us-east-1), and left enabled on replaced AMIs until disabled or gc deletes them."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = alltrue([for zone in var.fast_snapshot_restore == null ? [] : var.fast_snapshot_restore : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}(-[a-z]+-[0-9]+)?[a-z]$", zone))])
+    error_message = "fast_snapshot_restore must be availability zones like us-east-1a."
+  }
+
+  validation {
+    condition     = var.fast_snapshot_restore == null ? true : length(distinct(var.fast_snapshot_restore)) == length(var.fast_snapshot_restore)
+    error_message = "fast_snapshot_restore must not list a zone twice."
+  }
+}
+
 variable "region" {
   description = "AWS region of the AMI. Null takes the AWS provider's region."
   type        = string

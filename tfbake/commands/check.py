@@ -19,6 +19,10 @@ from tfbake.spec import FIELDS, image_set_from_mapping
 from tfbake.specfile import load_image_set
 
 REQUIRED_FIELDS = ("name", "images", "base_ami")
+# The module arguments the fingerprint depends on (docs/fingerprint.md).
+INPUT_FIELDS = (
+    "name", "images", "base_ami", "architecture", "volume", "provision", "salt", "ansible",
+)  # fmt: skip
 
 
 def check_spec(settings: Any, spec: Path) -> None:
@@ -75,7 +79,9 @@ def check_terraform(
 def _check_call(call: Any, aws: Any) -> CallReport:
     location = f"{call.file}:{call.line}" if call.line else str(call.file)
     unresolved = tuple(f"{u.field} = {u.expression} ({u.reason})" for u in call.unresolved)
-    blocking = [u.field for u in call.unresolved if u.field in FIELDS]
+    # Only an unknown fingerprint input stops the check; an unknown builder, tags or sharing
+    # setting changes how a bake runs, not which AMI is the right one.
+    blocking = [u.field for u in call.unresolved if u.field in INPUT_FIELDS]
     missing = [name for name in REQUIRED_FIELDS if name not in call.arguments]
     if blocking or missing:
         problem = "cannot resolve statically: " + ", ".join(blocking or missing)
