@@ -378,3 +378,27 @@ def test_cleanup_lists_a_builder_of_an_unknown_execution_once_old(
     (listed,) = json.loads(run_tfbake("--json", "cleanup").stdout)["builders"]
     assert listed["instance_id"] == stray
     assert "no bake in progress" in listed["reason"]
+
+
+def test_a_declared_architecture_must_match_the_base_ami(aws: AwsContext, sandbox: Sandbox) -> None:
+    plan = plan_for(aws, architecture="arm64")  # the x86_64 Amazon Linux parameter
+    with pytest.raises(BadInput, match=r"architecture is arm64 but base_ami ami-\w+ is x86_64"):
+        ensure(plan, aws, on_progress=no_progress)
+    assert sandbox.log.count("StartAutomationExecution") == 0
+
+
+def test_a_stale_lock_of_a_revoked_bake_is_taken_over(aws: AwsContext, sandbox: Sandbox) -> None:
+    from tfbake.bake.lock import BakeLock
+
+    plan = plan_for(aws)
+    ensure(plan, aws, on_progress=no_progress)
+    (execution,) = executions(aws)
+    # A client that died after the bake succeeded, before releasing its lock.
+    lock = BakeLock(aws.client("ssm"), plan.fingerprint.value, "us-east-1")
+    held = lock.acquire_or_read()
+    lock.record_execution(held, execution["AutomationExecutionId"])
+    assert run_tfbake("invalidate", plan.fingerprint.value).code == 0
+    result = ensure(plan, aws, on_progress=no_progress)
+    assert result.status == "baked"
+    assert len(executions(aws)) == 2
+    assert not lock_exists(aws, plan.fingerprint.value)

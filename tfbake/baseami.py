@@ -59,10 +59,8 @@ def _architecture_of(ami_id: str, base: BaseAmi, aws: AwsContext) -> str:
             raise
         images = []
     if not images:
-        raise BadInput(
-            f"base_ami: {base.describe()} ({ami_id}) not found in {region} "
-            "or not shared with this account"
-        )
+        shown = ami_id if base.describe() == ami_id else f"{base.describe()} ({ami_id})"
+        raise BadInput(f"base_ami: {shown} not found in {region} or not shared with this account")
     return _supported(images[0], ami_id)
 
 
@@ -98,3 +96,16 @@ def _supported(image: dict[str, Any], ami_id: str) -> str:
             "tfbake bakes x86_64 and arm64 images"
         )
     return architecture
+
+
+def verify_architecture(ami_id: str, architecture: str, aws: AwsContext) -> None:
+    """Before a bake: a declared architecture must be the base AMI's.
+
+    The lookup trusts a declared architecture to save a call; a bake must not, or an arm64
+    image set would be pulled onto an x86_64 disk and fail only when its containers start.
+    """
+    actual = _architecture_of(ami_id, BaseAmi(ami_id=ami_id), aws)
+    if actual != architecture:
+        raise BadInput(
+            f"architecture is {architecture} but base_ami {ami_id} is {actual}; fix one of them"
+        )

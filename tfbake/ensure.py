@@ -7,6 +7,7 @@ import time
 from tfbake.aws import AwsContext
 from tfbake.bake.request import image_name
 from tfbake.bake.runner import ProgressSink, run_bake
+from tfbake.baseami import verify_architecture
 from tfbake.distribute.apply import check_copies, distribute, preflight
 from tfbake.distribute.result import missing_regions
 from tfbake.errors import AmiMissing, BakeFailed
@@ -42,6 +43,8 @@ def ensure(
                 found, "on_missing is fail (TFBAKE_ON_MISSING or the module), so no bake"
             )
         )
+    if plan.image_set.architecture:
+        verify_architecture(plan.base_ami_id, plan.architecture, aws)
     # AMI names are unique per account and region: a forced rebake, or a rebake after the
     # fingerprint's AMI was revoked or failed, must not reuse the name of an AMI still there.
     taken = {ami.name for ami in (found.ami, *found.unusable) if ami is not None}

@@ -90,9 +90,13 @@ def run_bake(
                 lock.release(held.record)  # nothing started: leave no lock behind
             raise
         first = _patient_snapshot(ssm, held.record.execution_id, region, sleep)
-        if not first.active and first.status != SUCCESS and not held.owned:
-            # The lock names a bake that ended badly with nobody watching (its client died
-            # before releasing): stale. Take it over and bake anew.
+        if (
+            not held.owned
+            and not first.active
+            and (first.status != SUCCESS or not _already_baked(plan, aws))
+        ):
+            # The lock names a bake that ended with nobody watching (its client died before
+            # releasing): badly, or well but its AMI has since been revoked. Stale: take over.
             lock.release(held.record)
             continue
         final = _wait(ssm, held, region, on_progress, timeout_seconds, sleep)
