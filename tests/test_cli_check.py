@@ -161,3 +161,19 @@ module "web" {{
     assert (report["status"], report["result"]["ami_id"]) == ("found", ami)
     assert len(report["unresolved"]) == 2
     assert result.code == 0
+
+
+def test_a_malformed_region_is_bad_input(tmp_path: Path, sandbox: Sandbox) -> None:
+    result = run_tfbake("check", str(write_spec(tmp_path)), "--region", "us-east-1;id")
+    assert_one_line_error(result, ExitCode.BAD_INPUT, "'us-east-1;id' is not an AWS region")
+
+
+def test_no_region_anywhere_is_bad_input(tmp_path: Path, sandbox: Sandbox) -> None:
+    env = {
+        "AWS_REGION": None,
+        "AWS_DEFAULT_REGION": None,
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_PROFILE": None,
+    }
+    result = run_tfbake("check", str(write_spec(tmp_path)), env=env)
+    assert_one_line_error(result, ExitCode.BAD_INPUT, "no AWS region")

@@ -7,20 +7,27 @@ local sandbox needs nothing from tfbake.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfbake.errors import AwsError
+from tfbake.errors import AwsError, BadInput
 
 # One retry policy for every client: the standard mode backs off on throttling and 5xx and gives
 # up quickly on calls the endpoint does not implement. Long waits (polling a bake) add their own
 # tolerance on top, so this stays short enough that an unreachable endpoint fails in seconds.
 RETRY_CONFIG = {"mode": "standard", "max_attempts": 4}
 CONNECT_TIMEOUT_SECONDS = 10
-DEFAULT_REGION = "us-east-1"
+REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+
+
+def check_region(region: str) -> str:
+    if not REGION_RE.fullmatch(region):
+        raise BadInput(f"{region!r} is not an AWS region name (like eu-west-1)")
+    return region
 
 
 @dataclass
@@ -46,9 +53,19 @@ class AwsContext:
                     raise AwsError(f"cannot open AWS profile {self.profile!r}: {err}") from err
             return self._session
 
+    def __post_init__(self) -> None:
+        if self.region is not None:
+            check_region(self.region)
+
     @property
     def effective_region(self) -> str:
-        return self.region or self.session().region_name or DEFAULT_REGION
+        region = self.region or self.session().region_name
+        if not region:
+            # Never a silent default: a bake in the wrong region is a bake in the wrong place.
+            raise BadInput(
+                "no AWS region: pass --region, set AWS_REGION, or set the profile's region"
+            )
+        return check_region(region)
 
     def client(self, service: str, region: str | None = None) -> Any:
         region = region or self.effective_region
