@@ -24,6 +24,7 @@ def test_prints_the_fingerprint(tmp_path: Path) -> None:
 def test_json_prints_the_inputs_manifest(tmp_path: Path) -> None:
     result = run_tfbake("fingerprint", str(write_spec(tmp_path)), "--json")
     data = json.loads(result.stdout)
+    assert data["schema"] == "tfbake.inputs/1"
     assert data["inputs"]["scheme"] == "tfbake.fingerprint/1"
     assert data["inputs"]["images"][0] == {
         "image": "docker.io/library/nginx:1.27",
@@ -103,3 +104,8 @@ def test_unparsable_hcl_spec(tmp_path: Path) -> None:
     spec.write_text('name = "web"\nimages = [\n')
     result = run_tfbake("fingerprint", str(spec))
     assert_one_line_error(result, ExitCode.BAD_INPUT, "web.hcl", "cannot parse HCL")
+
+
+def test_usage_errors_point_at_help() -> None:
+    result = run_tfbake("gc")
+    assert_one_line_error(result, ExitCode.BAD_INPUT, "Missing option '--keep'", "tfbake gc --help")

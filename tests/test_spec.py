@@ -167,3 +167,22 @@ def test_invalid_json_names_line(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="no such file"):
         load_image_set(tmp_path / "nope.hcl")
+
+
+def test_hcl_escapes_are_applied_and_interpolation_refused(tmp_path: Path) -> None:
+    path = tmp_path / "web.hcl"
+    head = 'name = "web"\nimages = ["nginx"]\nbase_ami = "ami-01234567"\n'
+    path.write_text(head + 'provision = ["echo $${HOME} %%{x}", "echo \\"$HOME\\""]\n')
+    assert load_image_set(path).provision == ("echo ${HOME} %{x}", 'echo "$HOME"')
+    path.write_text(head + 'salt = "${var.salt}"\n')
+    with pytest.raises(SpecError) as caught:
+        load_image_set(path)
+    assert caught.value.message.startswith(f"{path}:4: salt: ")
+    assert "write $${ for a literal ${" in caught.value.message
+
+
+def test_hcl_field_set_twice(tmp_path: Path) -> None:
+    path = tmp_path / "web.hcl"
+    path.write_text('name = "web"\nimages = ["nginx"]\nbase_ami = "ami-01234567"\nname = "api"\n')
+    with pytest.raises(SpecError, match=r"web.hcl:4: name: set twice \(first on line 1\)"):
+        load_image_set(path)

@@ -281,6 +281,9 @@ def main() -> None:
         _fail(f"error: {err.one_line()}", err.exit_code)
     except click.exceptions.Abort:
         _fail("aborted", ExitCode.CANCELLED)
+    except click.UsageError as err:
+        command = err.ctx.command_path if err.ctx else "tfbake"
+        _fail(f"error: {err.format_message()} (see `{command} --help`)", ExitCode.BAD_INPUT)
     except click.ClickException as err:
         _fail(f"error: {err.format_message()}", ExitCode.BAD_INPUT)
     except KeyboardInterrupt:

@@ -50,4 +50,7 @@ def _image_changes(old: list[dict[str, str]], new: list[dict[str, str]]) -> list
 
 
 def _show(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    # Plain strings read best bare; an empty one would read as nothing at all.
+    if isinstance(value, str) and value:
+        return value
+    return json.dumps(value, sort_keys=True)

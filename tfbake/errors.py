@@ -13,12 +13,12 @@ from enum import IntEnum
 class ExitCode(IntEnum):
     OK = 0
     INTERNAL = 1  # a bug: an exception tfbake did not expect
-    BAD_INPUT = 2  # usage, spec, image reference, protocol
+    BAD_INPUT = 2  # usage, spec, image reference, protocol, base AMI not found
     AMI_MISSING = 3  # `check` found no ready AMI for the fingerprint
     BAKE_FAILED = 4
     BAKE_TIMED_OUT = 5
     REGISTRY = 6  # tag or repository not found, auth denied, registry unreachable
-    AWS = 7  # credentials, permissions, base AMI not found, other AWS API errors
+    AWS = 7  # credentials, permissions, endpoint unreachable, other AWS API errors
     CANCELLED = 8
 
 

@@ -76,8 +76,10 @@ class LogFileProgress:
     def write(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as log:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Owner-only: a failed bake's recipe output lands here.
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(descriptor, "a", encoding="utf-8") as log:
                 log.write(f"{stamp} [{os.getpid()}] {self.name}: {text}\n")
         except OSError:
             pass  # progress is a courtesy; an unwritable log must not fail the bake

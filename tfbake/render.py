@@ -14,6 +14,7 @@ from tfbake.fingerprint import SCHEME
 from tfbake.pipeline import Plan, Result
 
 RESULT_SCHEMA = "tfbake.result/1"
+INPUTS_SCHEMA = "tfbake.inputs/1"
 
 
 def pinned_images(plan: Plan) -> list[str]:
@@ -22,7 +23,7 @@ def pinned_images(plan: Plan) -> list[str]:
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     return {
-        "schema": RESULT_SCHEMA,
+        "schema": INPUTS_SCHEMA,
         "fingerprint": plan.fingerprint.value,
         "inputs": plan.fingerprint.manifest,
     }

@@ -30,8 +30,9 @@ def load_image_set(path: Path) -> ImageSet:
         data = _parse_json(text, source)
         locate = _json_locator(text)
     else:
-        data = parse_hcl(text, source)
         locate = _hcl_locator(text)
+        data = _literal_values(parse_hcl(text, source), source, locate)
+        _refuse_duplicates(text, source)
     # Ansible files are named relative to the spec, wherever tfbake runs from.
     return image_set_from_mapping(data, source, locate, base_dir=path.parent)
 
@@ -53,6 +54,44 @@ def parse_hcl(text: str, source: str) -> dict[str, Any]:
         ) from None
     except (LarkError, ValueError) as err:
         raise SpecError(f"cannot parse HCL: {_first_line(str(err))}", source=source) from None
+
+
+def _literal_values(
+    data: dict[str, Any], source: str, locate: Callable[[str], int | None]
+) -> dict[str, Any]:
+    """HCL's own escapes and heredocs applied; an interpolation is an error, not text.
+
+    A spec file is read, not evaluated: `${...}` has nothing to refer to, and passing it on
+    verbatim would bake a different command than the one the user meant.
+    """
+    from tfbake.hcl_values import Unresolvable, evaluate
+
+    values = {}
+    for key, value in data.items():
+        try:
+            values[key] = evaluate(value, {})
+        except Unresolvable as err:
+            raise SpecError(
+                f"{err.reason}: a spec file is not evaluated like Terraform; "
+                "write $${ for a literal ${",
+                source=source,
+                field=key,
+                line=locate(key),
+            ) from None
+    return values
+
+
+def _refuse_duplicates(text: str, source: str) -> None:
+    """Terraform refuses an attribute set twice; python-hcl2 would keep the last silently."""
+    seen: dict[str, int] = {}
+    for match in re.finditer(r"^(\w+)[ \t]*[={]", text, re.MULTILINE):
+        line = text.count("\n", 0, match.start()) + 1
+        name = match[1]
+        if name in seen:
+            raise SpecError(
+                f"set twice (first on line {seen[name]})", source=source, field=name, line=line
+            )
+        seen[name] = line
 
 
 def _parse_json(text: str, source: str) -> Any:
