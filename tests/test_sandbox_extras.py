@@ -56,3 +56,22 @@ def test_reset_forgets_refreshes(sandbox: Sandbox, clients: tuple[Any, Any, Any]
         autoscaling.describe_instance_refreshes(AutoScalingGroupName="gone")["InstanceRefreshes"]
         == []
     )
+
+
+def test_create_image_tags_the_snapshots_as_asked(clients: tuple[Any, Any, Any]) -> None:
+    ec2, _, ssm = clients
+    base = ssm.get_parameter(Name=PARAMETER_PREFIX + "x86_64")["Parameter"]["Value"]
+    instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]
+    image = ec2.create_image(
+        InstanceId=instance["InstanceId"],
+        Name="tagged-at-birth",
+        TagSpecifications=[
+            {"ResourceType": "image", "Tags": [{"Key": "kind", "Value": "image"}]},
+            {"ResourceType": "snapshot", "Tags": [{"Key": "kind", "Value": "snapshot"}]},
+        ],
+    )["ImageId"]
+    (described,) = ec2.describe_images(ImageIds=[image])["Images"]
+    assert described["Tags"] == [{"Key": "kind", "Value": "image"}]
+    snapshot_id = described["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    (snapshot,) = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+    assert snapshot["Tags"] == [{"Key": "kind", "Value": "snapshot"}]

@@ -185,6 +185,18 @@ data "aws_iam_policy_document" "automation" {
     }
   }
 
+  # With its snapshots (DeleteAssociatedSnapshots), tagged by the runbook at CreateImage.
+  statement {
+    sid       = "DeleteFailedImageSnapshots"
+    actions   = ["ec2:DeleteSnapshot"]
+    resources = ["arn:${local.partition}:ec2:*::snapshot/*"]
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/tfbake:fingerprint"
+      values   = ["false"]
+    }
+  }
+
   statement {
     sid       = "SendRecipe"
     actions   = ["ssm:SendCommand"]

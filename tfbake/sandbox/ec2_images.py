@@ -57,6 +57,7 @@ def install() -> None:
     EC2Response.describe_fast_snapshot_restores = _describe  # type: ignore[attr-defined]
     EC2Response.tfbake_fast_snapshot_restores = True  # type: ignore[attr-defined]
     AmisResponse.copy_image = _encrypting_copy(AmisResponse.copy_image)  # type: ignore[method-assign]
+    AmisResponse.create_image = _create_image_tagging_snapshots  # type: ignore[method-assign]
 
 
 def _enable(self: Any) -> Any:
@@ -120,6 +121,34 @@ def _describe(self: Any) -> Any:
             items = [item for item in items if str(item[field]) in values]
     items.sort(key=lambda item: (item["SnapshotId"], item["AvailabilityZone"]))
     return ActionResult({"FastSnapshotRestores": items})
+
+
+def _create_image_tagging_snapshots(self: Any) -> Any:
+    """CreateImage with TagSpecifications for the snapshots too, as EC2 accepts (moto raises).
+
+    The runbook tags snapshots at creation so that a least-privilege role can delete exactly
+    the snapshots tfbake made (an IAM condition on their tags), even after an early failure.
+    """
+    from moto.core.responses import ActionResult
+
+    self.error_on_dryrun()
+    specifications = self._get_param("TagSpecifications", [])
+    snapshot_tags = {
+        tag["Key"]: tag["Value"]
+        for spec in specifications
+        if spec.get("ResourceType") == "snapshot"
+        for tag in spec.get("Tags", [])
+    }
+    image = self.ec2_backend.create_image(
+        self._get_param("InstanceId"),
+        self._get_param("Name"),
+        self._get_param("Description", ""),
+        tag_specifications=[s for s in specifications if s.get("ResourceType") != "snapshot"],
+    )
+    snapshot = getattr(image, "ebs_snapshot", None)
+    if snapshot_tags and snapshot is not None:
+        self.ec2_backend.create_tags([snapshot.id], snapshot_tags)
+    return ActionResult({"ImageId": image.id})
 
 
 def _encrypting_copy(copy_image: Any) -> Any:
