@@ -502,6 +502,25 @@ def test_clears_cloud_init_state_without_the_cloud_init_command(builder: Scratch
     assert not builder.path("var/lib/cloud/instance").is_symlink()
 
 
+def test_ssh_host_keys_are_made_at_first_boot_when_cloud_init_is_absent(
+    builder: ScratchBuilder,
+) -> None:
+    unit_name = "tfbake-ssh-host-keys.service"
+    builder.without("cloud-init")
+    run = bake(builder)
+    assert_succeeded(run)
+    unit = builder.path(f"etc/systemd/system/{unit_name}").read_text()
+    assert "ExecStart=/usr/bin/ssh-keygen -A" in unit
+    assert "Before=ssh.service sshd.service" in unit
+    assert ["enable", unit_name] in run.calls_to("systemctl")
+
+
+def test_cloud_init_makes_the_ssh_host_keys(builder: ScratchBuilder) -> None:
+    run = bake(builder)
+    assert_succeeded(run)
+    assert not builder.path("etc/systemd/system/tfbake-ssh-host-keys.service").exists()
+
+
 def test_removes_ssm_agent_state_at_shutdown_and_keeps_the_agent(builder: ScratchBuilder) -> None:
     run = bake(builder)
     assert_succeeded(run)

@@ -55,6 +55,7 @@ SNAP_SSM_AGENT_UNIT = "snap.amazon-ssm-agent.amazon-ssm-agent.service"
 # Files a used builder has that must not reach the AMI, relative to the root.
 IDENTITY_FILES = (
     "etc/docker/key.json",
+    "var/lib/docker/engine-id",
     "var/run/docker.pid",
     "etc/ssh/ssh_host_rsa_key",
     "etc/ssh/ssh_host_rsa_key.pub",

@@ -33,6 +33,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 ssm_unit_candidates=(amazon-ssm-agent.service snap.amazon-ssm-agent.amazon-ssm-agent.service)
 ssm_state_cleanup_unit="tfbake-ssm-state-cleanup.service"
+ssh_host_keys_unit="tfbake-ssh-host-keys.service"
 
 # The same grammar as tfbake/reference.py, restricted to normalised, pinned references: the
 # registry is explicit and the digest is lower-case hex of the algorithm's exact length.
@@ -380,8 +381,10 @@ clean_docker_identity() {
     # The socket too, where there is one, or the next docker call would start the daemon again.
     if unit_exists docker.socket; then systemctl stop docker.socket; fi
     systemctl stop docker.service
-    rm -f "$root/etc/docker/key.json" "$root/var/run/docker.pid" "$root/run/docker.pid"
-    say "Docker stopped; key.json and pid file removed"
+    # key.json is the engine identity of Docker before 23, engine-id of Docker 23 and later.
+    rm -f "$root/etc/docker/key.json" "$root/var/lib/docker/engine-id" \
+        "$root/var/run/docker.pid" "$root/run/docker.pid"
+    say "Docker stopped; its engine identity and pid file removed"
 }
 
 clean_cloud_init() {
@@ -403,6 +406,32 @@ clean_host_files() {
     # Unmatched patterns stay literal, and rm -f ignores them.
     rm -f -- "$root"/etc/ssh/ssh_host_* "$root/root/.bash_history" "$root"/home/*/.bash_history
     say "machine-id emptied; SSH host keys and shell histories removed"
+    regenerate_ssh_host_keys_at_boot
+}
+
+regenerate_ssh_host_keys_at_boot() {
+    # cloud-init makes new host keys on an instance's first boot. Without it nothing does, and
+    # sshd would not start: a unit makes them before sshd, only while none exist.
+    if command -v cloud-init >/dev/null 2>&1 || [[ ! -d "$root/etc/ssh" ]]; then
+        return
+    fi
+    local unit_file="$root/etc/systemd/system/$ssh_host_keys_unit"
+    mkdir -p "$(dirname "$unit_file")"
+    cat >"$unit_file" <<'UNIT'
+[Unit]
+Description=Create SSH host keys on the first boot of an instance of this image
+Before=ssh.service sshd.service
+ConditionPathExistsGlob=!/etc/ssh/ssh_host_*_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+    systemctl enable "$ssh_host_keys_unit"
+    say "SSH host keys will be created on first boot ($ssh_host_keys_unit)"
 }
 
 schedule_ssm_state_cleanup() {
