@@ -13,6 +13,7 @@ from tests.support.specs import query, spec_data, write_spec
 from tfbake import tags
 from tfbake.aws import AwsContext
 from tfbake.catalog import find_by_fingerprint
+from tfbake.distribute.result import ami_ids
 from tfbake.ensure import ensure
 from tfbake.errors import BadInput, ExitCode, SpecError
 from tfbake.fingerprint import inputs_manifest
@@ -266,3 +267,16 @@ def test_list_shows_every_region_of_an_ami(tmp_path: Path, sandbox: Sandbox) -> 
     listing = json.loads(run_tfbake("--json", "list").stdout)
     (ami,) = listing["amis"]
     assert ami["regions"] == ami_ids
+
+
+def test_invalidate_revokes_the_copies_too(aws: AwsContext, sandbox: Sandbox) -> None:
+    plan = plan_for(aws, regions=REGIONS)
+    old_ids = ami_ids(ensure(plan, aws, on_progress=no_progress))
+    result = run_tfbake("--json", "invalidate", plan.fingerprint.value)
+    assert result.code == 0, result.stderr
+    revoked = {r["region"]: r["ami_id"] for r in json.loads(result.stdout)["revoked"]}
+    assert revoked == old_ids
+    second = ensure(plan, aws, on_progress=no_progress)
+    assert second.status == "baked"
+    new_ids = ami_ids(second)
+    assert all(new_ids[region] != old_ids[region] for region in old_ids)

@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tfbake.bake.chunks import ANSIBLE_BUNDLE, SLICE_CHARACTERS
+from tfbake.bake.documents import PLAYBOOK_RE
 
 FIELDS = ("directory", "playbook", "files", "extra_vars")
 
@@ -39,9 +40,6 @@ MAX_EXTRA_VARS_CHARS = CHUNK_CHARS
 # .git) should fail fast rather than be read whole.
 MAX_INPUT_BYTES = 16 * 1024 * 1024
 
-# Also the allowedPattern of the documents' playbook parameters.
-PLAYBOOK_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]*(/[A-Za-z0-9_][A-Za-z0-9_.@+-]*){0,31}")
-PLAYBOOK_PATTERN = rf"^({PLAYBOOK_RE.pattern})?$"
 VARIABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

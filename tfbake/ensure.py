@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from tfbake.aws import AwsContext
-from tfbake.bake.request import image_name
-from tfbake.bake.runner import ProgressSink, run_bake
-from tfbake.baseami import verify_architecture
-from tfbake.distribute.apply import check_copies, distribute, preflight
-from tfbake.distribute.result import missing_regions
 from tfbake.errors import AmiMissing, BakeFailed
 from tfbake.pipeline import BAKED, FOUND, Plan, Result, look_up
+from tfbake.spec_distribution import Distribution
+
+if TYPE_CHECKING:
+    from tfbake.bake.runner import Progress
+
+# The bake and distribution machinery is imported where it is used: the common path (the AMI
+# exists, nothing to copy) is a whole process per `terraform plan` and should not pay for it.
+ProgressSink = Callable[["Progress"], Any]
 
 ON_MISSING_BAKE = "bake"
 ON_MISSING_FAIL = "fail"
@@ -30,19 +35,29 @@ def ensure(
     Then its distribution (region copies, sharing, fast restore), also for an AMI that was
     found: that is how a missing copy or permission gets repaired.
     """
-    # Before any lookup or bake: a distribution AWS would refuse fails now, not after a bake.
-    preflight(plan, aws.effective_region)
+    distributed = plan.image_set.distribution != Distribution()
+    if distributed:
+        from tfbake.distribute.apply import preflight
+
+        # Before any lookup or bake: a distribution AWS would refuse fails now, not after one.
+        preflight(plan, aws.effective_region)
     found = look_up(plan, aws)
     if found.status == FOUND and not force:
+        if not distributed:
+            return found
         if on_missing == ON_MISSING_FAIL:
             return _require_copies(found, aws)
-        return distribute(found, aws)
+        return _distribute(found, aws)
     if on_missing == ON_MISSING_FAIL:
         raise AmiMissing(
             missing_message(
                 found, "on_missing is fail (TFBAKE_ON_MISSING or the module), so no bake"
             )
         )
+    from tfbake.bake.request import image_name
+    from tfbake.bake.runner import run_bake
+    from tfbake.baseami import verify_architecture
+
     if plan.image_set.architecture:
         verify_architecture(plan.base_ami_id, plan.architecture, aws)
     # AMI names are unique per account and region: a forced rebake, or a rebake after the
@@ -67,12 +82,21 @@ def ensure(
         )
     # An attached client did not bake; it reports what it found, like any other lookup.
     status = FOUND if run.attached else BAKED
-    return distribute(Result(plan, baked.region, status, baked.ami, baked.unusable), aws)
+    return _distribute(Result(plan, baked.region, status, baked.ami, baked.unusable), aws)
+
+
+def _distribute(result: Result, aws: AwsContext) -> Result:
+    from tfbake.distribute.apply import distribute
+
+    return distribute(result, aws)
 
 
 def _require_copies(found: Result, aws: AwsContext) -> Result:
     # `on_missing = fail` promises a run without side effects (a CI plan): a missing region
     # copy fails like a missing AMI instead of being copied, and nothing is shared or enabled.
+    from tfbake.distribute.apply import check_copies
+    from tfbake.distribute.result import missing_regions
+
     checked = check_copies(found, aws)
     missing = missing_regions(checked)
     if missing:

@@ -10,9 +10,10 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from tfbake.bake.runner import Progress
+if TYPE_CHECKING:
+    from tfbake.bake.runner import Progress
 
 LOG_FILE_ENV = "TFBAKE_LOG_FILE"
 

@@ -11,13 +11,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tfbake import tags as tfbake_tags
-from tfbake.ansible import Ansible, AnsibleFieldError, ansible_from_mapping
 from tfbake.errors import InvalidReference, SpecError
 from tfbake.reference import ImageReference, parse_references
 from tfbake.spec_distribution import DISTRIBUTION_FIELDS, Distribution, distribution_from
+
+if TYPE_CHECKING:
+    from tfbake.ansible import Ansible
 
 NAME_RE = re.compile(r"[a-z0-9-]{1,48}")
 AMI_ID_RE = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
@@ -336,6 +338,9 @@ def _builder(fields: _Fields) -> Builder:
 def _ansible(fields: _Fields, base_dir: Path | None) -> Ansible | None:
     if fields.data.get("ansible") is None:
         return None
+    # Packing a bundle needs tarfile and gzip; only specs that name a playbook load them.
+    from tfbake.ansible import AnsibleFieldError, ansible_from_mapping
+
     nested = fields.nested("ansible")
     try:
         return ansible_from_mapping(nested.data, base_dir or Path.cwd())

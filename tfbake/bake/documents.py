@@ -13,15 +13,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from tfbake import ansible, tags
+from tfbake import tags
 from tfbake.aws import aws_errors
-from tfbake.bake.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION
+from tfbake.bake.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
 from tfbake.errors import AwsError, BadInput
 
 RUNBOOK_TEMPLATE = "runbook.yaml"
@@ -40,6 +41,9 @@ _REFERENCE = (
 IMAGES_PATTERN = rf"^{_REFERENCE}( {_REFERENCE})*$"
 _ECR_HOST = r"[0-9]{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"
 ECR_REGISTRIES_PATTERN = rf"^({_ECR_HOST}( {_ECR_HOST})*)?$"
+# A playbook path inside the Ansible bundle (tfbake.ansible checks specs against it too).
+PLAYBOOK_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]*(/[A-Za-z0-9_][A-Za-z0-9_.@+-]*){0,31}")
+PLAYBOOK_PATTERN = rf"^({PLAYBOOK_RE.pattern})?$"
 
 _NAME_HASH_LENGTH = 12
 _DOCUMENT_ACTIVE_TIMEOUT_SECONDS = 60.0
@@ -77,7 +81,7 @@ def recipe_command_content() -> str:
             lines.append(
                 line.replace("__IMAGES_PATTERN__", _yaml_single_quoted(IMAGES_PATTERN))
                 .replace("__ECR_PATTERN__", _yaml_single_quoted(ECR_REGISTRIES_PATTERN))
-                .replace("__PLAYBOOK_PATTERN__", _yaml_single_quoted(ansible.PLAYBOOK_PATTERN))
+                .replace("__PLAYBOOK_PATTERN__", _yaml_single_quoted(PLAYBOOK_PATTERN))
             )
     return "\n".join(lines) + "\n"
 
@@ -98,7 +102,7 @@ def runbook_content() -> str:
         .replace("__IMAGES_JOINED__", IMAGES.joined())
         .replace("__PROVISION_JOINED__", PROVISION.joined())
         .replace("__ANSIBLE_BUNDLE_JOINED__", ANSIBLE_BUNDLE.joined())
-        .replace("__PLAYBOOK_PATTERN__", _yaml_single_quoted(ansible.PLAYBOOK_PATTERN))
+        .replace("__PLAYBOOK_PATTERN__", _yaml_single_quoted(PLAYBOOK_PATTERN))
     )
 
 
@@ -110,12 +114,16 @@ def document_names() -> DocumentNames:
 
 
 def recipe_digest() -> str:
-    """sha256 over what decides what a builder does: the script and both document templates."""
+    """sha256 over what decides what a builder does: both documents exactly as created.
+
+    The rendered documents, not their templates: the parameter slots (chunks.py) and patterns
+    are rendered in, and the runbook names the recipe document by its content's hash.
+    """
     digest = hashlib.sha256()
-    for name in (RECIPE_SCRIPT, RECIPE_TEMPLATE, RUNBOOK_TEMPLATE):
-        data = _template(name).encode("utf-8")
-        # Length-prefixed, so that moving bytes from one file to the next changes the digest.
-        digest.update(f"{name}:{len(data)}:".encode())
+    for content in (runbook_content(), recipe_command_content()):
+        data = content.encode("utf-8")
+        # Length-prefixed, so that moving bytes from one document to the other changes it.
+        digest.update(f"{len(data)}:".encode())
         digest.update(data)
     return digest.hexdigest()
 
@@ -275,5 +283,10 @@ def ansible_parameters(
     # "{}" is left out like any empty value: SSM refuses an empty one, and the recipe reads
     # a missing one as no variables.
     if extra_vars and extra_vars != "{}":
+        if len(extra_vars) > SLICE_CHARACTERS:
+            raise BadInput(
+                f"Ansible extra vars take {len(extra_vars)} characters of JSON; at most "
+                f"{SLICE_CHARACTERS} travel as a parameter (put more in a vars file of the bundle)"
+            )
         parameters["AnsibleExtraVars"] = [extra_vars]
     return parameters

@@ -24,7 +24,10 @@ def run_invalidate(settings: Any, target: str, *, reason: str) -> None:
         }, indent=2, sort_keys=True))  # fmt: skip
         return
     for r in revocations:
-        what = f"{r.ami.ami_id} ({r.ami.name or '-'}, fingerprint {r.ami.fingerprint_short})"
+        what = (
+            f"{r.ami.ami_id} in {r.ami.region} "
+            f"({r.ami.name or '-'}, fingerprint {r.ami.fingerprint_short})"
+        )
         if r.already_revoked:
             click.echo(f"{what} was already revoked at {r.revoked_at or 'an unknown time'}")
         else:
@@ -38,6 +41,7 @@ def _revocation_json(revocation: Revocation, reason: str) -> dict[str, Any]:
         reason = ami.tags.get(tags.REVOKED_REASON, "")
     return {
         "ami_id": ami.ami_id,
+        "region": ami.region,
         "ami_name": ami.ami_name,
         "name": ami.name,
         "fingerprint": ami.fingerprint,

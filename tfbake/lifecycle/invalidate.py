@@ -47,12 +47,23 @@ def invalidate(
     revoked_at = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     revocations = []
     for ami in amis:
-        if ami.status == tags.STATUS_REVOKED:
-            revocations.append(Revocation(ami, True, ami.tags.get(tags.REVOKED_AT, "")))
-            continue
-        _tag_revoked(aws, ami, revoked_at, reason)
-        revocations.append(Revocation(ami, False, revoked_at))
+        revocations.append(_revoke(aws, ami, revoked_at, reason))
+        # Its copies in other regions carry the same bad contents: the next ensure would find
+        # them there by fingerprint and keep serving them.
+        for region, copy_id in ami.regions.items():
+            if region != ami.region:
+                regional = AwsContext(region=region, profile=aws.profile)
+                revocations.append(
+                    _revoke(regional, _one_ami(regional, copy_id), revoked_at, reason)
+                )
     return tuple(revocations)
+
+
+def _revoke(aws: AwsContext, ami: TfbakeAmi, revoked_at: str, reason: str) -> Revocation:
+    if ami.status == tags.STATUS_REVOKED:
+        return Revocation(ami, True, ami.tags.get(tags.REVOKED_AT, ""))
+    _tag_revoked(aws, ami, revoked_at, reason)
+    return Revocation(ami, False, revoked_at)
 
 
 def _targets(aws: AwsContext, target: str) -> tuple[TfbakeAmi, ...]:
