@@ -109,3 +109,11 @@ def test_unparsable_hcl_spec(tmp_path: Path) -> None:
 def test_usage_errors_point_at_help() -> None:
     result = run_tfbake("gc")
     assert_one_line_error(result, ExitCode.BAD_INPUT, "Missing option '--keep'", "tfbake gc --help")
+
+
+def test_verbose_shows_the_resolved_inputs_on_stderr(tmp_path: Path) -> None:
+    result = run_tfbake("-v", "fingerprint", str(write_spec(tmp_path)))
+    assert result.code == 0
+    assert len(result.stdout.strip()) == 64
+    assert f"tfbake: fingerprint {result.stdout.strip()}" in result.stderr
+    assert "tfbake: image docker.io/library/nginx:1.27@sha256:" + "a" * 64 in result.stderr

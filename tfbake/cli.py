@@ -21,6 +21,14 @@ class Settings:
     json: bool = False
     verbose: int = 0
 
+    def explain(self, plan: Any) -> None:
+        """With -v, the resolved inputs on stderr (stdout stays the command's answer)."""
+        if self.verbose:
+            from tfbake.render import plan_details
+
+            for line in plan_details(plan):
+                click.echo(f"tfbake: {line}", err=True)
+
     def aws(self) -> Any:
         from tfbake.aws import AwsContext
 
@@ -79,6 +87,7 @@ def fingerprint(settings: Settings, spec: Path) -> None:
     from tfbake.specfile import load_image_set
 
     plan = plan_image_set(load_image_set(spec), settings.aws())
+    settings.explain(plan)
     if settings.json:
         _emit_json(plan_json(plan))
     else:

@@ -99,3 +99,12 @@ def _unusable_summary(result: Result) -> str:
     return ", ".join(
         f"{ami.ami_id} ({ami.status or 'untagged'}/{ami.state})" for ami in result.unusable
     )
+
+
+def plan_details(plan: Plan) -> list[str]:
+    """What `-v` shows on stderr: the resolved inputs behind the fingerprint."""
+    return [
+        f"fingerprint {plan.fingerprint.value} ({SCHEME})",
+        f"base AMI {plan.base_ami_id} ({plan.architecture})",
+        *(f"image {image}" for image in pinned_images(plan)),
+    ]

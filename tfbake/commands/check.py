@@ -27,7 +27,9 @@ INPUT_FIELDS = (
 
 def check_spec(settings: Any, spec: Path) -> None:
     aws = settings.aws()
-    result = check_copies(look_up(plan_image_set(load_image_set(spec), aws), aws), aws)
+    plan = plan_image_set(load_image_set(spec), aws)
+    settings.explain(plan)
+    result = check_copies(look_up(plan, aws), aws)
     complete = _complete(result)
     if settings.json:
         click.echo(json.dumps(result_json(result), indent=2, sort_keys=True))

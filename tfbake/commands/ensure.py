@@ -19,6 +19,7 @@ from tfbake.specfile import load_image_set
 def run_ensure(settings: Any, spec: Path, *, force: bool) -> None:
     aws = settings.aws()
     plan = plan_image_set(load_image_set(spec), aws)
+    settings.explain(plan)
     progress = StreamProgress()
     try:
         result = ensure(plan, aws, on_progress=progress, force=force)
