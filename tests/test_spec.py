@@ -95,6 +95,8 @@ def test_base_ami_forms(value: Any, expected: BaseAmi) -> None:
         ({"provision": ["  "]}, "provision", "command 1 is empty"),
         ({"tags": {"tfbake:status": "ready"}}, "tags", "reserved"),
         ({"tags": {"aws:x": "y"}}, "tags", "reserved"),
+        ({"tags": {"team": "x" * 257}}, "tags", "value of 'team' has 257 characters"),
+        ({"tags": {f"k{n}": "v" for n in range(31)}}, "tags", "at most 30"),
         ({"imgaes": ["x"]}, "imgaes", "did you mean 'images'"),
         ({"builder": {"instance_typ": "t3.large"}}, "builder.instance_typ", "did you mean"),
         ({"ami_owners": ["me"]}, "ami_owners", "account id"),

@@ -139,7 +139,11 @@ def translate(err: Exception, action: str, region: str) -> AwsError | None:
 
 
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
+    text = text.strip()
+    if text.startswith("<"):
+        # Not an AWS error document: a proxy's or a local endpoint's HTML page.
+        return "the endpoint answered with an HTML page, not an AWS error"
+    return text.splitlines()[0] if text else ""
 
 
 THROTTLING_CODES = frozenset(

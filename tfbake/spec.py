@@ -289,15 +289,24 @@ def _provision(fields: _Fields) -> tuple[str, ...]:
     return commands
 
 
+# EC2 allows 50 tags per resource; tfbake's own take up to about 20 (status, revocation and one
+# per region copy), so the spec's get the rest.
+MAX_EXTRA_TAGS = 30
+
+
 def _tags(fields: _Fields) -> tuple[tuple[str, str], ...]:
     tags = fields.mapping("tags")
+    if len(tags) > MAX_EXTRA_TAGS:
+        raise fields.error("tags", f"{len(tags)} tags; at most {MAX_EXTRA_TAGS} besides tfbake's")
     for key, value in tags.items():
         if not isinstance(value, str):
             raise fields.error("tags", f"value of {key!r} must be a string")
         if tfbake_tags.is_reserved(str(key)):
             raise fields.error("tags", f"{key!r} is reserved for tfbake or AWS")
-        if not 1 <= len(str(key)) <= 128 or len(value) > 256:
-            raise fields.error("tags", f"{key!r}: keys take 1-128 characters, values up to 256")
+        if not 1 <= len(str(key)) <= 128:
+            raise fields.error("tags", f"key {key!r} must have 1 to 128 characters")
+        if len(value) > 256:
+            raise fields.error("tags", f"value of {key!r} has {len(value)} characters; at most 256")
     return tuple(sorted((str(k), v) for k, v in tags.items()))
 
 
