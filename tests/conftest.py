@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tfbake.aws import AwsContext
 from tfbake.sandbox import Sandbox, start_sandbox
 
 pytest_plugins = ["tests.support.registry"]
@@ -31,3 +32,9 @@ def sandbox(sandbox_server: Sandbox) -> Sandbox:
     """The session's endpoint, emptied: each test starts from a fresh account."""
     sandbox_server.reset()
     return sandbox_server
+
+
+@pytest.fixture
+def aws(sandbox: Sandbox) -> AwsContext:
+    """Clients for the fresh sandbox account, in its region."""
+    return AwsContext()

@@ -14,32 +14,20 @@ from typing import Any
 
 import pytest
 
+from tests.support.bakes import BASE, no_progress, plan_for
 from tests.support.cli import assert_one_line_error, external, run_tfbake
-from tests.support.specs import query, spec_data, write_spec
+from tests.support.specs import query, write_spec
 from tfbake import tags
 from tfbake.aws import AwsContext
 from tfbake.bake.lock import LOCK_PREFIX
 from tfbake.bake.steps import runbook_step_count, success_path
 from tfbake.ensure import ensure
 from tfbake.errors import AwsError, BadInput, BakeFailed, BakeTimedOut, ExitCode
-from tfbake.pipeline import plan_image_set
 from tfbake.sandbox import Sandbox
-from tfbake.spec import image_set_from_mapping
-
-BASE = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
-
-
-@pytest.fixture
-def aws(sandbox: Sandbox) -> AwsContext:
-    return AwsContext()
 
 
 def bake_spec(tmp_path: Path, **changes: Any) -> Path:
     return write_spec(tmp_path, base_ami=BASE, **changes)
-
-
-def plan_for(aws: AwsContext, **changes: Any) -> Any:
-    return plan_image_set(image_set_from_mapping(spec_data(base_ami=BASE, **changes)), aws)
 
 
 def executions(aws: AwsContext) -> list[dict[str, Any]]:
@@ -77,10 +65,6 @@ def lock_exists(aws: AwsContext, fingerprint: str) -> bool:
     except ssm.exceptions.ParameterNotFound:
         return False
     return True
-
-
-def no_progress(_: Any) -> None:
-    pass
 
 
 def test_ensure_bakes_once_then_reuses(tmp_path: Path, aws: AwsContext, sandbox: Sandbox) -> None:

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.support.bakes import BASE, no_progress, plan_for
 from tests.support.cli import assert_one_line_error, run_tfbake
 from tests.support.specs import spec_data, write_spec
 from tfbake.aws import AwsContext
 from tfbake.ensure import ensure
 from tfbake.errors import ExitCode, SpecError
-from tfbake.pipeline import plan_image_set
 from tfbake.sandbox import Sandbox
 from tfbake.spec import image_set_from_mapping
 
-BASE = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 ZONES = ["us-east-1a", "us-east-1b"]
-
-
-@pytest.fixture
-def aws(sandbox: Sandbox) -> AwsContext:
-    return AwsContext()
-
-
-def plan_for(aws: AwsContext, **changes: Any) -> Any:
-    return plan_image_set(image_set_from_mapping(spec_data(base_ami=BASE, **changes)), aws)
-
-
-def no_progress(_: Any) -> None:
-    pass
 
 
 def snapshots_of(aws: AwsContext, ami_id: str) -> list[str]:

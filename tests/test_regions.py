@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.bakes import BASE, no_progress, plan_for
 from tests.support.cli import external, run_tfbake
 from tests.support.specs import query, spec_data, write_spec
 from tfbake import tags
@@ -17,27 +18,12 @@ from tfbake.distribute.result import ami_ids
 from tfbake.ensure import ensure
 from tfbake.errors import BadInput, ExitCode, SpecError
 from tfbake.fingerprint import inputs_manifest
-from tfbake.pipeline import plan_image_set
 from tfbake.sandbox import Sandbox
 from tfbake.spec import image_set_from_mapping
 
-BASE = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 HOME = "us-east-1"
 REGIONS = ["eu-west-1", "us-west-2"]
 EU_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-
-
-@pytest.fixture
-def aws(sandbox: Sandbox) -> AwsContext:
-    return AwsContext()
-
-
-def plan_for(aws: AwsContext, **changes: Any) -> Any:
-    return plan_image_set(image_set_from_mapping(spec_data(base_ami=BASE, **changes)), aws)
-
-
-def no_progress(_: Any) -> None:
-    pass
 
 
 def ready_in(aws: AwsContext, region: str, fingerprint: str) -> str | None:

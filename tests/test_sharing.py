@@ -10,16 +10,15 @@ from typing import Any
 
 import pytest
 
+from tests.support.bakes import BASE, no_progress, plan_for
 from tests.support.cli import assert_one_line_error, external, run_tfbake
 from tests.support.specs import query, spec_data, write_spec
 from tfbake.aws import AwsContext
 from tfbake.ensure import ensure
 from tfbake.errors import ExitCode
-from tfbake.pipeline import plan_image_set
 from tfbake.sandbox import Sandbox
 from tfbake.spec import image_set_from_mapping
 
-BASE = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 ACCOUNTS = ["111122223333", "444455556666"]
 ORGANIZATION = "arn:aws:organizations::123456789012:organization/o-abcdefghij"
 OU = "arn:aws:organizations::123456789012:ou/o-abcdefghij/ou-ab12-cdefgh34"
@@ -32,19 +31,6 @@ SHARED = {
     "regions": ["eu-west-1"],
     "region_kms_keys": {"eu-west-1": EU_KEY},
 }
-
-
-@pytest.fixture
-def aws(sandbox: Sandbox) -> AwsContext:
-    return AwsContext()
-
-
-def plan_for(aws: AwsContext, **changes: Any) -> Any:
-    return plan_image_set(image_set_from_mapping(spec_data(base_ami=BASE, **changes)), aws)
-
-
-def no_progress(_: Any) -> None:
-    pass
 
 
 def launch_permissions(aws: AwsContext, region: str, ami_id: str) -> list[dict[str, str]]:

@@ -40,20 +40,9 @@ class Lookup:
 
 
 def find_by_fingerprint(ec2: Any, fingerprint: str, owners: Sequence[str], region: str) -> Lookup:
-    with aws_errors("ec2:DescribeImages", region):
-        images = list(
-            paginate(
-                ec2,
-                "describe_images",
-                "Images",
-                Owners=list(owners),
-                Filters=[{"Name": f"tag:{tags.FINGERPRINT}", "Values": [fingerprint]}],
-                **({"PaginationConfig": {"PageSize": PAGE_SIZE}} if PAGE_SIZE else {}),
-            )
-        )
-    records = sorted(
-        (_record(image) for image in images), key=lambda r: (r.created, r.ami_id), reverse=True
-    )
+    filters = {tags.FINGERPRINT: fingerprint}
+    records = _tagged_images(ec2, owners, filters, region)
+    records.sort(key=lambda r: (r.created, r.ami_id), reverse=True)
     ready = next((record for record in records if record.usable), None)
     return Lookup(fingerprint, ready, tuple(r for r in records if r is not ready))
 
@@ -74,18 +63,22 @@ def newest_ready_by_name(
     ec2: Any, name: str, owners: Sequence[str], region: str
 ) -> AmiRecord | None:
     """The newest usable AMI of an image set, whatever its fingerprint."""
-    with aws_errors("ec2:DescribeImages", region):
-        images = list(
-            paginate(
-                ec2,
-                "describe_images",
-                "Images",
-                Owners=list(owners),
-                Filters=[
-                    {"Name": f"tag:{tags.NAME}", "Values": [name]},
-                    {"Name": f"tag:{tags.STATUS}", "Values": [tags.STATUS_READY]},
-                ],
-            )
-        )
-    usable = [record for record in map(_record, images) if record.usable]
+    filters = {tags.NAME: name, tags.STATUS: tags.STATUS_READY}
+    usable = [r for r in _tagged_images(ec2, owners, filters, region) if r.usable]
     return max(usable, key=lambda r: (r.created, r.ami_id), default=None)
+
+
+def _tagged_images(
+    ec2: Any, owners: Sequence[str], tag_values: dict[str, str], region: str
+) -> list[AmiRecord]:
+    """Every AMI of `owners` carrying these tag values, across all pages."""
+    with aws_errors("ec2:DescribeImages", region):
+        images = paginate(
+            ec2,
+            "describe_images",
+            "Images",
+            Owners=list(owners),
+            Filters=[{"Name": f"tag:{key}", "Values": [v]} for key, v in tag_values.items()],
+            **({"PaginationConfig": {"PageSize": PAGE_SIZE}} if PAGE_SIZE else {}),
+        )
+        return [_record(image) for image in images]

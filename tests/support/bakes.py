@@ -1,0 +1,21 @@
+"""Bakes in the sandbox: its seeded base image, plans of test specs, a silent progress sink."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.specs import spec_data
+from tfbake.aws import AwsContext
+from tfbake.pipeline import Plan, plan_image_set
+from tfbake.spec import image_set_from_mapping
+
+# Amazon Linux 2023's public parameter; the sandbox registers the AMI it names.
+BASE = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+
+
+def plan_for(aws: AwsContext, **changes: Any) -> Plan:
+    return plan_image_set(image_set_from_mapping(spec_data(base_ami=BASE, **changes)), aws)
+
+
+def no_progress(_: Any) -> None:
+    pass
