@@ -48,7 +48,10 @@ def test_invalidate_then_check_misses_and_ensure_bakes_anew(tmp_path: Path, ec2:
 
     revoked = run_tfbake("invalidate", fingerprint, "--reason", "CVE-2026-0001 in nginx")
     assert revoked.code == 0, revoked.stderr
-    assert f"revoked {first} (web, fingerprint {fingerprint[:16]}), was ready" in revoked.stdout
+    assert (
+        f"revoked {first} in us-east-1 (web, fingerprint {fingerprint[:16]}), was ready"
+        in revoked.stdout
+    )
     first_tags = tags_of(ec2, first)
     assert first_tags[tags.STATUS] == tags.STATUS_REVOKED
     assert first_tags[tags.REVOKED_REASON] == "CVE-2026-0001 in nginx"
@@ -122,6 +125,7 @@ def test_invalidating_twice_keeps_the_first_record(ec2: Any) -> None:
     assert report["revoked"] == [
         {
             "ami_id": ami,
+            "region": "us-east-1",
             "ami_name": report["revoked"][0]["ami_name"],
             "name": "web",
             "fingerprint": FP,
