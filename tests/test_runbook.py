@@ -219,6 +219,17 @@ def test_a_recipe_with_a_placeholder_is_refused(monkeypatch: pytest.MonkeyPatch)
         documents.recipe_command_content()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_documents() -> Iterator[None]:
+    """Rendered documents are cached per process; a test that changes a template must not
+    leave its rendering behind, nor see an earlier one."""
+    documents.recipe_command_content.cache_clear()
+    documents.runbook_content.cache_clear()
+    yield
+    documents.recipe_command_content.cache_clear()
+    documents.runbook_content.cache_clear()
+
+
 def _with_changed(monkeypatch: pytest.MonkeyPatch, changed: str) -> None:
     original = documents._template
     monkeypatch.setattr(
@@ -226,6 +237,8 @@ def _with_changed(monkeypatch: pytest.MonkeyPatch, changed: str) -> None:
         "_template",
         lambda name: original(name) + ("# changed\n" if name == changed else ""),
     )
+    documents.recipe_command_content.cache_clear()
+    documents.runbook_content.cache_clear()
 
 
 def test_a_changed_recipe_renames_both_documents(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -354,3 +367,11 @@ def test_a_configured_runbook_is_used_as_is() -> None:
     names = documents.ensure_documents(object(), runbook_name="team-bake-runbook")
 
     assert names == documents.DocumentNames(runbook="team-bake-runbook", recipe=None)
+
+
+def test_the_progress_step_reader_agrees_with_a_yaml_parse() -> None:
+    from tfbake.bake.steps import runbook_step_count, success_path
+
+    path = tuple(success_path(documents.runbook_content()))
+    assert path in set(_success_paths(_runbook()["mainSteps"][0]["name"]))
+    assert runbook_step_count() == len(path)

@@ -6,7 +6,7 @@ same call also reports a matching AMI that exists but is not usable (pending, fa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,8 +47,22 @@ def find_by_fingerprint(ec2: Any, fingerprint: str, owners: Sequence[str], regio
     return Lookup(fingerprint, ready, tuple(r for r in records if r is not ready))
 
 
+def tag_map(resource: Mapping[str, Any]) -> dict[str, str]:
+    """An EC2 resource's tags as a mapping, from the Key/Value list EC2 describes them in."""
+    return {tag["Key"]: tag["Value"] for tag in resource.get("Tags", [])}
+
+
+def snapshot_ids(image: Mapping[str, Any]) -> tuple[str, ...]:
+    """The EBS snapshots behind an AMI, from its block device mappings."""
+    return tuple(
+        mapping["Ebs"]["SnapshotId"]
+        for mapping in image.get("BlockDeviceMappings", [])
+        if mapping.get("Ebs", {}).get("SnapshotId")
+    )
+
+
 def _record(image: dict[str, Any]) -> AmiRecord:
-    image_tags = {tag["Key"]: tag["Value"] for tag in image.get("Tags", [])}
+    image_tags = tag_map(image)
     return AmiRecord(
         ami_id=image["ImageId"],
         name=image.get("Name", ""),

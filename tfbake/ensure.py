@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from tfbake.aws import AwsContext
 from tfbake.errors import AmiMissing, BakeFailed
 from tfbake.pipeline import BAKED, FOUND, Plan, Result, look_up
+from tfbake.progress import ProgressSink
 from tfbake.spec_distribution import Distribution
-
-if TYPE_CHECKING:
-    from tfbake.bake.runner import Progress
 
 # The bake and distribution machinery is imported where it is used: the common path (the AMI
 # exists, nothing to copy) is a whole process per `terraform plan` and should not pay for it.
-ProgressSink = Callable[["Progress"], Any]
 
 ON_MISSING_BAKE = "bake"
 ON_MISSING_FAIL = "fail"

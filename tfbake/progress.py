@@ -9,13 +9,27 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
-
-if TYPE_CHECKING:
-    from tfbake.bake.runner import Progress
+from typing import TextIO
 
 LOG_FILE_ENV = "TFBAKE_LOG_FILE"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One poll of a bake, as the client reports it."""
+
+    execution_id: str
+    step: str
+    step_number: int
+    step_count: int
+    elapsed: float
+    attached: bool  # True when another client started this bake
+
+
+ProgressSink = Callable[[Progress], None]
 
 
 def describe(progress: Progress) -> str:

@@ -11,13 +11,15 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tfbake.aws import REGION_RE
+
 if TYPE_CHECKING:
     from tfbake.spec import Volume, _Fields
 
 DISTRIBUTION_FIELDS = ("regions", "region_kms_keys", "share", "fast_snapshot_restore")
 SHARE_FIELDS = ("accounts", "organizations", "organizational_units")
 
-REGION_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
+
 ZONE_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}(?:-[a-z]+-\d+)?[a-z]")
 ACCOUNT_ID_RE = re.compile(r"\d{12}")
 ORGANIZATION_RE = re.compile(r"arn:aws[a-z-]*:organizations::\d{12}:organization/o-[a-z0-9]{10,32}")

@@ -13,6 +13,7 @@ from tfbake import tags
 from tfbake.aws import AwsContext, aws_errors, paginate
 from tfbake.bake.execution import ACTIVE
 from tfbake.bake.lock import BakeLock
+from tfbake.catalog import snapshot_ids, tag_map
 from tfbake.errors import AwsError, BadInput
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
@@ -91,21 +92,17 @@ def discard_unfinished_images(aws: AwsContext, execution_id: str) -> tuple[str, 
         images = list(paginate(ec2, "describe_images", "Images", Owners=["self"], Filters=filters))
     discarded = []
     for image in images:
-        image_tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
-        if image_tags.get(tags.STATUS) != tags.STATUS_PENDING:
+        if tag_map(image).get(tags.STATUS) != tags.STATUS_PENDING:
             # Ready (the bake finished first), or failed/revoked: its fate is gc's to decide,
             # which checks that nothing uses it.
             continue
-        snapshots = [
-            m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if "Ebs" in m
-        ]
         with aws_errors(f"ec2:DeregisterImage {image['ImageId']}", region):
             ec2.create_tags(
                 Resources=[image["ImageId"]],
                 Tags=[{"Key": tags.STATUS, "Value": tags.STATUS_FAILED}],
             )
             ec2.deregister_image(ImageId=image["ImageId"])
-            for snapshot in snapshots:
+            for snapshot in snapshot_ids(image):
                 ec2.delete_snapshot(SnapshotId=snapshot)
         discarded.append(image["ImageId"])
     return tuple(discarded)

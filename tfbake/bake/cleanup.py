@@ -10,6 +10,7 @@ from tfbake import tags
 from tfbake.aws import AwsContext, aws_errors, paginate
 from tfbake.bake.cancel import LIVE_STATES, NOT_FOUND
 from tfbake.bake.execution import ACTIVE
+from tfbake.catalog import tag_map
 from tfbake.errors import AwsError
 
 
@@ -38,8 +39,7 @@ def find_stray_builders(aws: AwsContext, max_age: timedelta) -> list[StrayBuilde
     now = datetime.now(timezone.utc)
     strays = []
     for instance in instances:
-        instance_tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
-        execution_id = instance_tags.get(tags.EXECUTION_ID, "")
+        execution_id = tag_map(instance).get(tags.EXECUTION_ID, "")
         launched = instance["LaunchTime"]
         reason = _why_stray(ssm, region, execution_id, now - launched, max_age)
         if reason:

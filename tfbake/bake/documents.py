@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -64,6 +65,7 @@ def _yaml_single_quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+@cache
 def recipe_command_content() -> str:
     """The recipe's Command document, with recipe.sh embedded line by line."""
     script = _template(RECIPE_SCRIPT)
@@ -91,6 +93,7 @@ def _content_name(prefix: str, content: str) -> str:
     return f"{prefix}-{digest[:_NAME_HASH_LENGTH]}"
 
 
+@cache
 def runbook_content() -> str:
     """The bake runbook, naming the recipe document by its content-derived name."""
     recipe_name = _content_name("tfbake-recipe", recipe_command_content())

@@ -29,6 +29,7 @@ from tfbake.catalog import find_by_fingerprint
 from tfbake.errors import AwsError, BakeCancelled, BakeFailed, BakeTimedOut
 from tfbake.manifests import store_manifest
 from tfbake.pipeline import Plan
+from tfbake.progress import Progress, ProgressSink
 
 # Poll quickly at first (short bakes, attaching to a finished one), then settle at a rate that
 # stays far below SSM's throttling limits: 4 GetAutomationExecution calls a minute. A bake takes
@@ -37,19 +38,6 @@ POLL_FIRST_SECONDS = 1.0
 POLL_MAX_SECONDS = 15.0
 MAX_TAKEOVERS = 3
 MAX_THROTTLED_POLLS = 30
-
-
-@dataclass(frozen=True)
-class Progress:
-    execution_id: str
-    step: str
-    step_number: int
-    step_count: int
-    elapsed: float
-    attached: bool  # True when another client started this bake
-
-
-ProgressSink = Callable[[Progress], None]
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from typing import Any
 
 from tfbake import tags
 from tfbake.aws import AwsContext, aws_errors
+from tfbake.catalog import snapshot_ids
 from tfbake.distribute.fast_launch import check_zones, enable_fast_restore
-from tfbake.distribute.images import describe_image, snapshot_ids
+from tfbake.distribute.images import describe_image
 from tfbake.distribute.regions import RegionOutcome, copy_regions, ensure_copies, look_up_copies
 from tfbake.distribute.result import (
     COPIED,

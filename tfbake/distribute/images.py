@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from tfbake.aws import aws_errors
@@ -15,11 +14,3 @@ def describe_image(ec2: Any, ami_id: str, region: str) -> dict[str, Any]:
     if not images:
         raise AwsError(f"{ami_id} is gone from {region}", code="InvalidAMIID.NotFound")
     return images[0]
-
-
-def snapshot_ids(image: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(
-        mapping["Ebs"]["SnapshotId"]
-        for mapping in image.get("BlockDeviceMappings", [])
-        if mapping.get("Ebs", {}).get("SnapshotId")
-    )

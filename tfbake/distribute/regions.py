@@ -18,8 +18,8 @@ from typing import Any
 
 from tfbake import tags
 from tfbake.aws import AwsContext, aws_errors
-from tfbake.catalog import AmiRecord, Lookup, find_by_fingerprint
-from tfbake.distribute.images import describe_image, snapshot_ids
+from tfbake.catalog import AmiRecord, Lookup, find_by_fingerprint, snapshot_ids
+from tfbake.distribute.images import describe_image
 from tfbake.errors import AwsError, TfbakeError
 from tfbake.pipeline import Plan
 

@@ -15,8 +15,8 @@ from tfbake import tags
 from tfbake.aws import AwsContext, aws_errors, paginate
 from tfbake.errors import AwsError, BadInput
 from tfbake.lifecycle.inventory import TfbakeAmi, ami_of, list_amis
+from tfbake.spec import AMI_ID_RE
 
-AMI_ID_RE = re.compile(r"ami-[0-9a-f]{8,17}")
 FINGERPRINT_RE = re.compile(r"[0-9a-f]{64}")
 # The 16-character fingerprint `tfbake list` shows, or any longer prefix.
 FINGERPRINT_PREFIX_RE = re.compile(r"[0-9a-f]{12,63}")

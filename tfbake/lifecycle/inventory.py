@@ -9,6 +9,7 @@ from typing import Any
 
 from tfbake import tags
 from tfbake.aws import AwsContext, aws_errors, paginate
+from tfbake.catalog import snapshot_ids, tag_map
 from tfbake.lifecycle.usage import Use, scan_usage
 
 # None: one page, as EC2 answers when no page size is asked for. Tests set it to prove that
@@ -108,7 +109,7 @@ def list_amis(
 
 
 def ami_of(image: Mapping[str, Any], region: str) -> TfbakeAmi:
-    image_tags = {tag["Key"]: tag["Value"] for tag in image.get("Tags", [])}
+    image_tags = tag_map(image)
     creation_date = image.get("CreationDate", "")
     return TfbakeAmi(
         ami_id=image["ImageId"],
@@ -120,11 +121,7 @@ def ami_of(image: Mapping[str, Any], region: str) -> TfbakeAmi:
         created=parse_creation_date(creation_date),
         creation_date=creation_date,
         region=region,
-        snapshot_ids=tuple(
-            mapping["Ebs"]["SnapshotId"]
-            for mapping in image.get("BlockDeviceMappings", [])
-            if mapping.get("Ebs", {}).get("SnapshotId")
-        ),
+        snapshot_ids=snapshot_ids(image),
         tags=image_tags,
     )
 
