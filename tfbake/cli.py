@@ -268,13 +268,30 @@ def invalidate(settings: Settings, target: str, reason: str) -> None:
     show_default=True,
     help="Port on 127.0.0.1 (0 picks a free one).",
 )
+@click.option(
+    "--instances",
+    type=click.Choice(["recorded", "real"]),
+    default="recorded",
+    show_default=True,
+    help="recorded: instances are records and commands are recorded; real: instances boot as "
+    "systemd machines and commands run in them (root, systemd-nspawn, debootstrap).",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --instances real: where machines and snapshots live "
+    "(default: a temporary directory, removed at stop).",
+)
 @common_options
 @click.pass_obj
-def sandbox(settings: Settings, port: int) -> None:
+def sandbox(settings: Settings, port: int, instances: str, state_dir: Path | None) -> None:
     """Serve a local AWS endpoint (EC2, SSM, SSM Automation) until interrupted."""
     from tfbake.commands.sandbox import run_sandbox
 
-    run_sandbox(settings, port=port)
+    if state_dir is not None and instances != "real":
+        raise click.UsageError("--state-dir needs --instances real")
+    run_sandbox(settings, port=port, instances=instances, state_dir=state_dir)
 
 
 def _emit_json(value: Any) -> None:

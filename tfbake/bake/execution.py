@@ -90,15 +90,23 @@ def _failure(execution: dict[str, Any], steps: list[dict[str, Any]]) -> Failure 
 
 
 def command_output_tail(ssm: Any, command_id: str, region: str) -> str:
-    """The last lines the recipe printed, from the command invocation; '' when unavailable."""
+    """The last lines the recipe printed, from the command invocation; '' when unavailable.
+
+    GetCommandInvocation keeps the first 24,000 characters of stdout and 8,000 of stderr, far
+    more than ListCommandInvocations' 2,500 of both, so it is read for each instance.
+    """
     try:
         with aws_errors(f"ssm:ListCommandInvocations {command_id}", region):
-            invocations = ssm.list_command_invocations(CommandId=command_id, Details=True)
+            invocations = ssm.list_command_invocations(CommandId=command_id)
+        texts = []
+        for listed in invocations.get("CommandInvocations", []):
+            with aws_errors(f"ssm:GetCommandInvocation {command_id}", region):
+                invocation = ssm.get_command_invocation(
+                    CommandId=command_id, InstanceId=listed["InstanceId"]
+                )
+            texts.append(invocation.get("StandardOutputContent", "") or "")
+            texts.append(invocation.get("StandardErrorContent", "") or "")
     except Exception:  # the tail is a courtesy on an error path; never mask the real failure
         return ""
-    texts = []
-    for invocation in invocations.get("CommandInvocations", []):
-        for plugin in invocation.get("CommandPlugins", []):
-            texts.append(plugin.get("Output", "") or "")
     lines = "\n".join(texts).strip().splitlines()
     return "\n".join(lines[-OUTPUT_TAIL_LINES:])

@@ -32,7 +32,7 @@ export DOCKER_CONFIG="$root/root/.docker"
 export DEBIAN_FRONTEND=noninteractive
 
 ssm_unit_candidates=(amazon-ssm-agent.service snap.amazon-ssm-agent.amazon-ssm-agent.service)
-ssm_state_cleanup_unit="tfbake-ssm-state-cleanup.service"
+shutdown_cleanup_unit="tfbake-shutdown-cleanup.service"
 ssh_host_keys_unit="tfbake-ssh-host-keys.service"
 
 # The same grammar as tfbake/reference.py, restricted to normalised, pinned references: the
@@ -151,6 +151,43 @@ os_release_field() {
     done <"$root/etc/os-release"
 }
 
+# ---- packages ------------------------------------------------------------------------------
+
+wait_for_first_boot() {
+    # On an instance's first boot cloud-init may still be configuring it; what it installs
+    # holds the package manager's locks.
+    if command -v cloud-init >/dev/null 2>&1; then
+        cloud-init status --wait >/dev/null 2>&1 || true
+    fi
+}
+
+apt_install() {
+    wait_for_first_boot
+    # apt's daily jobs run at a first boot too: the dpkg lock is waited for, and the lists
+    # lock, which has no such option, by retrying the update.
+    local attempt
+    for attempt in 1 2 3 4 5 6 7 8 9 10 11 12; do
+        if apt-get -o DPkg::Lock::Timeout=300 update -qq; then
+            break
+        fi
+        ((attempt < 12)) || fail "apt-get update failed $attempt times"
+        say "apt-get update failed (attempt $attempt); retrying in 5 s"
+        sleep 5
+    done
+    # No recommends: the image carries what the containers need, nothing more.
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@"
+}
+
+clean_package_caches() {
+    # Downloaded packages and package lists are large and the next boot does not need them.
+    if command -v apt-get >/dev/null 2>&1; then
+        apt-get clean
+        rm -rf "$root"/var/lib/apt/lists/*
+    fi
+    if command -v dnf >/dev/null 2>&1; then dnf clean all -q; fi
+    say "package caches cleaned"
+}
+
 install_docker() {
     if command -v docker >/dev/null 2>&1; then
         say "Docker is installed"
@@ -163,12 +200,11 @@ install_docker() {
     case " $id $id_like " in
         *" debian "* | *" ubuntu "*)
             say "installing Docker with apt-get ($id)"
-            apt-get update -qq
-            apt-get install -y -qq docker.io
+            apt_install docker.io
             ;;
         *" amzn "*)
             say "installing Docker with dnf ($id)"
-            dnf install -y -q docker
+            dnf install -y -q --setopt=install_weak_deps=False docker
             ;;
         *)
             fail "Docker is missing and the OS '$id' is not supported;" \
@@ -304,8 +340,7 @@ install_ansible() {
     case " $id $id_like " in
         *" debian "* | *" ubuntu "*)
             say "installing ansible-core with apt-get ($id)"
-            { apt-get update -qq && apt-get install -y -qq ansible-core; } ||
-                say "apt-get could not install ansible-core"
+            (apt_install ansible-core) || say "apt-get could not install ansible-core"
             ;;
         *" amzn "*)
             say "installing ansible-core with dnf ($id)"
@@ -378,9 +413,11 @@ verify_images() {
 # ---- per-host identity --------------------------------------------------------------------
 
 clean_docker_identity() {
-    # The socket too, where there is one, or the next docker call would start the daemon again.
-    if unit_exists docker.socket; then systemctl stop docker.socket; fi
-    systemctl stop docker.service
+    # The socket too, where there is one, or the next docker call would start the daemon again;
+    # both in one transaction, since a stop of one alone is cancelled by the other's job.
+    local units=(docker.service)
+    if unit_exists docker.socket; then units+=(docker.socket); fi
+    systemctl stop "${units[@]}"
     # key.json is the engine identity of Docker before 23, engine-id of Docker 23 and later.
     rm -f "$root/etc/docker/key.json" "$root/var/lib/docker/engine-id" \
         "$root/var/run/docker.pid" "$root/run/docker.pid"
@@ -401,12 +438,37 @@ clean_cloud_init() {
 
 clean_host_files() {
     # Emptied, not deleted: systemd writes a fresh ID into an empty file on first boot
-    # (machine-id(5)), while some tools fail when the file is absent.
+    # (machine-id(5)), while some tools fail when the file is absent. D-Bus keeps a copy that
+    # systemd would copy back at boot when it is a file (Debian's is one); as a link, it
+    # follows the new ID.
     : >"$root/etc/machine-id"
+    if [[ -e "$root/var/lib/dbus/machine-id" && ! -L "$root/var/lib/dbus/machine-id" ]]; then
+        rm -f "$root/var/lib/dbus/machine-id"
+    fi
     # Unmatched patterns stay literal, and rm -f ignores them.
-    rm -f -- "$root"/etc/ssh/ssh_host_* "$root/root/.bash_history" "$root"/home/*/.bash_history
-    say "machine-id emptied; SSH host keys and shell histories removed"
+    rm -f -- "$root"/etc/ssh/ssh_host_* "$root"/root/.*_history "$root"/home/*/.*_history
+    rm -rf -- "$root/root/.ssh" "$root"/home/*/.ssh
+    # The secret systemd encrypts credentials with, DHCP leases, and the builder's tmp files.
+    rm -f -- "$root/var/lib/systemd/credential.secret" "$root"/var/lib/dhcp/*.lease* \
+        "$root"/var/lib/dhclient/* "$root"/var/lib/NetworkManager/*.lease
+    # Private tmp directories of running services go with their services at shutdown.
+    find "$root/tmp" "$root/var/tmp" -mindepth 1 -maxdepth 1 ! -name 'systemd-private-*' \
+        -exec rm -rf -- {} +
+    say "machine-id emptied; SSH host keys and keys of users, shell histories, leases, tmp removed"
     regenerate_ssh_host_keys_at_boot
+}
+
+clean_logs() {
+    # The journal (with this recipe's output in it) goes to memory from here on, and what it
+    # wrote to disk is removed; the directory stays, so instances keep a persistent journal.
+    if command -v journalctl >/dev/null 2>&1; then
+        journalctl --relinquish-var >/dev/null 2>&1 || true
+    fi
+    rm -rf -- "$root"/var/log/journal/*
+    # Rotated logs go; the others are emptied, keeping owners and modes for their writers.
+    find "$root/var/log" -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
+    find "$root/var/log" -type f -exec truncate -s 0 {} +
+    say "logs and the journal removed"
 }
 
 regenerate_ssh_host_keys_at_boot() {
@@ -434,29 +496,31 @@ UNIT
     say "SSH host keys will be created on first boot ($ssh_host_keys_unit)"
 }
 
-schedule_ssm_state_cleanup() {
-    # The agent's per-instance state cannot go now: it is running this very command and keeps
-    # the command's script, output and state under /var/lib/amazon/ssm/<instance-id>. A unit
-    # started now is stopped after the agent when the runbook stops the builder, removes the
-    # state then, and removes itself. The agent stays installed and enabled.
+schedule_shutdown_cleanup() {
+    # Some per-host state cannot go now, because it is still in use or is written at shutdown:
+    # the SSM agent is running this very command and keeps its script, output and state under
+    # /var/lib/amazon/ssm/<instance-id>, and systemd saves a new random seed when it stops. A
+    # unit started now is stopped after both when the runbook stops the builder, removes them
+    # then, and removes itself. The agent stays installed and enabled.
     local data="$root/var/lib/amazon/ssm"
-    local unit_file="$root/etc/systemd/system/$ssm_state_cleanup_unit"
+    local seed="$root/var/lib/systemd/random-seed"
+    local unit_file="$root/etc/systemd/system/$shutdown_cleanup_unit"
     mkdir -p "$(dirname "$unit_file")"
     cat >"$unit_file" <<EOF
 [Unit]
-Description=Remove the SSM agent's per-instance state before tfbake's image is taken
-Before=${ssm_unit_candidates[*]}
-RequiresMountsFor=/var/lib/amazon/ssm
+Description=Remove per-host state written until shutdown, before tfbake's image is taken
+Before=${ssm_unit_candidates[*]} systemd-random-seed.service
+RequiresMountsFor=/var/lib/amazon/ssm /var/lib/systemd
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/bin/true
-ExecStop=/bin/sh -c 'rm -rf $data/i-* $data/mi-* $data/registration $data/Vault $data/runtimeconfig $data/credentials $unit_file'
+ExecStop=/bin/sh -c 'rm -rf $data/i-* $data/mi-* $data/registration $data/Vault $data/runtimeconfig $data/credentials $seed $unit_file'
 EOF
     systemctl daemon-reload
-    systemctl start "$ssm_state_cleanup_unit"
-    say "SSM agent state removal scheduled for shutdown"
+    systemctl start "$shutdown_cleanup_unit"
+    say "SSM agent state and random seed removal scheduled for shutdown"
 }
 
 main() {
@@ -476,7 +540,9 @@ main() {
     clean_docker_identity
     clean_cloud_init
     clean_host_files
-    schedule_ssm_state_cleanup
+    clean_package_caches
+    clean_logs
+    schedule_shutdown_cleanup
     sync
     say "done"
 }

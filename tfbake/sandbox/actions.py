@@ -20,6 +20,13 @@ from typing import Any
 
 from tfbake.sandbox.expressions import select, text_of
 from tfbake.sandbox.faults import CommandLog, RecordedCommand
+from tfbake.sandbox.run_command import (
+    InvalidCommandParameters,
+    command_parameters,
+    parse_document,
+    run_in_machines,
+    wait_for,
+)
 
 
 class StepFailed(Exception):
@@ -30,6 +37,14 @@ class StepCancelled(Exception):
     """The execution was stopped while the step was waiting."""
 
 
+class CommandFailed(StepFailed):
+    """A command step whose command ran and did not succeed; the step still names it."""
+
+    def __init__(self, command_id: str, message: str) -> None:
+        super().__init__(message)
+        self.command_id = command_id
+
+
 @dataclass(frozen=True)
 class ActionContext:
     client: Callable[[str], Any]  # service name -> boto3 client in the execution's region
@@ -38,6 +53,7 @@ class ActionContext:
     step_name: str
     timeout_seconds: float
     commands: CommandLog
+    fleet: Any = None  # real mode's machines: commands run in them instead of being recorded
     poll_seconds: float = 0.05
 
 
@@ -196,12 +212,16 @@ def create_tags(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
 
 
 def run_command(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
-    import yaml
-
     name, ids = inputs["DocumentName"], list(inputs["InstanceIds"])
     content = call_api(ctx, "ssm", "GetDocument", {"Name": name})["Content"]
-    declared = (yaml.safe_load(content) or {}).get("parameters") or {}
-    parameters = _command_parameters(name, declared, inputs.get("Parameters") or {})
+    document = parse_document(content)
+    try:
+        parameters = command_parameters(
+            name, document.get("parameters") or {}, inputs.get("Parameters") or {}
+        )
+    except InvalidCommandParameters as err:
+        # Run Command validates parameters before any instance sees them; so does the sandbox.
+        raise StepFailed(f"InvalidParameters: {err}") from err
     # moto records the command too, so ListCommands and the like see it as they would on AWS.
     sent = call_api(
         ctx,
@@ -210,6 +230,37 @@ def run_command(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
         {"DocumentName": name, "InstanceIds": ids, "Parameters": parameters},
     )
     command_id = sent["Command"]["CommandId"]
+    if ctx.fleet is None:
+        return _recorded(ctx, command_id, name, ids, parameters)
+    command = RecordedCommand(
+        command_id, ctx.execution_id, ctx.step_name, name, tuple(ids), parameters
+    )
+    run_in_machines(ctx.fleet, ctx.commands, command, document, ctx.cancelled)
+    timeout = float(inputs.get("TimeoutSeconds") or ctx.timeout_seconds)
+    finished = wait_for(ctx.commands, command_id, ctx.cancelled, min(timeout, ctx.timeout_seconds))
+    if finished is None:
+        if ctx.cancelled.is_set():
+            raise StepCancelled()
+        raise CommandFailed(command_id, f"Command {command_id} did not finish in {timeout:g}s")
+    invocation = finished.invocation(ids[0])
+    outputs = {
+        "CommandId": command_id,
+        "Status": finished.status,
+        "ResponseCode": invocation.response_code,
+        "Output": invocation.plugin_output(),
+    }
+    if finished.status != "Success":
+        raise CommandFailed(
+            command_id,
+            f"Command {command_id} returns unexpected invocation result: Status {finished.status}"
+            f", ResponseCode {invocation.response_code} on {ids[0]}",
+        )
+    return ActionResult(outputs, command_id=command_id)
+
+
+def _recorded(
+    ctx: ActionContext, command_id: str, name: str, ids: list[str], parameters: dict[str, list[str]]
+) -> ActionResult:
     output = (
         f"tfbake sandbox: {name} was recorded, not run, on {' '.join(ids)}\n"
         f"images: {' '.join(parameters.get('Images', [''])[0].split())}\n"
@@ -220,33 +271,6 @@ def run_command(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
     ctx.commands.record(recorded)
     outputs = {"CommandId": command_id, "Status": "Success", "ResponseCode": 0, "Output": output}
     return ActionResult(outputs, command_id=command_id)
-
-
-def _command_parameters(
-    document: str, declared: dict[str, Any], given: dict[str, Any]
-) -> dict[str, list[str]]:
-    # Run Command validates parameters before any instance sees them; so does the sandbox, so
-    # that a value the real service would refuse fails the bake here too.
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        raise StepFailed(f"InvalidParameters: {document} has no parameters {unknown}")
-    result: dict[str, list[str]] = {}
-    for pname, spec in declared.items():
-        if pname in given:
-            value = given[pname]
-        elif "default" in spec:
-            value = spec["default"]
-        else:
-            raise StepFailed(f"InvalidParameters: {document} needs parameter {pname}")
-        values = [text_of(v) for v in value] if isinstance(value, list) else [text_of(value)]
-        pattern = spec.get("allowedPattern")
-        for item in values:
-            if pattern and not re.search(pattern, item):
-                raise StepFailed(
-                    f"InvalidParameters: {pname}={item!r} does not match allowedPattern {pattern}"
-                )
-        result[pname] = values
-    return result
 
 
 def branch(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfbake.sandbox.actions import ACTIONS, ActionContext, StepCancelled, StepFailed
+from tfbake.sandbox.actions import ACTIONS, ActionContext, CommandFailed, StepCancelled, StepFailed
 from tfbake.sandbox.expressions import ExpressionError, select, substitute, typed_output
 from tfbake.sandbox.faults import CommandLog, Faults
 
@@ -128,7 +128,9 @@ class Runner:
         faults: Faults,
         commands: CommandLog,
         lock: threading.RLock,
+        fleet: Any = None,
     ) -> None:
+        self._fleet = fleet
         self._execution = execution
         self._client = client
         self._faults = faults
@@ -220,6 +222,7 @@ class Runner:
                 step_name=record.name,
                 timeout_seconds=float(step.get("timeoutSeconds", _DEFAULT_STEP_TIMEOUT_SECONDS)),
                 commands=self._commands,
+                fleet=self._fleet,
             )
             result = action(context, inputs)
             outputs = dict(result.outputs)
@@ -244,6 +247,11 @@ class Runner:
             record.outputs = {k: _text_list(v) for k, v in outputs.items()}
         except StepCancelled:
             status, message = "Cancelled", None
+        except CommandFailed as err:
+            # As on AWS, a failed command step still names its command, whose output is where
+            # a user finds out why it failed.
+            record.outputs = {"CommandId": [err.command_id], "Status": ["Failed"]}
+            status, message = "Failed", str(err)
         except (StepFailed, ExpressionError) as err:
             status, message = "Failed", str(err)
         except Exception as err:  # a sandbox bug must still end the step, never hang the client

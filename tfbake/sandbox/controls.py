@@ -27,6 +27,7 @@ class SandboxControls:
     client_tokens: dict[str, str] = field(default_factory=dict)
     runners: list[Runner] = field(default_factory=list)
     endpoint_url: str = ""
+    fleet: Any = None  # the real-instances mode's machines (machines/fleet.py), or None
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _session: Any = field(default=None, repr=False)
 
@@ -61,7 +62,7 @@ class SandboxControls:
         return client
 
     def start(self, execution: Execution) -> None:
-        runner = Runner(execution, self.client, self.faults, self.commands, self.lock)
+        runner = Runner(execution, self.client, self.faults, self.commands, self.lock, self.fleet)
         with self.lock:
             self.executions[execution.execution_id] = execution
             if execution.client_token:

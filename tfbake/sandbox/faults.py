@@ -12,10 +12,36 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+# What Run Command keeps of a command's output (GetCommandInvocation, ListCommandInvocations).
+STDOUT_KEPT_CHARS = 24_000
+STDERR_KEPT_CHARS = 8_000
+PLUGIN_OUTPUT_KEPT_CHARS = 2_500
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One instance's run of a command: its status, exit code and whole output."""
+
+    status: str = "InProgress"
+    response_code: int = -1
+    stdout: str = ""
+    stderr: str = ""
+    started_at: float = 0.0
+    ended_at: float = 0.0
+
+    def plugin_output(self) -> str:
+        # Stdout, then stderr after the agent's separator, cut to what AWS keeps.
+        text = self.stdout + (f"\n----------ERROR-------\n{self.stderr}" if self.stderr else "")
+        return text[:PLUGIN_OUTPUT_KEPT_CHARS]
+
 
 @dataclass(frozen=True)
 class RecordedCommand:
-    """What a builder would have been told to do: the sandbox records commands, runs none."""
+    """A Run Command invocation: recorded only (recorded mode), or run in machines (real mode).
+
+    A recorded command has one status and output for every instance; a command that ran has an
+    Invocation per instance, which is what the invocation APIs report.
+    """
 
     command_id: str
     execution_id: str
@@ -26,6 +52,13 @@ class RecordedCommand:
     status: str = "Success"
     output: str = ""
     requested_at: float = 0.0
+    invocations: dict[str, Invocation] = field(default_factory=dict)
+
+    def invocation(self, instance_id: str) -> Invocation:
+        if instance_id in self.invocations:
+            return self.invocations[instance_id]
+        code = 0 if self.status == "Success" else 1
+        return Invocation(self.status, code, self.output, "", self.requested_at, self.requested_at)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -123,12 +156,31 @@ class CommandLog:
         with self._lock:
             self._commands[command.command_id] = replace(command, requested_at=time.time())
 
+    def set_invocation(self, command_id: str, instance_id: str, invocation: Invocation) -> None:
+        with self._lock:
+            command = self._commands[command_id]
+            invocations = {**command.invocations, instance_id: invocation}
+            statuses = {i.status for i in invocations.values()}
+            # The command's own status: InProgress while any runs, else the worst outcome.
+            status = next(
+                (s for s in ("InProgress", "TimedOut", "Failed", "Cancelled") if s in statuses),
+                "Success",
+            )
+            self._commands[command_id] = replace(command, invocations=invocations, status=status)
+
     def fail(self, command_id: str, message: str) -> None:
         with self._lock:
             command = self._commands.get(command_id)
             if command is not None:
                 output = f"{command.output}tfbake: error: {message}\n"
-                self._commands[command_id] = replace(command, status="Failed", output=output)
+                line = f"tfbake: error: {message}\n"
+                invocations = {
+                    iid: replace(i, status="Failed", response_code=1, stdout=i.stdout + line)
+                    for iid, i in command.invocations.items()
+                }
+                self._commands[command_id] = replace(
+                    command, status="Failed", output=output, invocations=invocations
+                )
 
     def get(self, command_id: str) -> RecordedCommand | None:
         with self._lock:

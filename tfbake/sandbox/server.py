@@ -11,14 +11,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from tfbake.sandbox import instance_refresh
-from tfbake.sandbox.base_images import seed_base_images
+from tfbake.sandbox.base_images import seed_base_images, seed_debian_images
 from tfbake.sandbox.controls import SandboxControls
 from tfbake.sandbox.faults import RecordedCommand
 from tfbake.sandbox.middleware import SandboxApp
+
+if TYPE_CHECKING:
+    from tfbake.sandbox.machines.fleet import Fleet
 
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -119,15 +123,26 @@ class Sandbox:
             **DUMMY_CREDENTIALS,
         }
 
+    @property
+    def fleet(self) -> Fleet | None:
+        """Real mode's machines (None in recorded mode)."""
+        return self.controls.fleet
+
+    @property
+    def state_dir(self) -> Path | None:
+        return self.fleet.state_dir if self.fleet else None
+
     def reset(self) -> None:
         """Forget every resource (moto's own reset), executions, faults and the request log."""
         from moto.moto_api._internal.models import moto_api_backend
 
         # Executions first: a running one would otherwise go on acting on the fresh account.
         self.controls.reset()
+        if self.fleet is not None:
+            self.fleet.reset()
         moto_api_backend.reset()
         instance_refresh.clear()
-        seed_base_images(self.region)
+        _seed(self.region, self.fleet)
         self.log.clear()
 
     def inject_failure(self, step: str, message: str) -> None:
@@ -156,10 +171,71 @@ class Sandbox:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join(timeout=10)
+        # After the server: no request can start a machine while the machines are ended.
+        self.controls.reset()
+        if self.fleet is not None:
+            from tfbake.sandbox.machines import hooks
+
+            self.fleet.shutdown()
+            hooks.activate(None)
+            self.controls.fleet = None
 
 
-def start_sandbox(host: str = "127.0.0.1", port: int = 0, region: str = "us-east-1") -> Sandbox:
-    """Start the endpoint in a background thread; port 0 picks a free one."""
+INSTANCE_MODES = ("recorded", "real")
+
+
+def _seed(region: str, fleet: Fleet | None) -> None:
+    seed_base_images(region)
+    if fleet is not None:
+        fleet.base_roots = seed_debian_images(region, fleet.roots)
+
+
+def start_sandbox(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    region: str = "us-east-1",
+    *,
+    instances: str = "recorded",
+    state_dir: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Sandbox:
+    """Start the endpoint in a background thread; port 0 picks a free one.
+
+    `instances="real"` boots instances as systemd machines (root, systemd-nspawn and
+    debootstrap needed; machines/ says how); their roots and snapshots live in `state_dir`, a
+    temporary directory removed at stop when not given.
+    """
+    if instances not in INSTANCE_MODES:
+        raise ValueError(f"instances must be one of {INSTANCE_MODES}, not {instances!r}")
+    fleet = _start_fleet(state_dir, log) if instances == "real" else None
+    try:
+        return _start(host, port, region, fleet)
+    except BaseException:
+        if fleet is not None:
+            fleet.shutdown()
+        raise
+
+
+def _start_fleet(state_dir: Path | None, log: Callable[[str], None] | None) -> Fleet:
+    from tfbake.sandbox.machines import hooks
+    from tfbake.sandbox.machines.fleet import Fleet
+    from tfbake.sandbox.machines.prerequisites import check_prerequisites
+
+    check_prerequisites()
+    fleet = Fleet(state_dir)
+    if log is not None:
+        fleet.log = log
+    try:
+        fleet.roots = fleet.prepare_base_roots()
+        hooks.install()
+        hooks.activate(fleet)
+    except BaseException:
+        fleet.shutdown()
+        raise
+    return fleet
+
+
+def _start(host: str, port: int, region: str, fleet: Fleet | None) -> Sandbox:
     # moto loads ~1,000 public AMIs per region by default; tfbake never looks at them and
     # they slow both start-up and every DescribeImages.
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
@@ -179,7 +255,7 @@ def start_sandbox(host: str = "127.0.0.1", port: int = 0, region: str = "us-east
             pass  # the request log above is the record; stderr stays for the CLI's own output
 
     log = RequestLog()
-    controls = SandboxControls()
+    controls = SandboxControls(fleet=fleet)
     # SSM Automation and the other actions moto lacks, failure injection, then moto itself.
     app = SandboxApp(
         DomainDispatcherApplication(create_backend_app), controls, lambda a: _LoggingApp(a, log)
@@ -188,5 +264,5 @@ def start_sandbox(host: str = "127.0.0.1", port: int = 0, region: str = "us-east
     controls.endpoint_url = f"http://{host}:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name="tfbake-sandbox", daemon=True)
     thread.start()
-    seed_base_images(region)
+    _seed(region, fleet)
     return Sandbox(host, server.server_port, region, log, server, thread, controls)

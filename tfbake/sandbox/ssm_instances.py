@@ -1,22 +1,35 @@
 """SSM actions about managed instances and commands that moto lacks or cannot answer.
 
-Instances: every running EC2 instance is an online managed instance, so builders come online as
-soon as they run. Commands: the invocations of commands the sandbox recorded for aws:runCommand
-steps (see actions.py); any other command is left to moto.
+Instances: in recorded mode every running EC2 instance is an online managed instance, so builders
+come online as soon as they run; in real mode an instance is online once its machine's agent
+unit is active. Commands: the invocations of the commands the sandbox recorded or ran (see
+actions.py and machines/agent.py); in real mode SendCommand runs in the machines too. Any
+other command is left to moto.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 
 from tfbake.sandbox.controls import SandboxControls
+from tfbake.sandbox.faults import STDERR_KEPT_CHARS, STDOUT_KEPT_CHARS, RecordedCommand
+from tfbake.sandbox.run_command import (
+    AWS_RUN_SHELL_SCRIPT,
+    InvalidCommandParameters,
+    command_parameters,
+    parse_document,
+    run_in_machines,
+)
 from tfbake.sandbox.ssm_api import ApiError, Handler, NotHandled, Request, paged
 
 
 def describe_instance_information(controls: SandboxControls, request: Request) -> dict[str, Any]:
-    # Every running instance has an online agent: builders come online as soon as they run.
+    # Recorded mode: every running instance has an online agent at once. Real mode: only once
+    # its machine's agent unit is active.
     ec2 = controls.client("ec2", request.region)
+    fleet = controls.fleet
     pages = ec2.get_paginator("describe_instances").paginate(
         Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
     )
@@ -29,6 +42,8 @@ def describe_instance_information(controls: SandboxControls, request: Request) -
     for page in pages:
         for reservation in page["Reservations"]:
             for instance in reservation["Instances"]:
+                if fleet is not None and not fleet.agent_online(instance["InstanceId"]):
+                    continue
                 info = _instance_information(instance)
                 if all(_info_matches(info, key, values) for key, values in wanted.items()):
                     infos.append(info)
@@ -74,23 +89,31 @@ def get_command_invocation(controls: SandboxControls, request: Request) -> dict[
     instance_id = request.body["InstanceId"]
     if instance_id not in command.instance_ids:
         raise ApiError("InvocationDoesNotExist", f"{instance_id} was not sent this command")
-    started = datetime.fromtimestamp(command.requested_at, timezone.utc).isoformat()
+    invocation = command.invocation(instance_id)
     return {
         "CommandId": command.command_id,
         "InstanceId": instance_id,
         "DocumentName": command.document_name,
         "DocumentVersion": "1",
-        "PluginName": "RunRecipe",
-        "ResponseCode": 0 if command.status == "Success" else 1,
-        "ExecutionStartDateTime": started,
-        "ExecutionEndDateTime": started,
-        "Status": command.status,
-        "StatusDetails": command.status,
-        "StandardOutputContent": command.output,
+        "PluginName": command.step_name,
+        "ResponseCode": invocation.response_code,
+        "ExecutionStartDateTime": _timestamp(invocation.started_at),
+        "ExecutionEndDateTime": _timestamp(invocation.ended_at),
+        "Status": invocation.status,
+        "StatusDetails": _STATUS_DETAILS.get(invocation.status, invocation.status),
+        # Run Command keeps only the start of long output here.
+        "StandardOutputContent": invocation.stdout[:STDOUT_KEPT_CHARS],
         "StandardOutputUrl": "",
-        "StandardErrorContent": "",
+        "StandardErrorContent": invocation.stderr[:STDERR_KEPT_CHARS],
         "StandardErrorUrl": "",
     }
+
+
+_STATUS_DETAILS = {"TimedOut": "ExecutionTimedOut"}
+
+
+def _timestamp(at: float) -> str:
+    return datetime.fromtimestamp(at, timezone.utc).isoformat() if at else ""
 
 
 def list_command_invocations(controls: SandboxControls, request: Request) -> dict[str, Any]:
@@ -102,21 +125,22 @@ def list_command_invocations(controls: SandboxControls, request: Request) -> dic
         for instance_id in command.instance_ids:
             if body.get("InstanceId") not in (None, instance_id):
                 continue
+            result = command.invocation(instance_id)
             invocation: dict[str, Any] = {
                 "CommandId": command.command_id,
                 "InstanceId": instance_id,
                 "DocumentName": command.document_name,
                 "DocumentVersion": "1",
                 "RequestedDateTime": command.requested_at,
-                "Status": command.status,
-                "StatusDetails": command.status,
+                "Status": result.status,
+                "StatusDetails": _STATUS_DETAILS.get(result.status, result.status),
             }
             if body.get("Details"):
                 plugin = {
-                    "Name": "RunRecipe",
-                    "Status": command.status,
-                    "Output": command.output,
-                    "ResponseCode": 0 if command.status == "Success" else 1,
+                    "Name": command.step_name,
+                    "Status": result.status,
+                    "Output": result.plugin_output(),
+                    "ResponseCode": result.response_code,
                 }
                 invocation["CommandPlugins"] = [plugin]
             invocations.append(invocation)
@@ -124,7 +148,61 @@ def list_command_invocations(controls: SandboxControls, request: Request) -> dic
     return {"CommandInvocations": items, **token}
 
 
+def send_command(controls: SandboxControls, request: Request) -> dict[str, Any]:
+    """Real mode only: run the document in each instance's machine; recorded mode leaves it
+    to moto, which records it."""
+    fleet = controls.fleet
+    if fleet is None:
+        raise NotHandled()
+    body = request.body
+    name, ids = body["DocumentName"], list(body.get("InstanceIds") or [])
+    if not ids:
+        raise ApiError("InvalidInstanceId", "SendCommand names no instance")
+    offline = [i for i in ids if not fleet.agent_online(i)]
+    if offline:
+        raise ApiError("InvalidInstanceId", f"Instances {offline} not in a valid state for account")
+    document = _command_document(controls, request.region, name)
+    try:
+        parameters = command_parameters(
+            name, document.get("parameters") or {}, body.get("Parameters") or {}
+        )
+    except InvalidCommandParameters as err:
+        raise ApiError("InvalidParameters", str(err)) from err
+    plugin = "aws:runShellScript"
+    command = RecordedCommand(str(uuid.uuid4()), "", plugin, name, tuple(ids), parameters)
+    run_in_machines(fleet, controls.commands, command, document)
+    now = datetime.now(timezone.utc).timestamp()
+    return {
+        "Command": {
+            "CommandId": command.command_id,
+            "DocumentName": name,
+            "DocumentVersion": "1",
+            "InstanceIds": ids,
+            "Parameters": parameters,
+            "RequestedDateTime": now,
+            "Status": "Pending",
+            "StatusDetails": "Pending",
+            "TimeoutSeconds": int(body.get("TimeoutSeconds") or 3600),
+            "TargetCount": len(ids),
+        }
+    }
+
+
+def _command_document(controls: SandboxControls, region: str, name: str) -> dict[str, Any]:
+    if name == AWS_RUN_SHELL_SCRIPT:
+        from tfbake.sandbox.machines.agent import RUN_SHELL_SCRIPT
+
+        return RUN_SHELL_SCRIPT
+    ssm = controls.client("ssm", region)
+    try:
+        content = ssm.get_document(Name=name)["Content"]
+    except ssm.exceptions.InvalidDocument as err:
+        raise ApiError("InvalidDocument", f"Document {name} does not exist") from err
+    return parse_document(content)
+
+
 COMMAND_HANDLERS: dict[str, Handler] = {
+    "SendCommand": send_command,
     "DescribeInstanceInformation": describe_instance_information,
     "GetCommandInvocation": get_command_invocation,
     "ListCommandInvocations": list_command_invocations,

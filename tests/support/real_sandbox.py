@@ -1,0 +1,142 @@
+"""The sandbox with real instances, as scripts outside the project run it: its own process.
+
+`tfbake sandbox --instances real --state-dir DIR --port N` in a subprocess, so that its
+machines never share moto's in-process state with the recorded sandbox of the other tests, and
+so that killing it is a real kill. `RealSandbox` gives tests its endpoint, its state directory
+and its fault API over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.registry import free_port
+
+# Building the roots the first time takes a few minutes; later starts reuse the cache.
+START_TIMEOUT_SECONDS = 900
+PROGRAMS = {
+    "systemd-nspawn": "systemd-container",
+    "debootstrap": "debootstrap",
+    "nsenter": "util-linux",
+}
+
+
+def require_real_prerequisites() -> None:
+    """Fail, never skip, with what to install."""
+    if os.geteuid() != 0:
+        pytest.fail("real-instance tests need root (systemd-nspawn)", pytrace=False)
+    missing = sorted({pkg for prog, pkg in PROGRAMS.items() if shutil.which(prog) is None})
+    if missing:
+        pytest.fail(
+            f"missing {', '.join(missing)}: apt-get install {' '.join(missing)}", pytrace=False
+        )
+
+
+@dataclass
+class RealSandbox:
+    url: str
+    state_dir: Path
+    process: subprocess.Popen[str]
+    log_path: Path
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+
+    def client(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        ).client(
+            service,
+            endpoint_url=self.url,
+            config=Config(retries={"mode": "standard", "max_attempts": 3}),
+        )
+
+    def fault(self, body: dict[str, Any]) -> None:
+        request = urllib.request.Request(
+            f"{self.url}/tfbake-sandbox/faults",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, signum: int = signal.SIGINT, timeout: float = 120) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def start_real_sandbox(state_dir: Path, log_path: Path) -> RealSandbox:
+    require_real_prerequisites()
+    port = free_port()
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tfbake",
+            "sandbox",
+            "--instances",
+            "real",
+            "--state-dir",
+            str(state_dir),
+            "--port",
+            str(port),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    log.close()
+    sandbox = RealSandbox(f"http://127.0.0.1:{port}", state_dir, process, log_path)
+    # It prints its environment on stdout once it serves.
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            sandbox.stop()
+            pytest.fail(f"the real sandbox did not start:\n{sandbox.log()[-3000:]}", pytrace=False)
+        if line.startswith("export AWS_ENDPOINT_URL="):
+            return sandbox
+    sandbox.stop()
+    pytest.fail("the real sandbox did not start in time", pytrace=False)
+
+
+def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
