@@ -34,7 +34,7 @@ locals {
       Restart=always
       RestartSec=2
       ExecStartPre=-/usr/bin/docker rm --force ${name}
-      ExecStart=/usr/bin/docker run --rm --pull=never --name ${name} --env-file /etc/tfbake/containers/${name}.env${join("", [for p in local.quote[name].ports : " --publish ${p}"])}${join("", [for v in local.quote[name].volumes : " --volume ${v}"])}${c.privileged ? " --privileged" : ""} ${replace(jsonencode(c.image), "%", "%%")}${join("", [for a in local.quote[name].command : " ${a}"])}
+      ExecStart=/usr/bin/docker run --rm --pull=never --name ${name} --env-file /etc/tfbake/containers/${name}.env${join("", [for p in local.quote[name].ports : " --publish ${p}"])}${join("", [for v in local.quote[name].volumes : " --volume ${v}"])}${c.privileged ? " --privileged" : ""}${c.network == null ? "" : " --network ${c.network}"} ${replace(jsonencode(c.image), "%", "%%")}${join("", [for a in local.quote[name].command : " ${a}"])}
       ExecStop=/usr/bin/docker stop ${name}
 
       [Install]

@@ -32,8 +32,14 @@ variable "containers" {
     volumes     = optional(list(string), [])
     command     = optional(list(string), [])
     privileged  = optional(bool, false)
+    network     = optional(string)
   }))
   default = {}
+
+  validation {
+    condition     = alltrue([for c in values(var.containers) : c.network == null || contains(["bridge", "host", "none"], coalesce(c.network, "bridge"))])
+    error_message = "network must be \"bridge\" (Docker's default), \"host\" or \"none\"."
+  }
 
   validation {
     condition     = alltrue([for name in keys(var.containers) : can(regex("^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$", name))])

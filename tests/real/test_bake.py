@@ -14,79 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli import run_tfbake
-from tests.support.images import push_busybox_image, push_busybox_index
 from tests.support.real_sandbox import RealSandbox
-from tests.support.registry import RegistryServer
-from tfbake.sandbox.base_images import DEBIAN_OWNER
-
-DEBIAN = {"owners": [DEBIAN_OWNER], "name": "debian-12-amd64-*"}
-# The variant with Docker preinstalled: the fast path, for tests about other things.
-DEBIAN_WITH_DOCKER = {"owners": [DEBIAN_OWNER], "name": "tfbake-sandbox-debian-12-amd64-docker-*"}
-BAKE_TIMEOUT = 600
-
-
-def bake_spec(directory: Path, name: str, images: list[str], **fields: Any) -> Path:
-    spec = {
-        "name": name,
-        "images": images,
-        "base_ami": fields.pop("base_ami", DEBIAN_WITH_DOCKER),
-        "architecture": "x86_64",
-        "volume": {"size": 8},
-        "builder": {"instance_profile": "tfbake-builder", "timeout_minutes": 20},
-        **fields,
-    }
-    path = directory / f"{name}.json"
-    path.write_text(json.dumps(spec))
-    return path
-
-
-def ensure(sandbox: RealSandbox, spec: Path) -> Any:
-    return run_tfbake(
-        "ensure", str(spec), "--json", env=sandbox.environment(), timeout=BAKE_TIMEOUT
-    )
-
-
-@pytest.fixture(scope="module")
-def three_images(real_registry: RegistryServer) -> dict[str, str]:
-    host = real_registry.host
-    web = push_busybox_image(
-        real_registry,
-        "web",
-        "1.0",
-        files={"www/index.html": b"served from a baked layer\n"},
-        command=["httpd", "-f", "-v", "-p", "127.0.0.1:18080", "-h", "/www"],
-    )
-    worker = push_busybox_image(real_registry, "worker", "2.0", files={"role": b"worker\n"})
-    index, amd64 = push_busybox_index(real_registry, "multi", "3.0", files={"role": b"multi\n"})
-    return {
-        "web": f"{host}/web:1.0",
-        "worker": f"{host}/worker@{worker.digest}",
-        "multi": f"{host}/multi:3.0",
-        "web_digest": web.digest,
-        "multi_amd64": amd64,
-        "index_digest": index.digest,
-    }
-
-
-@pytest.fixture(scope="module")
-def baked(
-    real_sandbox: RealSandbox, three_images: dict[str, str], tmp_path_factory: Any
-) -> dict[str, Any]:
-    directory = tmp_path_factory.mktemp("spec")
-    images = [three_images["web"], three_images["worker"], three_images["multi"]]
-    spec = bake_spec(directory, "real-three", images, base_ami=DEBIAN)
-    result = ensure(real_sandbox, spec)
-    assert result.code == 0, result.stderr[-3000:] + real_sandbox.log()[-3000:]
-    data = json.loads(result.stdout)
-    ec2 = real_sandbox.client("ec2")
-    (image,) = ec2.describe_images(ImageIds=[data["ami_id"]])["Images"]
-    snapshot_id = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
-    return {
-        "result": data,
-        "image": image,
-        "snapshot": real_sandbox.state_dir / "snapshots" / snapshot_id,
-    }
 
 
 def test_the_bake_returns_a_ready_image_from_a_real_builder(
@@ -119,3 +47,55 @@ def test_the_snapshot_holds_every_image_pulled_by_digest(
     assert f"{host}/web@{three_images['web_digest']}" in names
     assert f"{host}/multi@{three_images['multi_amd64']}" in names
     assert f"{host}/worker@{three_images['worker'].split('@')[1]}" in names
+
+
+# Per-host state that virt-sysprep's operations remove from a cloud image, and that a bake must
+# not hand to every instance: (path in the snapshot, what must hold).
+def _absent(root: Path, pattern: str) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.glob(pattern))
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "etc/ssh/ssh_host_*",
+        "var/lib/systemd/random-seed",
+        "var/lib/systemd/credential.secret",
+        "var/lib/amazon/ssm/i-*",
+        "var/lib/cloud/instances/*",
+        "var/lib/cloud/instance",
+        "var/lib/dhcp/*.lease*",
+        "var/log/journal/*",
+        "var/log/**/*.gz",
+        "root/.*_history",
+        "root/.ssh",
+        "home/*/.ssh",
+        "root/.docker/config.json",
+        "etc/docker/key.json",
+        "var/lib/docker/engine-id",
+        "run/docker.pid",
+        "var/cache/apt/archives/*.deb",
+        "var/lib/apt/lists/*_Packages",
+        "tmp/*",
+        "var/tmp/*",
+        "etc/systemd/system/tfbake-shutdown-cleanup.service",
+    ],
+)
+def test_the_snapshot_holds_no_per_host_state(baked: dict[str, Any], pattern: str) -> None:
+    assert _absent(baked["snapshot"], pattern) == []
+
+
+def test_the_snapshot_has_no_machine_id_of_the_builder(baked: dict[str, Any]) -> None:
+    root = baked["snapshot"]
+    assert (root / "etc/machine-id").read_text() == ""
+    dbus_copy = root / "var/lib/dbus/machine-id"
+    assert not dbus_copy.exists() or dbus_copy.is_symlink()
+
+
+def test_the_snapshot_keeps_logs_empty_and_the_agent_enabled(baked: dict[str, Any]) -> None:
+    root = baked["snapshot"]
+    written = [p for p in (root / "var/log").rglob("*") if p.is_file() and p.stat().st_size]
+    assert written == []
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    assert (wants / "amazon-ssm-agent.service").exists()
+    assert (wants / "docker.service").exists()

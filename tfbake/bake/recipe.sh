@@ -162,7 +162,6 @@ wait_for_first_boot() {
 }
 
 apt_install() {
-    wait_for_first_boot
     # apt's daily jobs run at a first boot too: the dpkg lock is waited for, and the lists
     # lock, which has no such option, by retrying the update.
     local attempt
@@ -427,7 +426,7 @@ clean_docker_identity() {
 clean_cloud_init() {
     # So that the new instance's user data runs on its first boot.
     if command -v cloud-init >/dev/null 2>&1; then
-        cloud-init clean --logs
+        cloud-init clean --logs || fail "cloud-init clean failed"
     else
         rm -rf "$root/var/lib/cloud/instances" "$root/var/lib/cloud/instance" \
             "$root/var/lib/cloud/data" "$root/var/lib/cloud/sem"
@@ -527,6 +526,9 @@ main() {
     workdir="$(mktemp -d)"
     read_inputs
     say "baking ${#images[@]} images, ${#provision[@]} provision commands"
+    # Whatever cloud-init does at the builder's first boot must be over before the bake
+    # changes the system, and before its state is cleared.
+    wait_for_first_boot
     install_docker
     enable_services
     log_in_to_registries

@@ -1,0 +1,142 @@
+"""Instances launched from a baked AMI: the asg module's units start every container from the
+baked layers, with the registry stopped, and each host is itself, not the builder.
+
+Terraform applies the asg module against the sandbox; its autoscaling group launches two
+instances with the launch template's user data, and each boots as a machine of its own.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.real_sandbox import RealSandbox, wait_until
+from tests.support.registry import RegistryServer
+from tests.support.terraform import (
+    REPO_ROOT,
+    Root,
+    TerraformUnavailable,
+    build_mirror,
+    find_aws_mirror,
+    find_terraform,
+    offline_environment,
+    write_cli_config,
+)
+
+BOOT_TIMEOUT = 180
+
+
+def run_shell(sandbox: RealSandbox, instance_id: str, *commands: str) -> str:
+    """AWS-RunShellScript on one instance; its stdout, after asserting it succeeded."""
+    ssm = sandbox.client("ssm")
+    command_id = ssm.send_command(
+        DocumentName="AWS-RunShellScript",
+        InstanceIds=[instance_id],
+        Parameters={"commands": list(commands)},
+    )["Command"]["CommandId"]
+
+    def finished() -> Any:
+        invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+        return invocation if invocation["Status"] not in ("Pending", "InProgress") else None
+
+    invocation = wait_until(finished, 120, f"command {command_id}")
+    assert invocation["Status"] == "Success", invocation
+    return str(invocation["StandardOutputContent"])
+
+
+@pytest.fixture(scope="module")
+def launched(
+    real_sandbox: RealSandbox,
+    real_registry: RegistryServer,
+    baked: dict[str, Any],
+    three_images: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> list[str]:
+    try:
+        terraform = find_terraform()
+        work = tmp_path_factory.mktemp("launch")
+        mirror = build_mirror(work / "mirror", find_aws_mirror(), stand_in_external=False)
+    except TerraformUnavailable as err:
+        pytest.fail(str(err), pytrace=False)
+    shutil.copytree(REPO_ROOT / "modules", work / "modules")
+    shutil.copytree(Path(__file__).parent / "launch", work / "root")
+    environment = {
+        **offline_environment(write_cli_config(work / "cli.tfrc", mirror)),
+        **real_sandbox.environment(),
+    }
+    # Nothing may be pulled at boot: the registry is gone before any instance exists.
+    real_registry.stop()
+    root = Root(work / "root", terraform)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in environment.items():
+            patch.setenv(key, value)
+        root.init().check()
+        root.apply(
+            {
+                "ami_id": baked["result"]["ami_id"],
+                "baked_images": baked["result"]["images"].split(","),
+                "web_image": three_images["web"],
+                "worker_image": three_images["worker"],
+                "multi_image": three_images["multi"],
+            }
+        ).check()
+    ec2 = real_sandbox.client("ec2")
+
+    def two_online() -> list[str]:
+        instances = [
+            i["InstanceId"]
+            for r in ec2.describe_instances(
+                Filters=[
+                    {"Name": "image-id", "Values": [baked["result"]["ami_id"]]},
+                    {"Name": "instance-state-name", "Values": ["running"]},
+                ]
+            )["Reservations"]
+            for i in r["Instances"]
+        ]
+        online = {
+            i["InstanceId"]
+            for i in real_sandbox.client("ssm").describe_instance_information()[
+                "InstanceInformationList"
+            ]
+        }
+        return sorted(instances) if len(instances) == 2 and set(instances) <= online else []
+
+    return list(wait_until(two_online, BOOT_TIMEOUT, "two online instances of the baked AMI"))
+
+
+def running_containers(sandbox: RealSandbox, instance_id: str) -> set[str]:
+    def all_three() -> set[str]:
+        names = set(run_shell(sandbox, instance_id, "docker ps --format '{{.Names}}'").split())
+        return names if names >= {"web", "worker", "multi"} else set()
+
+    return set(wait_until(all_three, BOOT_TIMEOUT, f"the containers of {instance_id}", 2))
+
+
+def test_every_container_runs_from_baked_layers(
+    real_sandbox: RealSandbox, launched: list[str]
+) -> None:
+    for instance_id in launched:
+        assert running_containers(real_sandbox, instance_id) >= {"web", "worker", "multi"}
+
+
+def identity(sandbox: RealSandbox, instance_id: str) -> tuple[str, str]:
+    output = run_shell(
+        sandbox,
+        instance_id,
+        "cat /etc/machine-id",
+        "cut -d' ' -f2 /etc/ssh/ssh_host_ed25519_key.pub",
+    ).split()
+    return output[0], output[1]
+
+
+def test_each_instance_has_its_own_machine_id_and_host_keys(
+    real_sandbox: RealSandbox, launched: list[str], baked: dict[str, Any]
+) -> None:
+    first, second = (identity(real_sandbox, i) for i in launched)
+    builder = (baked["builder"]["machine-id"], baked["builder"]["host key"])
+    assert len(first[0]) == 32 and len(second[0]) == 32
+    assert first[0] != second[0] and builder[0] not in (first[0], second[0])
+    assert first[1] != second[1] and builder[1] not in (first[1], second[1])
