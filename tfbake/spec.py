@@ -169,7 +169,13 @@ class _Fields:
         return value
 
     def nested(self, name: str) -> _Fields:
-        return _Fields(self.mapping(name), self.source, self.locate, f"{self.prefix}{name}.")
+        outer = self.locate
+
+        def locate(field: str) -> int | None:
+            # A field of a block written on one line has no line of its own: the block's.
+            return outer(field) or outer(name)
+
+        return _Fields(self.mapping(name), self.source, locate, f"{self.prefix}{name}.")
 
 
 def image_set_from_mapping(
@@ -234,9 +240,13 @@ def _base_ami(fields: _Fields) -> BaseAmi:
             return BaseAmi(ami_id=value)
         if value.startswith(SSM_PREFIX) and SSM_PATH_RE.fullmatch(value[len(SSM_PREFIX) :]):
             return BaseAmi(ssm_parameter=value[len(SSM_PREFIX) :])
-        raise fields.error(
-            "base_ami", f"{value!r} is neither an AMI id (ami-...) nor ssm:<parameter path>"
-        )
+        if value.startswith("ami-"):
+            why = "is not an AMI id: ami- and then 8 or 17 lower-case hex digits"
+        elif value.startswith(SSM_PREFIX):
+            why = "is not an SSM parameter path: letters, digits and _.-/ after ssm:"
+        else:
+            why = "must be an AMI id (ami-...), ssm:<parameter path>, or {owners, name}"
+        raise fields.error("base_ami", f"{value!r} {why}")
     pattern = fields.nested("base_ami")
     pattern.reject_unknown(("owners", "owner", "name"))
     owners = _owners(pattern, "owners") or _owners(pattern, "owner")

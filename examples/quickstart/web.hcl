@@ -14,3 +14,9 @@ provision    = ["echo 'baked by tfbake' > /etc/motd"]
 volume {
   size = 30
 }
+
+# The builder must have an instance profile, or it never registers with SSM; the sandbox
+# accepts any name, a real account needs modules/bake-infra's (or your own).
+builder {
+  instance_profile = "tfbake-builder"
+}

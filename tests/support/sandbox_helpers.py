@@ -42,7 +42,7 @@ def bake_parameters(base_ami_id: str, **overrides: Any) -> dict[str, list[str]]:
         "instance_type": "t3.small",
         "subnet_id": None,
         "security_group_ids": [],
-        "instance_profile": None,
+        "instance_profile": "tfbake-builder",
         "volume_size_gib": 30,
         "volume_type": "gp3",
         "encrypted": True,

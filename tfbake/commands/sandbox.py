@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 from typing import Any
 
@@ -12,16 +13,31 @@ from tfbake.errors import BadInput
 
 
 def run_sandbox(settings: Any, *, port: int) -> None:
+    if settings.json:
+        raise click.UsageError(
+            "--json: the sandbox prints shell exports, not JSON", click.get_current_context()
+        )
     try:
+        # moto is imported inside start_sandbox: import it here so its absence is this error.
+        import moto  # noqa: F401
+
         from tfbake.sandbox import start_sandbox
     except ImportError as err:
         raise BadInput(
             f"the sandbox needs the optional extra: pip install 'tfbake[sandbox]' ({err.name})"
         ) from None
+    from tfbake.sandbox.middleware import known_regions
+
+    region = settings.region or "us-east-1"
+    if region not in known_regions():
+        raise BadInput(f"--region {region!r}: AWS has no such region, so neither does the sandbox")
+    _check_port_free(port)
     try:
-        sandbox = start_sandbox(port=port, region=settings.region or "us-east-1")
+        sandbox = start_sandbox(port=port, region=region)
     except OSError as err:
         raise BadInput(f"cannot listen on 127.0.0.1:{port}: {err.strerror}") from None
+    except SystemExit:  # werkzeug exits by itself when it cannot bind
+        raise BadInput(f"cannot listen on 127.0.0.1:{port}: address already in use") from None
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -31,3 +47,15 @@ def run_sandbox(settings: Any, *, port: int) -> None:
     stop.wait()
     sandbox.stop()
     click.echo("# tfbake sandbox stopped", err=True)
+
+
+def _check_port_free(port: int) -> None:
+    # werkzeug reports a taken port by printing two lines and calling sys.exit itself.
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind(("127.0.0.1", port))
+    except OSError as err:
+        raise BadInput(f"cannot listen on 127.0.0.1:{port}: {err.strerror}") from None
+    finally:
+        probe.close()
