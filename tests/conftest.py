@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.specs import BUILDER_PROFILE
 from tfbake.aws import AwsContext
 from tfbake.sandbox import Sandbox, start_sandbox
 
@@ -29,8 +30,10 @@ def sandbox_server() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def sandbox(sandbox_server: Sandbox) -> Sandbox:
-    """The session's endpoint, emptied: each test starts from a fresh account."""
+    """The session's endpoint, emptied: each test starts from a fresh account, holding the
+    instance profile the test specs' builders use."""
     sandbox_server.reset()
+    AwsContext().client("iam").create_instance_profile(InstanceProfileName=BUILDER_PROFILE)
     return sandbox_server
 
 

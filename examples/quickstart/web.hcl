@@ -15,8 +15,8 @@ volume {
   size = 30
 }
 
-# The builder must have an instance profile, or it never registers with SSM; the sandbox
-# accepts any name, a real account needs modules/bake-infra's (or your own).
+# The builder must have an instance profile, or it never registers with SSM: in an account,
+# the one modules/bake-infra creates (demo.py creates this one in the sandbox).
 builder {
   instance_profile = "tfbake-builder"
 }
