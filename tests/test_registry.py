@@ -124,7 +124,9 @@ def test_several_failures_report_the_first_count_them_and_keep_each(
 ) -> None:
     push_image(registry, "team/app", "1.0")
     images = [ref(registry.host, name) for name in ("team/app:1.0", "team/a:1", "team/b:1")]
-    with pytest.raises(RegistryError, match=r"team/a:1: .*\(2 of 3 images failed; -v lists each\)$") as raised:
+    with pytest.raises(
+        RegistryError, match=r"team/a:1: .*\(2 of 3 images failed; -v lists each\)$"
+    ) as raised:
         resolve_images(images, "x86_64", options(tmp_path))
     assert [line.split(": ", 1)[0] for line in raised.value.lines] == [
         f"cannot resolve {registry.host}/team/a:1",
@@ -188,24 +190,19 @@ def test_bearer_with_credentials_fetches_one_token_per_scope(
     assert [r.needs_credentials for r in resolved] == [True, True]
 
 
-def test_a_public_repository_needs_no_credentials_even_when_logged_in(
-    token_auth_registry: RegistryServer, tmp_path: Path
+@pytest.mark.parametrize(
+    ("server", "repository", "needed"),
+    [("token_auth_registry", "public/app", False), ("basic_auth_registry", "team/app", True)],
+    ids=["public-while-logged-in", "basic-auth"],
+)
+def test_an_image_needs_credentials_only_when_anonymous_pull_is_refused(
+    request: pytest.FixtureRequest, tmp_path: Path, server: str, repository: str, needed: bool
 ) -> None:
-    push_image(token_auth_registry, "public/app", "1")
-    opts = options(tmp_path, login(token_auth_registry))
-    [resolved] = resolve_images([ref(token_auth_registry.host, "public/app:1")], "x86_64", opts)
-    assert resolved.needs_credentials is False
-    assert token_auth_registry.token_server is not None
-    assert token_auth_registry.token_server.requests == [""]
-
-
-def test_basic_auth_marks_the_image_as_needing_credentials(
-    basic_auth_registry: RegistryServer, tmp_path: Path
-) -> None:
-    push_image(basic_auth_registry, "team/app", "1.0")
-    opts = options(tmp_path, login(basic_auth_registry))
-    [resolved] = resolve_images([ref(basic_auth_registry.host, "team/app:1.0")], "x86_64", opts)
-    assert resolved.needs_credentials is True
+    registry = request.getfixturevalue(server)
+    push_image(registry, repository, "1")
+    opts = options(tmp_path, login(registry))
+    [resolved] = resolve_images([ref(registry.host, f"{repository}:1")], "x86_64", opts)
+    assert resolved.needs_credentials is needed
 
 
 def test_access_denied_names_the_docker_config_in_use(

@@ -1,4 +1,4 @@
-"""`tfbake sandbox` and the sandbox's answers, as a user meets them: errors in the documented form."""
+"""`tfbake sandbox` and the sandbox's answers as users meet them: errors in the documented form."""
 
 from __future__ import annotations
 

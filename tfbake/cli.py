@@ -14,7 +14,6 @@ import click
 from tfbake import __version__
 from tfbake.errors import ExitCode, TfbakeError
 
-
 # How alike an unknown option must be to a known one for it to be suggested.
 NEAR_MISS = 0.75
 
@@ -121,9 +120,7 @@ def fingerprint(settings: Settings, spec: Path) -> None:
     metavar="NAME=VALUE",
     help="With --terraform: a variable value, as terraform -var.",
 )
-@click.option(
-    "--recursive", is_flag=True, help="With --terraform: also every directory below DIR."
-)
+@click.option("--recursive", is_flag=True, help="With --terraform: also every directory below DIR.")
 @click.option(
     "--allow-empty", is_flag=True, help="With --terraform: pass when no module call is found."
 )
@@ -149,7 +146,6 @@ def check(
     else:
         check_terraform(ctx.obj, terraform_dir, var_files, variables,
                         recursive=recursive, allow_empty=allow_empty)  # fmt: skip
-
 
 
 @cli.command()

@@ -32,7 +32,7 @@ module "web_ami" {
   source = "../modules/baked-ami"
 
   name           = "plan-web"
-  images         = ["nginx:1.27@sha256:6784fb0834aa7dbbe12e3d7471e69c290df3e6ba810dc38b34ae33d3c1c05f7d"]
+  images         = ["%s"]
   base_ami       = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
   architecture   = "x86_64"
   builder        = { instance_profile = "tfbake-builder" }
@@ -42,7 +42,7 @@ module "web_ami" {
 output "ami_id" {
   value = module.web_ami.ami_id
 }
-"""
+""" % ("nginx:1.27@sha256:" + "6784fb0834aa7dbbe12e3d7471e69c290df3e6ba810dc38b34ae33d3c1c05f7d")
 
 
 @pytest.fixture

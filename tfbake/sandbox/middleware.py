@@ -215,7 +215,9 @@ def known_regions() -> frozenset[str]:
     )
 
 
-def _unknown_region(environ: dict[str, Any], start_response: Callable[..., Any], region: str) -> Any:
+def _unknown_region(
+    environ: dict[str, Any], start_response: Callable[..., Any], region: str
+) -> Any:
     # AWS's answer to a request signed for a region that does not exist.
     message = f"Credential should be scoped to a valid region, not '{region}'."
     if environ.get("HTTP_X_AMZ_TARGET"):
