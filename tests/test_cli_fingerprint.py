@@ -113,6 +113,12 @@ def test_usage_errors_point_at_help() -> None:
     assert_one_line_error(result, ExitCode.BAD_INPUT, "Missing option '--keep'", "tfbake gc --help")
 
 
+def test_a_malformed_ami_id_is_called_one(tmp_path: Path) -> None:
+    result = run_tfbake("fingerprint", str(write_spec(tmp_path, base_ami="ami-123")))
+    assert_one_line_error(result, ExitCode.BAD_INPUT, "web.json:", "base_ami: 'ami-123' is not "
+                          "an AMI id: ami- and then 8 or 17 lower-case hex digits")  # fmt: skip
+
+
 def test_a_field_of_a_block_on_one_line_is_given_the_blocks_line(tmp_path: Path) -> None:
     spec = tmp_path / "web.hcl"
     spec.write_text(

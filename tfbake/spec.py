@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 NAME_RE = re.compile(r"[a-z0-9-]{1,48}")
 AMI_ID_RE = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
+AMI_ID_SHAPE = "ami- and then 8 or 17 lower-case hex digits"
 SSM_PREFIX = "ssm:"
 SSM_PATH_RE = re.compile(r"/?[A-Za-z0-9_.\-/]{1,2000}")
 ACCOUNT_RE = re.compile(r"\d{12}|self|amazon|aws-marketplace|aws-backup-vault")
@@ -241,7 +242,7 @@ def _base_ami(fields: _Fields) -> BaseAmi:
         if value.startswith(SSM_PREFIX) and SSM_PATH_RE.fullmatch(value[len(SSM_PREFIX) :]):
             return BaseAmi(ssm_parameter=value[len(SSM_PREFIX) :])
         if value.startswith("ami-"):
-            why = "is not an AMI id: ami- and then 8 or 17 lower-case hex digits"
+            why = f"is not an AMI id: {AMI_ID_SHAPE}"
         elif value.startswith(SSM_PREFIX):
             why = "is not an SSM parameter path: letters, digits and _.-/ after ssm:"
         else:
