@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TextIO
 
 LOG_FILE_ENV = "TFBAKE_LOG_FILE"
-# Off a terminal (CI, the external log) a line is written at least this often while a step runs,
-# so a long recipe step still shows the bake is alive and no-output timeouts do not trip.
+# Off a terminal (CI, the external log) a line is written at the first poll this long after the
+# last one, so a long recipe step still shows the bake is alive and no-output timeouts do not trip.
 HEARTBEAT_ENV = "TFBAKE_HEARTBEAT_SECONDS"
 DEFAULT_HEARTBEAT_SECONDS = 30.0
 

@@ -12,7 +12,7 @@ a filesystem mirror, they come from that mirror; if the mirror has no hashicorp/
 stand-in from tests/support/external_provider serves it (needs `pip install tf 'protobuf<6'`).
 
 While Terraform runs, the demo follows tfbake's progress log and prints each bake step, and a
-heartbeat line at least every TFBAKE_HEARTBEAT_SECONDS (30 s) when nothing else was printed.
+heartbeat line after TFBAKE_HEARTBEAT_SECONDS (30 s) without anything else printed.
 
 `python3 examples/sandbox/demo.py --shell [--port N]` instead prints, for `eval` in your own
 shell, what the by-hand steps of examples/sandbox/README.md need: the Terraform CLI config
