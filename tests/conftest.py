@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.specs import BUILDER_PROFILE
+from tests.support.bakes import create_builder_profile
 from tfbake.aws import AwsContext
 from tfbake.sandbox import Sandbox, start_sandbox
 
@@ -33,7 +33,7 @@ def sandbox(sandbox_server: Sandbox) -> Sandbox:
     """The session's endpoint, emptied: each test starts from a fresh account, holding the
     instance profile the test specs' builders use."""
     sandbox_server.reset()
-    AwsContext().client("iam").create_instance_profile(InstanceProfileName=BUILDER_PROFILE)
+    create_builder_profile(AwsContext())
     return sandbox_server
 
 
