@@ -20,6 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.support.bakes import create_builder_profile  # noqa: E402
 from tests.support.specs import spec_data  # noqa: E402
 from tfbake.aws import AwsContext  # noqa: E402
 from tfbake.bake.documents import ensure_documents  # noqa: E402
@@ -62,6 +63,7 @@ def main() -> None:
     sandbox = start_sandbox()
     os.environ.update(sandbox.environment())
     aws = AwsContext()
+    create_builder_profile(aws)
     # Spread the bake's duration over its slow steps, as on EC2 (boot, pulls, imaging).
     seconds = args.minutes * 60
     for step, share in (("WaitForBuilderOnline", 0.2), ("RunRecipe", 0.5), ("WaitForImage", 0.3)):

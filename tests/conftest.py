@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.bakes import create_builder_profile
 from tfbake.aws import AwsContext
 from tfbake.sandbox import Sandbox, start_sandbox
 
@@ -29,8 +30,10 @@ def sandbox_server() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def sandbox(sandbox_server: Sandbox) -> Sandbox:
-    """The session's endpoint, emptied: each test starts from a fresh account."""
+    """The session's endpoint, emptied: each test starts from a fresh account, holding the
+    instance profile the test specs' builders use."""
     sandbox_server.reset()
+    create_builder_profile(AwsContext())
     return sandbox_server
 
 

@@ -63,6 +63,19 @@ def test_needs_spec_or_terraform() -> None:
     assert_one_line_error(run_tfbake("check"), ExitCode.BAD_INPUT, "either SPEC or --terraform")
 
 
+@pytest.mark.parametrize(
+    "options",
+    [["--var", "x=1"], ["--var-file", "x.tfvars"], ["--recursive"], ["--allow-empty"]],
+    ids=["var", "var-file", "recursive", "allow-empty"],
+)
+def test_terraform_options_without_terraform_are_usage_errors(
+    tmp_path: Path, options: list[str]
+) -> None:
+    result = run_tfbake("check", str(write_spec(tmp_path)), *options)
+    assert_one_line_error(result, ExitCode.BAD_INPUT, f"{options[0]} applies only with "
+                          "--terraform DIR", "see `tfbake check --help`")  # fmt: skip
+
+
 def write_terraform(directory: Path, web_images: str = "var.web_images") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "main.tf").write_text(
@@ -177,3 +190,46 @@ def test_no_region_anywhere_is_bad_input(tmp_path: Path, sandbox: Sandbox) -> No
     }
     result = run_tfbake("check", str(write_spec(tmp_path)), env=env)
     assert_one_line_error(result, ExitCode.BAD_INPUT, "no AWS region")
+
+
+def test_terraform_directory_without_module_calls_is_bad_input(tmp_path: Path) -> None:
+    directory = tmp_path / "wrong"
+    directory.mkdir()
+    (directory / "main.tf").write_text('variable "x" {}\n')
+    result = run_tfbake("check", "--terraform", str(directory))
+    assert_one_line_error(result, ExitCode.BAD_INPUT, "no tfbake module calls found",
+                          "--recursive", "--allow-empty")  # fmt: skip
+    allowed = run_tfbake("check", "--terraform", str(directory), "--allow-empty")
+    assert allowed.code == 0, allowed.stderr
+    assert "checked 0 module call(s) in 1 root(s)" in allowed.stderr
+
+
+def test_terraform_recursive_checks_every_root_below(tmp_path: Path, ec2: Any) -> None:
+    infra = tmp_path / "infra"
+    write_terraform(infra / "live" / "web", web_images=f'["{REDIS}"]')
+    (infra / "live" / "web" / "main.tf").write_text(
+        (infra / "live" / "web" / "main.tf").read_text().split('module "api"')[0]
+    )
+    write_terraform(infra / "live" / "api", web_images=f'["{NGINX}"]')
+    (infra / "live" / "api" / "main.tf").write_text(
+        (infra / "live" / "api" / "main.tf").read_text().split('module "api"')[0]
+    )
+    (infra / ".terraform" / "modules" / "x").mkdir(parents=True)
+    (infra / ".terraform" / "modules" / "x" / "main.tf").write_text(
+        (infra / "live" / "api" / "main.tf").read_text()
+    )
+    seed_ami(ec2, fingerprint_of(images=[REDIS]))
+    seed_ami(ec2, fingerprint_of(images=[NGINX]))
+    alone = run_tfbake("check", "--terraform", str(infra))
+    assert alone.code == ExitCode.BAD_INPUT  # no calls in infra itself
+    result = run_tfbake("check", "--terraform", str(infra), "--recursive", "--var", "unused=1")
+    assert result.code == 0, result.stdout + result.stderr
+    locations = [line.split()[-1] for line in result.stdout.splitlines()[1:]]
+    assert [Path(location).parent.name for location in locations] == ["api", "web"]
+    assert "checked 2 module call(s) in 3 root(s)" in result.stderr
+
+
+def test_an_undeclared_var_is_named_as_the_option_was_given(tmp_path: Path) -> None:
+    directory = write_terraform(tmp_path / "infra")
+    result = run_tfbake("check", "--terraform", str(directory), "--var", "nope=1")
+    assert_one_line_error(result, ExitCode.BAD_INPUT, '--var nope: no variable "nope"')

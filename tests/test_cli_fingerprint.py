@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.cli import assert_one_line_error, external, run_tfbake
 from tests.support.registry import RegistryServer, push_image, push_index
-from tests.support.specs import query, write_spec
+from tests.support.specs import BASE_AMI, NGINX, query, write_spec
 from tfbake.errors import ExitCode
 
 
@@ -96,7 +98,7 @@ def test_auth_denied(basic_auth_registry: RegistryServer, tmp_path: Path) -> Non
         query(images=[f"{basic_auth_registry.host}/team/app:v1"]),
         env={"DOCKER_CONFIG": str(docker_config)},
     )
-    assert_one_line_error(result, ExitCode.REGISTRY, "docker login")
+    assert_one_line_error(result, ExitCode.REGISTRY, "docker login", str(docker_config))
 
 
 def test_unparsable_hcl_spec(tmp_path: Path) -> None:
@@ -109,6 +111,60 @@ def test_unparsable_hcl_spec(tmp_path: Path) -> None:
 def test_usage_errors_point_at_help() -> None:
     result = run_tfbake("gc")
     assert_one_line_error(result, ExitCode.BAD_INPUT, "Missing option '--keep'", "tfbake gc --help")
+
+
+def test_a_malformed_ami_id_is_called_one(tmp_path: Path) -> None:
+    result = run_tfbake("fingerprint", str(write_spec(tmp_path, base_ami="ami-123")))
+    assert_one_line_error(result, ExitCode.BAD_INPUT, "web.json:", "base_ami: 'ami-123' is not "
+                          "an AMI id: ami- and then 8 or 17 lower-case hex digits")  # fmt: skip
+
+
+def test_a_field_of_a_block_on_one_line_is_given_the_blocks_line(tmp_path: Path) -> None:
+    spec = tmp_path / "web.hcl"
+    spec.write_text(
+        f'name = "web"\nimages = ["{NGINX}"]\nbase_ami = "{BASE_AMI}"\n\n'
+        'builder { instance_typ = "t3.large" }\n'
+    )
+    result = run_tfbake("fingerprint", str(spec))
+    assert_one_line_error(result, ExitCode.BAD_INPUT, "web.hcl:5: builder.instance_typ:",
+                          "did you mean 'instance_type'")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragments"),
+    [
+        (["ensure", "web.hcl", "--forse"], ["no such option '--forse'",
+                                             "'--force' is an option of `tfbake bake`",
+                                             "see `tfbake ensure --help`"]),
+        (["fingerprint", "web.hcl", "--jsn"], ["did you mean '--json'?"]),
+        (["check", "--terraform"], ["requires an argument", "see `tfbake check --help`"]),
+    ],
+    ids=["other-commands-option", "near-miss", "missing-argument"],
+)  # fmt: skip
+def test_usage_errors_name_the_command_and_suggest_only_near_misses(
+    arguments: list[str], fragments: list[str]
+) -> None:
+    result = run_tfbake(*arguments)
+    assert_one_line_error(result, ExitCode.BAD_INPUT, *fragments)
+    assert "--verbose" not in result.stderr
+
+
+def test_every_failing_image_is_listed_under_verbose(
+    registry: RegistryServer, tmp_path: Path
+) -> None:
+    push_image(registry, "team/app", "v1")
+    images = [f"{registry.host}/team/{name}" for name in ("app:v1", "a:1", "b:1")]
+    spec_path = write_spec(tmp_path, images=images)
+    quiet = run_tfbake("fingerprint", str(spec_path))
+    assert_one_line_error(quiet, ExitCode.REGISTRY, "(2 of 3 images failed; -v lists each)")
+    loud = run_tfbake("-v", "fingerprint", str(spec_path))
+    lines = loud.stderr.strip().splitlines()
+    assert loud.code == ExitCode.REGISTRY
+    assert [line.split(": ", 2)[1] for line in lines[:2]] == [
+        f"cannot resolve {registry.host}/team/a:1",
+        f"cannot resolve {registry.host}/team/b:1",
+    ]
+    assert lines[2].startswith("tfbake: error: ")
 
 
 def test_verbose_shows_the_resolved_inputs_on_stderr(tmp_path: Path) -> None:

@@ -91,7 +91,7 @@ def test_changed_digest_is_explained(baked: Path, tmp_path: Path) -> None:
     assert (
         "  image docker.io/library/nginx:1.27: sha256:" + "a" * 64 + " -> sha256:" + "c" * 64
     ) in lines
-    assert '  salt: "" -> x' in lines
+    assert '  salt: "" -> "x"' in lines  # both sides quoted, one of them empty
 
     data = json.loads(run_tfbake("--json", "diff", str(spec)).stdout)
     assert data["bake_needed"] is True

@@ -159,8 +159,9 @@ def test_an_ami_not_made_by_tfbake_is_refused(ec2: Any) -> None:
         ("f" * 64, "no tfbake AMI of fingerprint"),
         ("web", "neither an AMI id"),
         ("abc123", "neither an AMI id"),
+        ("ami-123", "'ami-123' is not an AMI id: ami- and then 8 or 17 lower-case hex digits"),
     ],
-    ids=["unknown-ami", "unknown-fingerprint", "a-name", "short-prefix"],
+    ids=["unknown-ami", "unknown-fingerprint", "a-name", "short-prefix", "short-ami-id"],
 )
 def test_bad_targets_are_one_line_errors(sandbox: Sandbox, target: str, fragment: str) -> None:
     assert_one_line_error(run_tfbake("invalidate", target), ExitCode.BAD_INPUT, fragment)

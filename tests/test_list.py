@@ -115,6 +115,13 @@ def test_other_amis_are_not_listed(ec2: Any) -> None:
     assert list_json()["amis"] == []
 
 
+def test_an_empty_filtered_list_names_the_filter(ec2: Any) -> None:
+    dated_ami(ec2, WEB_FP, days_old=1)
+    result = run_tfbake("list", "--name", "nope", "--status", "ready")
+    assert result.code == 0, result.stderr
+    assert result.stdout.strip() == "no tfbake AMIs named 'nope' with status ready in us-east-1"
+
+
 def test_unknown_status_is_a_usage_error(sandbox: Sandbox) -> None:
     result = run_tfbake("list", "--status", "gone")
     assert result.code == ExitCode.BAD_INPUT

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import stat
 import sys
 import time
@@ -118,12 +119,25 @@ def test_repository_not_found(registry: RegistryServer, tmp_path: Path) -> None:
         resolve_one(ref(registry.host, "team/ghost:1"), options(tmp_path))
 
 
-def test_several_failures_report_the_first_and_count_the_rest(
+def test_several_failures_report_the_first_count_them_and_keep_each(
     registry: RegistryServer, tmp_path: Path
 ) -> None:
     push_image(registry, "team/app", "1.0")
     images = [ref(registry.host, name) for name in ("team/app:1.0", "team/a:1", "team/b:1")]
-    with pytest.raises(RegistryError, match=r"team/a:1: .*\(and 1 more\)$"):
+    with pytest.raises(
+        RegistryError, match=r"team/a:1: .*\(2 of 3 images failed; -v lists each\)$"
+    ) as raised:
+        resolve_images(images, "x86_64", options(tmp_path))
+    assert [line.split(": ", 1)[0] for line in raised.value.lines] == [
+        f"cannot resolve {registry.host}/team/a:1",
+        f"cannot resolve {registry.host}/team/b:1",
+    ]
+
+
+def test_one_failure_still_gives_the_count(registry: RegistryServer, tmp_path: Path) -> None:
+    push_image(registry, "team/app", "1.0")
+    images = [ref(registry.host, name) for name in ("team/app:1.0", "team/a:1")]
+    with pytest.raises(RegistryError, match=r"team/a:1: .*\(1 of 2 images failed\)$"):
         resolve_images(images, "x86_64", options(tmp_path))
 
 
@@ -171,7 +185,33 @@ def test_bearer_with_credentials_fetches_one_token_per_scope(
     resolved = resolve_images(images, "x86_64", options(tmp_path, login(token_auth_registry)))
     assert [r.digest for r in resolved] == pushed
     assert token_auth_registry.token_server is not None
-    assert token_auth_registry.token_server.requests == [USERNAME]
+    # Anonymous first (is it public?), then one token with the credentials for the scope.
+    assert token_auth_registry.token_server.requests == ["", USERNAME]
+    assert [r.needs_credentials for r in resolved] == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("server", "repository", "needed"),
+    [("token_auth_registry", "public/app", False), ("basic_auth_registry", "team/app", True)],
+    ids=["public-while-logged-in", "basic-auth"],
+)
+def test_an_image_needs_credentials_only_when_anonymous_pull_is_refused(
+    request: pytest.FixtureRequest, tmp_path: Path, server: str, repository: str, needed: bool
+) -> None:
+    registry = request.getfixturevalue(server)
+    push_image(registry, repository, "1")
+    opts = options(tmp_path, login(registry))
+    [resolved] = resolve_images([ref(registry.host, f"{repository}:1")], "x86_64", opts)
+    assert resolved.needs_credentials is needed
+
+
+def test_access_denied_names_the_docker_config_in_use(
+    basic_auth_registry: RegistryServer, tmp_path: Path
+) -> None:
+    push_image(basic_auth_registry, "team/app", "1.0")
+    opts = options(tmp_path, {})
+    with pytest.raises(RegistryError, match=re.escape(str(tmp_path / "docker-config.json"))):
+        resolve_one(ref(basic_auth_registry.host, "team/app:1.0"), opts)
 
 
 def test_bearer_denied_without_credentials(

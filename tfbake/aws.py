@@ -122,6 +122,12 @@ def translate(err: Exception, action: str, region: str) -> AwsError | None:
                 f"permission{': ' + _first_line(message) if message else ''}",
                 code=code,
             )
+        if "valid region" in message:
+            return AwsError(
+                f"AWS does not know the region {region!r} ({action}: {code}); "
+                "check --region, AWS_REGION or the profile's region",
+                code=code,
+            )
         if code in {
             "AuthFailure",
             "InvalidClientTokenId",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from dataclasses import dataclass
@@ -12,6 +13,9 @@ import click
 
 from tfbake import __version__
 from tfbake.errors import ExitCode, TfbakeError
+
+# How alike an unknown option must be to a known one for it to be suggested.
+NEAR_MISS = 0.75
 
 
 @dataclass
@@ -116,21 +120,32 @@ def fingerprint(settings: Settings, spec: Path) -> None:
     metavar="NAME=VALUE",
     help="With --terraform: a variable value, as terraform -var.",
 )
+@click.option("--recursive", is_flag=True, help="With --terraform: also every directory below DIR.")
+@click.option(
+    "--allow-empty", is_flag=True, help="With --terraform: pass when no module call is found."
+)
 @common_options
-@click.pass_obj
+@click.pass_context
 def check(
-    settings: Settings, spec: Path | None, terraform_dir: Path | None,
-    var_files: tuple[Path, ...], variables: tuple[str, ...],
+    ctx: click.Context, spec: Path | None, terraform_dir: Path | None,
+    var_files: tuple[Path, ...], variables: tuple[str, ...], recursive: bool, allow_empty: bool,
 ) -> None:  # fmt: skip
     """Is there a ready AMI for SPEC? Exit 0 with its id, or 3 when it is missing."""
     from tfbake.commands.check import check_spec, check_terraform
 
     if (spec is None) == (terraform_dir is None):
-        raise click.UsageError("give either SPEC or --terraform DIR")
-    if terraform_dir is not None:
-        check_terraform(settings, terraform_dir, var_files, variables)
+        raise click.UsageError("give either SPEC or --terraform DIR", ctx)
+    if terraform_dir is None:
+        terraform_only = {"--var-file": var_files, "--var": variables,
+                          "--recursive": recursive, "--allow-empty": allow_empty}  # fmt: skip
+        given = [name for name, value in terraform_only.items() if value]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise click.UsageError(f"{', '.join(given)} {verb} only with --terraform DIR", ctx)
+        check_spec(ctx.obj, spec)
     else:
-        check_spec(settings, spec)
+        check_terraform(ctx.obj, terraform_dir, var_files, variables,
+                        recursive=recursive, allow_empty=allow_empty)  # fmt: skip
 
 
 @cli.command()
@@ -302,14 +317,17 @@ def main() -> None:
     """Entry point: every expected failure becomes one line on stderr and its exit code."""
     settings = Settings()
     try:
-        code = cli.main(standalone_mode=False, obj=settings)
+        code = cli.main(prog_name="tfbake", standalone_mode=False, obj=settings)
     except TfbakeError as err:
+        if settings.verbose:
+            for line in err.lines:
+                click.echo(f"tfbake: {line}", err=True)
         _fail(f"error: {err.one_line()}", err.exit_code)
     except click.exceptions.Abort:
         _fail("aborted", ExitCode.CANCELLED)
     except click.UsageError as err:
-        command = err.ctx.command_path if err.ctx else "tfbake"
-        _fail(f"error: {err.format_message()} (see `{command} --help`)", ExitCode.BAD_INPUT)
+        _fail(f"error: {_usage_message(err)} (see `{_command_path(err)} --help`)",
+              ExitCode.BAD_INPUT)  # fmt: skip
     except click.ClickException as err:
         _fail(f"error: {err.format_message()}", ExitCode.BAD_INPUT)
     except KeyboardInterrupt:
@@ -321,6 +339,32 @@ def main() -> None:
               ExitCode.INTERNAL)  # fmt: skip
     # Commands that end with a non-zero status on purpose (`check` on a miss) call ctx.exit.
     sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+
+def _command_path(err: click.UsageError) -> str:
+    if err.ctx is not None and err.ctx.command is not cli:
+        return err.ctx.command_path
+    # Errors raised while parsing a command's options carry no context: name it from argv.
+    command = next((arg for arg in sys.argv[1:] if arg in cli.commands), None)
+    return f"tfbake {command}" if command else "tfbake"
+
+
+def _usage_message(err: click.UsageError) -> str:
+    if not isinstance(err, click.NoSuchOption) or err.ctx is None:
+        return err.format_message()
+    # click suggests anything remotely alike (--verbose for --forse); only a near miss helps,
+    # and an option of another command is named with that command.
+    own = [opt for param in err.ctx.command.params for opt in getattr(param, "opts", [])]
+    close = difflib.get_close_matches(err.option_name, own, n=1, cutoff=NEAR_MISS)
+    message = f"no such option {err.option_name!r}"
+    if close:
+        return f"{message} (did you mean {close[0]!r}?)"
+    for name, other in cli.commands.items():
+        options = [opt for param in other.params for opt in getattr(param, "opts", [])]
+        match = difflib.get_close_matches(err.option_name, options, n=1, cutoff=NEAR_MISS)
+        if match:
+            return f"{message} ({match[0]!r} is an option of `tfbake {name}`)"
+    return message
 
 
 def _fail(message: str, code: int) -> None:

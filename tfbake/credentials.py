@@ -76,6 +76,10 @@ class CredentialStore:
         self._cache: dict[str, Credentials | None] = {}
         self._lock = threading.Lock()
 
+    @property
+    def config_path(self) -> Path:
+        return self._config_path
+
     def for_registry(self, registry: str) -> Credentials | None:
         """Credentials for a registry as users name it (docker.io, host:port), or None."""
         with self._lock:

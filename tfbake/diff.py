@@ -24,7 +24,9 @@ class Change:
             if self.new is None:
                 return f"image {self.subject}: removed (was {self.old})"
             return f"image {self.subject}: {self.old} -> {self.new}"
-        return f"{self.input}: {_show(self.old)} -> {_show(self.new)}"
+        # Both sides bare or both quoted: `salt: "" -> 2` would read as two kinds of value.
+        bare = _bare(self.old) and _bare(self.new)
+        return f"{self.input}: {_show(self.old, bare)} -> {_show(self.new, bare)}"
 
 
 def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
@@ -49,8 +51,10 @@ def _image_changes(old: list[dict[str, str]], new: list[dict[str, str]]) -> list
     ]
 
 
-def _show(value: Any) -> str:
+def _bare(value: Any) -> bool:
     # Plain strings read best bare; an empty one would read as nothing at all.
-    if isinstance(value, str) and value:
-        return value
-    return json.dumps(value, sort_keys=True)
+    return isinstance(value, str) and value != ""
+
+
+def _show(value: Any, bare: bool) -> str:
+    return value if bare else json.dumps(value, sort_keys=True)

@@ -67,18 +67,36 @@ class _Variable:
     type: str | None  # the type constraint's text, e.g. "string", "list(string)"
 
 
+def terraform_roots(directory: Path) -> list[Path]:
+    """`directory` and every directory below it holding *.tf files, in path order; never
+    Terraform's own .terraform (downloaded modules) or another hidden directory."""
+    if not directory.is_dir():
+        raise BadInput(f"{directory}: no such Terraform directory")
+    found = {directory}
+    for path in directory.rglob("*.tf"):
+        relative = path.parent.relative_to(directory)
+        if not any(part.startswith(".") for part in relative.parts):
+            found.add(path.parent)
+    return sorted(found)
+
+
 def discover(
     directory: Path,
     *,
     var_files: Sequence[Path] = (),
     variables: Mapping[str, str] = _NO_VARIABLES,
     source_pattern: str = DEFAULT_SOURCE_PATTERN,
+    undeclared_ok: bool = False,
 ) -> list[ModuleCall]:
-    """Every module call in `directory` whose source matches `source_pattern`, by file and line."""
+    """Every module call in `directory` whose source matches `source_pattern`, by file and line.
+
+    With `undeclared_ok`, a value in `variables` for a variable the root does not declare is
+    ignored (one --var given to many roots) instead of refused as Terraform refuses it.
+    """
     if not directory.is_dir():
         raise BadInput(f"{directory}: no such Terraform directory")
     configs = [(path, *_load_hcl(path)) for path in sorted(directory.glob("*.tf"))]
-    values = _variable_values(directory, configs, var_files, variables)
+    values = _variable_values(directory, configs, var_files, variables, undeclared_ok)
     pattern = re.compile(source_pattern)
     calls = []
     for path, text, config in configs:
@@ -122,6 +140,7 @@ def _variable_values(
     configs: list[tuple[Path, str, dict[str, Any]]],
     var_files: Sequence[Path],
     cli_values: Mapping[str, str],
+    undeclared_ok: bool = False,
 ) -> dict[str, Any]:
     """Each declared variable's value, NO_VALUE if none, in Terraform's documented precedence.
 
@@ -157,8 +176,10 @@ def _variable_values(
 
     for name, raw in cli_values.items():
         if name not in declared:
-            raise BadInput(f'-var {name}: no variable "{name}" is declared in {directory}')
-        values[name] = _from_string(raw, f"-var {name}", name, declared[name])
+            if undeclared_ok:
+                continue
+            raise BadInput(f'--var {name}: no variable "{name}" is declared in {directory}')
+        values[name] = _from_string(raw, f"--var {name}", name, declared[name])
     return values
 
 

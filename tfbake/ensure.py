@@ -46,7 +46,9 @@ def ensure(
     if on_missing == ON_MISSING_FAIL:
         raise AmiMissing(
             missing_message(
-                found, "on_missing is fail (TFBAKE_ON_MISSING or the module), so no bake"
+                found,
+                "on_missing is fail (TFBAKE_ON_MISSING or the module), so no bake: "
+                "bake it with `TFBAKE_ON_MISSING=bake terraform apply` or `tfbake ensure`",
             )
         )
     from tfbake.bake.request import image_name

@@ -33,6 +33,9 @@ class TfbakeError(Exception):
         # Multi-line context (a bake's command output) shown in full by the CLI, never by
         # `external`, whose error must stay on one line.
         self.details = details
+        # One line per item of a failure with several (every image that failed to resolve),
+        # printed by the CLI under -v before the summary line.
+        self.lines: tuple[str, ...] = ()
 
     def one_line(self) -> str:
         return " ".join(self.message.split())
@@ -80,6 +83,12 @@ class BakeTimedOut(TfbakeError):
 
 
 class BakeCancelled(TfbakeError):
+    exit_code = ExitCode.CANCELLED
+
+
+class BakeInterrupted(TfbakeError):
+    """The client was interrupted; the bake itself goes on in AWS."""
+
     exit_code = ExitCode.CANCELLED
 
 

@@ -15,6 +15,19 @@ from pathlib import Path
 from typing import TextIO
 
 LOG_FILE_ENV = "TFBAKE_LOG_FILE"
+# Off a terminal (CI, the external log) a line is written at the first poll this long after the
+# last one, so a long recipe step still shows the bake is alive and no-output timeouts do not trip.
+HEARTBEAT_ENV = "TFBAKE_HEARTBEAT_SECONDS"
+DEFAULT_HEARTBEAT_SECONDS = 30.0
+
+
+def heartbeat_seconds() -> float:
+    configured = os.environ.get(HEARTBEAT_ENV, "")
+    try:
+        seconds = float(configured)
+    except ValueError:
+        return DEFAULT_HEARTBEAT_SECONDS
+    return seconds if seconds > 0 else DEFAULT_HEARTBEAT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,27 @@ class Progress:
     step_count: int
     elapsed: float
     attached: bool  # True when another client started this bake
+    last_line: str = ""  # the recipe's last output line, when AWS has it
+
+
+class Heartbeat:
+    """Says when a line is due: at every change of step, and every `interval` seconds between."""
+
+    def __init__(self, interval: float | None = None) -> None:
+        self.interval = heartbeat_seconds() if interval is None else interval
+        self.last_step: str | None = None
+        self.last_at: float | None = None
+
+    def due(self, progress: Progress) -> bool:
+        now = time.monotonic()
+        if (
+            progress.step != self.last_step
+            or self.last_at is None
+            or now - self.last_at >= self.interval
+        ):
+            self.last_step, self.last_at = progress.step, now
+            return True
+        return False
 
 
 ProgressSink = Callable[[Progress], None]
@@ -36,32 +70,37 @@ def describe(progress: Progress) -> str:
     minutes, seconds = divmod(int(progress.elapsed), 60)
     who = "attached to" if progress.attached else "baking"
     step = progress.step or "starting"
-    return (
+    text = (
         f"{who} {progress.execution_id}: step {progress.step_number}/{progress.step_count} "
         f"{step} ({minutes}m{seconds:02d}s)"
     )
+    if progress.last_line:
+        text += f": {progress.last_line[:120]}"
+    return text
 
 
 class StreamProgress:
-    """Rewrites one line on a terminal; prints a line per change of step otherwise."""
+    """Rewrites one live line on a terminal at every poll; off one, prints a line per change of
+    step and a heartbeat line while a step runs."""
 
     def __init__(self, stream: TextIO = sys.stderr) -> None:
         self.stream = stream
         self.live = stream.isatty()
-        self.last_step: str | None = None
+        self.heartbeat = Heartbeat()
+        self.last: Progress | None = None
 
     def __call__(self, progress: Progress) -> None:
+        self.last = progress
         text = describe(progress)
         if self.live:
             self.stream.write(f"\r\033[K{text}")
             self.stream.flush()
-        elif progress.step != self.last_step:
+        elif self.heartbeat.due(progress):
             self.stream.write(text + "\n")
             self.stream.flush()
-        self.last_step = progress.step
 
     def close(self) -> None:
-        if self.live and self.last_step is not None:
+        if self.live and self.last is not None:
             self.stream.write("\n")
             self.stream.flush()
 
@@ -75,18 +114,17 @@ def external_log_path() -> Path:
 
 
 class LogFileProgress:
-    """Appends a timestamped line per change of step to the external log file."""
+    """Appends a timestamped line per change of step, and a heartbeat line while a step runs,
+    to the external log file."""
 
     def __init__(self, path: Path, name: str) -> None:
         self.path = path
         self.name = name
-        self.last_step: str | None = None
+        self.heartbeat = Heartbeat()
 
     def __call__(self, progress: Progress) -> None:
-        if progress.step == self.last_step:
-            return
-        self.last_step = progress.step
-        self.write(describe(progress))
+        if self.heartbeat.due(progress):
+            self.write(describe(progress))
 
     def write(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -8,7 +8,7 @@ shell metacharacters, whitespace and other surprises away from the builder.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tfbake.errors import InvalidReference
 
@@ -183,6 +183,8 @@ class ResolvedImage:
 
     reference: ImageReference
     digest: str
+    # Resolved only with the local credentials: the builder needs credentials of its own.
+    needs_credentials: bool = field(default=False, compare=False)
 
     @property
     def pinned(self) -> ImageReference:

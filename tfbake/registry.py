@@ -63,6 +63,7 @@ def resolve_images(
     # A reference given twice is asked for once.
     pending = list(dict.fromkeys(ref for ref in references if not ref.is_pinned))
     found: dict[ImageReference, str | TfbakeError] = {}
+    private: set[ImageReference] = set()
     if pending:
         client = RegistryClient(
             insecure_registries=options.insecure_registries,
@@ -78,20 +79,30 @@ def resolve_images(
                     ref: pool.submit(_resolve_or_error, client, ref, platform) for ref in pending
                 }
             found = {ref: future.result() for ref, future in futures.items()}
+            private = {ref for ref in pending if client.needed_credentials(ref)}
         finally:
             client.close()
     outcomes = [ref.digest or found[ref] for ref in references]
     # Identity-deduplicated, so that a failing reference given twice counts once.
     failures = list(dict.fromkeys(o for o in outcomes if isinstance(o, TfbakeError)))
     if failures:
-        first = failures[0]
-        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        raise type(first)(first.message + more) from None
+        raise _all_failures(failures, len(set(references))) from None
     return [
-        ResolvedImage(ref, digest)
+        ResolvedImage(ref, digest, needs_credentials=ref in private)
         for ref, digest in zip(references, outcomes, strict=True)
         if isinstance(digest, str)
     ]
+
+
+def _all_failures(failures: list[TfbakeError], total: int) -> TfbakeError:
+    """The first failure on the one line, with the count; every failure, one per line, for -v."""
+    first = failures[0]
+    count = f"{len(failures)} of {total} images failed"
+    if len(failures) > 1:
+        count += "; -v lists each"
+    error = type(first)(f"{first.message} ({count})")
+    error.lines = tuple(failure.one_line() for failure in failures)
+    return error
 
 
 def _resolve_or_error(

@@ -79,9 +79,10 @@ class RegistryClient:
         self._ssl = ssl.create_default_context()
         self._lock = threading.Lock()
         self._idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
-        self._tokens: dict[tuple[str, str, str], str] = {}
-        self._token_locks: dict[tuple[str, str, str], threading.Lock] = {}
+        self._tokens: dict[tuple[str, str, str, bool], str] = {}
+        self._token_locks: dict[tuple[str, str, str, bool], threading.Lock] = {}
         self._authorization: dict[tuple[str, str], str] = {}
+        self._private: set[tuple[str, str]] = set()
 
     def close(self) -> None:
         with self._lock:
@@ -104,10 +105,7 @@ class RegistryClient:
         response = self._send(self.scheme(host), host, method, path, {**headers, **auth})
         if response.status == 401:
             challenge = parse_challenge(response.header("WWW-Authenticate") or "")
-            authorization = self._authorize(ref, challenge)
-            self._authorization[key] = authorization
-            retry = {**headers, "Authorization": authorization}
-            response = self._send(self.scheme(host), host, method, path, retry)
+            response = self._answer(ref, challenge, method, path, headers)
         if response.status in (401, 403):
             # Registries answer this way for a missing repository too, to hide what exists.
             if self._credentials.for_registry(ref.registry) is None:
@@ -117,8 +115,44 @@ class RegistryClient:
             raise self._denied(ref, reason)
         return response
 
-    def _authorize(self, ref: ImageReference, challenge: Challenge | None) -> str:
+    def needed_credentials(self, ref: ImageReference) -> bool:
+        """Whether `ref` resolved only with the local credentials (anonymous pull refused)."""
+        return (ref.api_host, ref.repository) in self._private
+
+    def _answer(
+        self,
+        ref: ImageReference,
+        challenge: Challenge | None,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+    ) -> Response:
+        host = ref.api_host
+        key = (host, ref.repository)
         credentials = self._credentials.for_registry(ref.registry)
+        if credentials is not None and challenge is not None and challenge.scheme == "bearer":
+            # Anonymous first: a public repository must not count as private just because the
+            # user is logged in (a builder without credentials pulls it as well).
+            try:
+                anonymous = self._authorize(ref, challenge, None)
+            except RegistryFailure:
+                anonymous = ""
+            if anonymous:
+                retry = {**headers, "Authorization": anonymous}
+                response = self._send(self.scheme(host), host, method, path, retry)
+                if response.status not in (401, 403):
+                    self._authorization[key] = anonymous
+                    return response
+        authorization = self._authorize(ref, challenge, credentials)
+        self._authorization[key] = authorization
+        if credentials is not None:
+            self._private.add(key)
+        retry = {**headers, "Authorization": authorization}
+        return self._send(self.scheme(host), host, method, path, retry)
+
+    def _authorize(
+        self, ref: ImageReference, challenge: Challenge | None, credentials: Credentials | None
+    ) -> str:
         if challenge is not None and challenge.scheme == "bearer":
             realm = challenge.params.get("realm")
             if not realm:
@@ -140,7 +174,7 @@ class RegistryClient:
         scope: str,
         credentials: Credentials | None,
     ) -> str:
-        key = (realm, service, scope)
+        key = (realm, service, scope, credentials is not None)
         with self._lock:
             lock = self._token_locks.setdefault(key, threading.Lock())
         # One fetch per key even when several threads meet the same challenge at once.
@@ -178,7 +212,7 @@ class RegistryClient:
         login = "docker login" if ref.registry == "docker.io" else f"docker login {ref.registry}"
         return RegistryFailure(
             f"access denied to {ref.registry}/{ref.repository}: {reason} "
-            f"(run `{login}` or add credentials for it to ~/.docker/config.json)"
+            f"(run `{login}` or add credentials for it to {self._credentials.config_path})"
         )
 
     def _send(

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 NAME_RE = re.compile(r"[a-z0-9-]{1,48}")
 AMI_ID_RE = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
+AMI_ID_SHAPE = "ami- and then 8 or 17 lower-case hex digits"
 SSM_PREFIX = "ssm:"
 SSM_PATH_RE = re.compile(r"/?[A-Za-z0-9_.\-/]{1,2000}")
 ACCOUNT_RE = re.compile(r"\d{12}|self|amazon|aws-marketplace|aws-backup-vault")
@@ -169,7 +170,13 @@ class _Fields:
         return value
 
     def nested(self, name: str) -> _Fields:
-        return _Fields(self.mapping(name), self.source, self.locate, f"{self.prefix}{name}.")
+        outer = self.locate
+
+        def locate(field: str) -> int | None:
+            # A field of a block written on one line has no line of its own: the block's.
+            return outer(field) or outer(name)
+
+        return _Fields(self.mapping(name), self.source, locate, f"{self.prefix}{name}.")
 
 
 def image_set_from_mapping(
@@ -234,9 +241,13 @@ def _base_ami(fields: _Fields) -> BaseAmi:
             return BaseAmi(ami_id=value)
         if value.startswith(SSM_PREFIX) and SSM_PATH_RE.fullmatch(value[len(SSM_PREFIX) :]):
             return BaseAmi(ssm_parameter=value[len(SSM_PREFIX) :])
-        raise fields.error(
-            "base_ami", f"{value!r} is neither an AMI id (ami-...) nor ssm:<parameter path>"
-        )
+        if value.startswith("ami-"):
+            why = f"is not an AMI id: {AMI_ID_SHAPE}"
+        elif value.startswith(SSM_PREFIX):
+            why = "is not an SSM parameter path: letters, digits and _.-/ after ssm:"
+        else:
+            why = "must be an AMI id (ami-...), ssm:<parameter path>, or {owners, name}"
+        raise fields.error("base_ami", f"{value!r} {why}")
     pattern = fields.nested("base_ami")
     pattern.reject_unknown(("owners", "owner", "name"))
     owners = _owners(pattern, "owners") or _owners(pattern, "owner")

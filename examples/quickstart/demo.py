@@ -14,9 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import boto3
+
 from tfbake.sandbox import start_sandbox
 
 HERE = Path(__file__).resolve().parent
+BUILDER_PROFILE = "tfbake-builder"
 
 
 def tfbake(*args: str) -> tuple[str, float]:
@@ -34,6 +37,8 @@ def main() -> None:
     sandbox = start_sandbox()
     os.environ.update(sandbox.environment())
     print(f"sandbox AWS endpoint: {sandbox.url} (region {sandbox.region})")
+    # The builder's instance profile (web.hcl names it), as modules/bake-infra makes one.
+    boto3.client("iam").create_instance_profile(InstanceProfileName=BUILDER_PROFILE)
     spec = HERE / "web.hcl"
     rows = []
 

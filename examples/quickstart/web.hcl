@@ -14,3 +14,9 @@ provision    = ["echo 'baked by tfbake' > /etc/motd"]
 volume {
   size = 30
 }
+
+# The builder must have an instance profile, or it never registers with SSM: in an account,
+# the one modules/bake-infra creates (demo.py creates this one in the sandbox).
+builder {
+  instance_profile = "tfbake-builder"
+}

@@ -10,12 +10,22 @@ Providers: when registry.terraform.io is reachable, `terraform init` installs th
 (cached in ~/.cache/tfbake/terraform-plugins). Offline, or when TFBAKE_TF_PROVIDER_MIRROR names
 a filesystem mirror, they come from that mirror; if the mirror has no hashicorp/external, the
 stand-in from tests/support/external_provider serves it (needs `pip install tf 'protobuf<6'`).
+
+While Terraform runs, the demo follows tfbake's progress log and prints each bake step, and a
+heartbeat line after TFBAKE_HEARTBEAT_SECONDS (30 s) without anything else printed.
+
+`python3 examples/sandbox/demo.py --shell [--port N]` instead prints, for `eval` in your own
+shell, what the by-hand steps of examples/sandbox/README.md need: the Terraform CLI config
+(providers from the mirror, the stand-in external provider) under ~/.cache/tfbake, the
+sandbox endpoint `tfbake sandbox --port N` serves, and the command Terraform runs tfbake with.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -71,13 +81,81 @@ def provider_setup(scratch: Path) -> tuple[dict[str, str], str]:
 
 
 def run(binary: str, root: Path, *args: str) -> float:
+    """Run terraform, showing tfbake's progress log (and a heartbeat) while it runs."""
+    from tfbake.progress import heartbeat_seconds
+
     started = time.perf_counter()
-    done = subprocess.run(
-        [binary, *args, "-no-color"], cwd=root, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        sys.exit(f"terraform {args[0]} failed ({done.returncode}):\n{done.stderr}{done.stdout}")
+    watcher = LogWatcher(Path(os.environ["TFBAKE_LOG_FILE"]), f"terraform {args[0]}", started)
+    interval = heartbeat_seconds()
+    with subprocess.Popen(
+        [binary, *args, "-no-color"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        while True:
+            try:
+                stdout, stderr = process.communicate(timeout=min(1.0, interval))
+                break
+            except subprocess.TimeoutExpired:
+                watcher.poll(interval)
+    watcher.poll(interval, final=True)
+    if process.returncode != 0:
+        sys.exit(f"terraform {args[0]} failed ({process.returncode}):\n{stderr}{stdout}")
     return time.perf_counter() - started
+
+
+class LogWatcher:
+    """Prints the lines tfbake appends to its progress log; a heartbeat when there are none.
+
+    On a terminal the heartbeat is one live line, rewritten; elsewhere a line per interval."""
+
+    def __init__(self, path: Path, what: str, started: float) -> None:
+        self.path = path
+        self.what = what
+        self.started = started
+        self.offset = path.stat().st_size if path.exists() else 0
+        self.printed_at = started
+        self.live = sys.stdout.isatty()
+        self.pending_live = False
+
+    def poll(self, interval: float, *, final: bool = False) -> None:
+        now = time.perf_counter()
+        lines = self._new_lines()
+        for line in lines:
+            self._print(f"  tfbake: {line}")
+        if lines:
+            self.printed_at = now
+        elif not final and now - self.printed_at >= interval:
+            self._print(f"  {self.what}: running for {now - self.started:.0f} s", live=True)
+            self.printed_at = now
+        if final and self.pending_live:
+            print(flush=True)
+
+    def _print(self, text: str, *, live: bool = False) -> None:
+        if self.live and live:
+            print(f"\r\033[K{text}", end="", flush=True)
+            self.pending_live = True
+            return
+        if self.pending_live:
+            print(flush=True)
+            self.pending_live = False
+        print(text, flush=True)
+
+    def _new_lines(self) -> list[str]:
+        try:
+            with self.path.open(encoding="utf-8", errors="replace") as log:
+                log.seek(self.offset)
+                text = log.read()
+        except OSError:
+            return []
+        complete, _, _ = text.rpartition("\n")
+        if not complete:
+            return []
+        self.offset += len(complete.encode("utf-8")) + 1
+        # "STAMP [PID] NAME: TEXT": the stamp and pid say nothing here.
+        return [line.split("] ", 1)[-1] for line in complete.splitlines()]
 
 
 def outputs(binary: str, root: Path) -> dict[str, object]:
@@ -87,7 +165,42 @@ def outputs(binary: str, root: Path) -> dict[str, object]:
     return {name: value["value"] for name, value in json.loads(text).items()}
 
 
+def shell(port: int) -> None:
+    """Print `export` lines for the by-hand steps; the mirror stays under ~/.cache/tfbake."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    directory = cache / "tfbake" / "sandbox-terraform"
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        terraform.find_terraform()
+        environment, providers = provider_setup(directory)
+    except terraform.TerraformUnavailable as err:
+        sys.exit(str(err))
+    from tfbake.sandbox.server import DUMMY_CREDENTIALS
+
+    environment.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            **DUMMY_CREDENTIALS,
+            "TF_VAR_tfbake_command": json.dumps(terraform.tfbake_command()),
+        }
+    )
+    print(f"# {providers}; the endpoint of `tfbake sandbox --port {port}`")
+    for key, value in environment.items():
+        print(f"export {key}={shlex.quote(value)}")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--shell", action="store_true", help="print the environment for the by-hand steps"
+    )
+    parser.add_argument("--port", type=int, default=4566, help="the sandbox's port (--shell)")
+    arguments = parser.parse_args()
+    if arguments.shell:
+        shell(arguments.port)
+        return
     try:
         binary = terraform.find_terraform()
     except terraform.TerraformUnavailable as err:

@@ -21,14 +21,17 @@ module "bake_infra" {
 module "web_ami" {
   source = "../../modules/baked-ami"
 
-  name           = "sandbox-web"
-  images         = var.images
-  base_ami       = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
-  architecture   = "x86_64"
-  provision      = ["echo 'baked by tfbake' > /etc/motd"]
-  salt           = var.salt
-  builder        = module.bake_infra.builder
-  tags           = { example = "sandbox" }
+  name         = "sandbox-web"
+  images       = var.images
+  base_ami     = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+  architecture = "x86_64"
+  provision    = ["echo 'baked by tfbake' > /etc/motd"]
+  salt         = var.salt
+  builder      = module.bake_infra.builder
+  tags         = { example = "sandbox" }
+  # Bakes in the sandbox cost nothing, so here a plan may bake too. In a real account keep
+  # the module's default (fail: a plan never bakes) and apply with TFBAKE_ON_MISSING=bake.
+  on_missing     = "bake"
   tfbake_command = var.tfbake_command
 }
 

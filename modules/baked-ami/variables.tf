@@ -251,9 +251,10 @@ variable "region" {
 }
 
 variable "on_missing" {
-  description = "What to do when no AMI has the fingerprint: \"bake\" one, or \"fail\" the plan. TFBAKE_ON_MISSING=fail in the environment overrides it."
+  description = "What to do when no AMI has the fingerprint: \"fail\" (the default, so a terraform plan never bakes) or \"bake\" one. TFBAKE_ON_MISSING in the environment overrides it: the apply job runs TFBAKE_ON_MISSING=bake terraform apply."
   type        = string
-  default     = "bake"
+  default     = "fail"
+  nullable    = false
 
   validation {
     condition     = contains(["bake", "fail"], var.on_missing)

@@ -78,6 +78,8 @@ module "web_ami" {
   architecture   = "x86_64"
   regions        = var.regions
   share          = var.share
+  builder        = { instance_profile = "tfbake-builder" }
+  on_missing     = "bake"
   tfbake_command = var.tfbake_command
 }
 

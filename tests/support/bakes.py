@@ -1,10 +1,11 @@
-"""Bakes in the sandbox: its seeded base image, plans of test specs, a silent progress sink."""
+"""Bakes in the sandbox: its seeded base image, plans of test specs, the builder's instance
+profile, a silent progress sink."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.support.specs import spec_data
+from tests.support.specs import BUILDER_PROFILE, spec_data
 from tfbake.aws import AwsContext
 from tfbake.pipeline import Plan, plan_image_set
 from tfbake.spec import image_set_from_mapping
@@ -15,6 +16,11 @@ BASE = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_6
 
 def plan_for(aws: AwsContext, **changes: Any) -> Plan:
     return plan_image_set(image_set_from_mapping(spec_data(base_ami=BASE, **changes)), aws)
+
+
+def create_builder_profile(aws: AwsContext) -> None:
+    """The instance profile the test specs' builders use, as modules/bake-infra creates one."""
+    aws.client("iam").create_instance_profile(InstanceProfileName=BUILDER_PROFILE)
 
 
 def no_progress(_: Any) -> None:

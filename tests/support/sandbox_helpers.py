@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tests.support.specs import BUILDER_PROFILE
 from tfbake.bake.documents import DocumentNames, ensure_documents, runbook_parameters
 
 DIGEST_A = "sha256:" + "a" * 64
@@ -42,7 +43,7 @@ def bake_parameters(base_ami_id: str, **overrides: Any) -> dict[str, list[str]]:
         "instance_type": "t3.small",
         "subnet_id": None,
         "security_group_ids": [],
-        "instance_profile": None,
+        "instance_profile": BUILDER_PROFILE,
         "volume_size_gib": 30,
         "volume_type": "gp3",
         "encrypted": True,

@@ -9,6 +9,10 @@ from typing import Any
 NGINX = "nginx:1.27@sha256:" + "a" * 64
 REDIS = "redis:7@sha256:" + "b" * 64
 BASE_AMI = "ami-0123456789abcdef0"
+# Without an instance profile a builder never registers with SSM, so tfbake refuses the bake;
+# the sandbox fixture creates this one in each fresh account.
+BUILDER_PROFILE = "tfbake-builder"
+BUILDER = {"instance_profile": BUILDER_PROFILE}
 
 
 def spec_data(**changes: Any) -> dict[str, Any]:
@@ -17,6 +21,7 @@ def spec_data(**changes: Any) -> dict[str, Any]:
         "images": [NGINX, REDIS],
         "base_ami": BASE_AMI,
         "architecture": "x86_64",
+        "builder": BUILDER,
         **changes,
     }
     return {key: value for key, value in data.items() if value is not None}

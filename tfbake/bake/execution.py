@@ -36,6 +36,7 @@ class Snapshot:
     current_step: str
     steps_done: int
     failure: Failure | None
+    running_command_id: str | None = None  # the Run Command of a running aws:runCommand step
 
     @property
     def active(self) -> bool:
@@ -71,7 +72,13 @@ def snapshot(ssm: Any, execution_id: str, region: str) -> Snapshot:
         current_step=current.get("StepName", "") if current else "",
         steps_done=len(done),
         failure=_failure(execution, steps),
+        running_command_id=_command_id(running) if running else None,
     )
+
+
+def _command_id(step: dict[str, Any]) -> str | None:
+    command_ids = (step.get("Outputs", {}) or {}).get("CommandId") or []
+    return command_ids[0] if command_ids else None
 
 
 def _failure(execution: dict[str, Any], steps: list[dict[str, Any]]) -> Failure | None:
@@ -80,12 +87,10 @@ def _failure(execution: dict[str, Any], steps: list[dict[str, Any]]) -> Failure 
         return None
     # The first failure is the cause; later ones are the cleanup path reacting to it.
     step = failed[0] if failed else {}
-    outputs = step.get("Outputs", {}) or {}
-    command_ids = outputs.get("CommandId") or []
     return Failure(
         step=step.get("StepName", "") or "(none)",
         message=(step.get("FailureMessage") or execution.get("FailureMessage") or "").strip(),
-        command_id=command_ids[0] if command_ids else None,
+        command_id=_command_id(step),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tfbake.errors import BadInput
 from tfbake.pipeline import Plan
 
 DEFAULT_INSTANCE_TYPES = {"x86_64": "t3.large", "arm64": "t4g.large"}
@@ -21,9 +22,32 @@ def ecr_registries(plan: Plan) -> list[str]:
     return sorted(host for host in hosts if ECR_HOST_RE.fullmatch(host))
 
 
+def refuse_doomed_bake(plan: Plan) -> None:
+    """Refuse, before anything starts, a bake that cannot succeed for want of a setting."""
+    if not plan.image_set.builder.instance_profile:
+        raise BadInput(
+            "builder.instance_profile is empty: a builder without an instance profile never "
+            "registers with SSM, so the bake would wait at WaitForBuilderOnline until it times "
+            "out; set builder.instance_profile (modules/bake-infra's builder output has one)"
+        )
+    ecr = set(ecr_registries(plan))
+    private = sorted(
+        str(image.reference)
+        for image in plan.images
+        if image.needs_credentials and image.reference.registry not in ecr
+    )
+    if private and not plan.image_set.registry_credentials_parameter:
+        raise BadInput(
+            f"{', '.join(private)} resolved only with your local registry credentials, which "
+            "the builder does not have, so it could not pull; set registry_credentials_parameter "
+            "to an SSM SecureString parameter holding Docker auths for the builder"
+        )
+
+
 def start_parameters(plan: Plan, region: str, name: str) -> dict[str, list[str]]:
     from tfbake.bake.documents import runbook_parameters
 
+    refuse_doomed_bake(plan)
     image_set = plan.image_set
     builder = image_set.builder
     volume = image_set.volume

@@ -36,6 +36,8 @@ from tfbake.progress import Progress, ProgressSink
 # minutes; learning of its end up to 15 s late costs little.
 POLL_FIRST_SECONDS = 1.0
 POLL_MAX_SECONDS = 15.0
+# The recipe's output is read at most this often while it runs (one ListCommandInvocations).
+RECIPE_TAIL_SECONDS = 30.0
 MAX_TAKEOVERS = 3
 MAX_THROTTLED_POLLS = 30
 
@@ -151,11 +153,13 @@ def _wait(
     execution_id = lock.record.execution_id
     started = time.monotonic()
     interval = POLL_FIRST_SECONDS
+    recipe = _RecipeTail(ssm, region)
     while True:
         state = _patient_snapshot(ssm, execution_id, region, sleep)
         elapsed = time.monotonic() - started
         on_progress(Progress(execution_id, state.current_step, state.steps_done + state.active,
-                             runbook_step_count(), elapsed, not lock.owned))  # fmt: skip
+                             runbook_step_count(), elapsed, not lock.owned,
+                             recipe.last_line(state)))  # fmt: skip
         if not state.active:
             return state
         if elapsed >= timeout_seconds:
@@ -167,6 +171,27 @@ def _wait(
             )
         sleep(min(interval, max(timeout_seconds - elapsed, 0.1)))
         interval = min(interval * 2, POLL_MAX_SECONDS)
+
+
+class _RecipeTail:
+    """The last line a running recipe printed, read at a bounded rate; '' when AWS has none."""
+
+    def __init__(self, ssm: Any, region: str) -> None:
+        self.ssm = ssm
+        self.region = region
+        self.command_id: str | None = None
+        self.read_at = float("-inf")
+        self.line = ""
+
+    def last_line(self, state: Snapshot) -> str:
+        if state.running_command_id != self.command_id:
+            self.command_id, self.read_at, self.line = state.running_command_id, float("-inf"), ""
+        now = time.monotonic()
+        if self.command_id and now - self.read_at >= RECIPE_TAIL_SECONDS:
+            self.read_at = now
+            tail = command_output_tail(self.ssm, self.command_id, self.region)
+            self.line = tail.splitlines()[-1] if tail else self.line
+        return self.line
 
 
 def _patient_snapshot(

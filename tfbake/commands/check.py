@@ -12,7 +12,7 @@ import click
 
 from tfbake.distribute.apply import check_copies
 from tfbake.distribute.result import missing_regions
-from tfbake.errors import ExitCode, TfbakeError
+from tfbake.errors import BadInput, ExitCode, TfbakeError
 from tfbake.pipeline import FOUND, Result, look_up, plan_image_set
 from tfbake.render import REGION_HEADER, RESULT_HEADER, region_rows, result_json, result_rows, table
 from tfbake.spec import FIELDS, image_set_from_mapping
@@ -64,17 +64,40 @@ class CallReport:
 
 
 def check_terraform(
-    settings: Any, directory: Path, var_files: Sequence[Path], variables: Sequence[str]
+    settings: Any,
+    directory: Path,
+    var_files: Sequence[Path],
+    variables: Sequence[str],
+    *,
+    recursive: bool = False,
+    allow_empty: bool = False,
 ) -> None:
-    from tfbake.discover import discover
+    from tfbake.discover import discover, terraform_roots
 
-    calls = discover(directory, var_files=var_files, variables=_parse_vars(variables))
+    roots = terraform_roots(directory) if recursive else [directory]
+    assignments = _parse_vars(variables)
+    calls = [
+        call
+        for root in roots
+        for call in discover(
+            root, var_files=var_files, variables=assignments, undeclared_ok=recursive
+        )
+    ]
+    if not calls and not allow_empty:
+        # A CI gate pointed at the wrong directory must not pass by checking nothing.
+        where = f"{directory} or below it" if recursive else directory
+        hint = "" if recursive else "; --recursive looks below it"
+        raise BadInput(
+            f"no tfbake module calls found in {where} ({len(roots)} root(s) read){hint}; "
+            "--allow-empty accepts that"
+        )
     aws = settings.aws()
     reports = [_check_call(call, aws) for call in calls]
     if settings.json:
         click.echo(json.dumps([_report_json(r) for r in reports], indent=2, sort_keys=True))
     else:
         _print_reports(directory, reports)
+        click.echo(f"checked {len(reports)} module call(s) in {len(roots)} root(s)", err=True)
     click.get_current_context().exit(_exit_code(reports))
 
 

@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from tfbake.ensure import ensure
-from tfbake.errors import TfbakeError
-from tfbake.pipeline import plan_image_set
+from tfbake.errors import BakeInterrupted, TfbakeError
+from tfbake.pipeline import BAKED, plan_image_set
 from tfbake.progress import StreamProgress
 from tfbake.render import result_json
 from tfbake.specfile import load_image_set
@@ -29,8 +29,30 @@ def run_ensure(settings: Any, spec: Path, *, force: bool) -> None:
             # The CLI shows a failed bake in full; the one-line summary follows from main().
             click.echo("recipe output (last lines):\n" + err.details, err=True)
         raise
+    except KeyboardInterrupt:
+        progress.close()
+        raise _interrupted(progress, spec) from None
     progress.close()
+    how = "baked" if result.status == BAKED else "found"
+    click.echo(
+        f"tfbake: {how} {result.ami_id} for {plan.image_set.name!r} "
+        f"(fingerprint {plan.fingerprint.short}) in {result.region}",
+        err=True,
+    )
     if settings.json:
         click.echo(json.dumps(result_json(result), indent=2, sort_keys=True))
     else:
         click.echo(result.ami_id)
+
+
+def _interrupted(progress: StreamProgress, spec: Path) -> BakeInterrupted:
+    # The bake runs in AWS, not here: stopping the client stops neither it nor its builder.
+    if progress.last is None:
+        return BakeInterrupted(
+            "interrupted before any bake was seen; if one started it goes on in AWS: rerun to "
+            f"attach to it, or stop it with `tfbake cancel {spec}`"
+        )
+    return BakeInterrupted(
+        f"interrupted; bake {progress.last.execution_id} goes on in AWS: rerun to attach to "
+        f"it, or stop it with `tfbake cancel {spec}`"
+    )

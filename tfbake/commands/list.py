@@ -19,7 +19,9 @@ def run_list(settings: Any, *, name: str | None, status: str | None) -> None:
     if settings.json:
         click.echo(json.dumps(inventory_json(inventory), indent=2, sort_keys=True))
     elif not inventory.amis:
-        click.echo(f"no tfbake AMIs in {inventory.region}")
+        named = f" named {name!r}" if name else ""
+        filters = named + (f" with status {status}" if status else "")
+        click.echo(f"no tfbake AMIs{filters} in {inventory.region}")
     else:
         click.echo(table(HEADER, [_row(inventory, ami) for ami in inventory.amis]))
 

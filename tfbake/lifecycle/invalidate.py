@@ -15,7 +15,7 @@ from tfbake import tags
 from tfbake.aws import AwsContext, aws_errors, paginate
 from tfbake.errors import AwsError, BadInput
 from tfbake.lifecycle.inventory import TfbakeAmi, ami_of, list_amis
-from tfbake.spec import AMI_ID_RE
+from tfbake.spec import AMI_ID_RE, AMI_ID_SHAPE
 
 FINGERPRINT_RE = re.compile(r"[0-9a-f]{64}")
 # The 16-character fingerprint `tfbake list` shows, or any longer prefix.
@@ -80,6 +80,8 @@ def _targets(aws: AwsContext, target: str) -> tuple[TfbakeAmi, ...]:
                 f"fingerprint prefix {target} is ambiguous in {region}: "
                 f"{', '.join(fingerprints)}; give more characters"
             )
+    elif target.startswith("ami-"):
+        raise BadInput(f"{target!r} is not an AMI id: {AMI_ID_SHAPE}")
     else:
         raise BadInput(
             f"{target!r} is neither an AMI id (ami-...) nor a fingerprint (64 hex characters, "

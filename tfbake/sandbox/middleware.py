@@ -18,6 +18,7 @@ Fault API (JSON bodies):
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import uuid
@@ -57,6 +58,9 @@ class SandboxApp:
         return self._logged(environ, start_response)
 
     def _serve_external(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        region = _region(environ)
+        if region not in known_regions():
+            return _unknown_region(environ, start_response, region)
         action = _action(environ)
         if action and self._controls.faults.take_throttle(action):
             return _throttled(environ, start_response)
@@ -197,6 +201,30 @@ def _denied(environ: dict[str, Any], start_response: Callable[..., Any], action:
             start_response, 400, {"__type": "AccessDeniedException", "message": message}
         )
     return _ec2_error(start_response, "403 Forbidden", "UnauthorizedOperation", message)
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ec2", partition_name=partition)
+    )
+
+
+def _unknown_region(
+    environ: dict[str, Any], start_response: Callable[..., Any], region: str
+) -> Any:
+    # AWS's answer to a request signed for a region that does not exist.
+    message = f"Credential should be scoped to a valid region, not '{region}'."
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        return _json_response(
+            start_response, 403, {"__type": "InvalidSignatureException", "message": message}
+        )
+    return _ec2_error(start_response, "403 Forbidden", "SignatureDoesNotMatch", message)
 
 
 def _ec2_error(
