@@ -38,6 +38,10 @@ SYSTEM_TOOLS = (
     "tar",
     "gzip",
     "touch",
+    "find",
+    "truncate",
+    "sleep",
+    "cut",
 )
 STAND_INS = (
     "docker", "systemctl", "apt-get", "dnf", "aws", "cloud-init", "sync", "ansible-playbook",

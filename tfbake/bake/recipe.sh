@@ -451,8 +451,12 @@ clean_host_files() {
     rm -f -- "$root/var/lib/systemd/credential.secret" "$root"/var/lib/dhcp/*.lease* \
         "$root"/var/lib/dhclient/* "$root"/var/lib/NetworkManager/*.lease
     # Private tmp directories of running services go with their services at shutdown.
-    find "$root/tmp" "$root/var/tmp" -mindepth 1 -maxdepth 1 ! -name 'systemd-private-*' \
-        -exec rm -rf -- {} +
+    local tmp
+    for tmp in "$root/tmp" "$root/var/tmp"; do
+        if [[ -d "$tmp" ]]; then
+            find "$tmp" -mindepth 1 -maxdepth 1 ! -name 'systemd-private-*' -exec rm -rf -- {} +
+        fi
+    done
     say "machine-id emptied; SSH host keys and keys of users, shell histories, leases, tmp removed"
     regenerate_ssh_host_keys_at_boot
 }
@@ -465,8 +469,10 @@ clean_logs() {
     fi
     rm -rf -- "$root"/var/log/journal/*
     # Rotated logs go; the others are emptied, keeping owners and modes for their writers.
-    find "$root/var/log" -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
-    find "$root/var/log" -type f -exec truncate -s 0 {} +
+    if [[ -d "$root/var/log" ]]; then
+        find "$root/var/log" -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
+        find "$root/var/log" -type f -exec truncate -s 0 {} +
+    fi
     say "logs and the journal removed"
 }
 
@@ -518,7 +524,13 @@ ExecStart=/bin/true
 ExecStop=/bin/sh -c 'rm -rf $data/i-* $data/mi-* $data/registration $data/Vault $data/runtimeconfig $data/credentials $seed $unit_file'
 EOF
     systemctl daemon-reload
-    systemctl start "$shutdown_cleanup_unit"
+    # The first call after a reload can meet systemd's manager connection still closing.
+    local attempt
+    for attempt in 1 2 3 4 5; do
+        systemctl start "$shutdown_cleanup_unit" && break
+        ((attempt < 5)) || fail "cannot start $shutdown_cleanup_unit"
+        sleep 1
+    done
     say "SSM agent state and random seed removal scheduled for shutdown"
 }
 

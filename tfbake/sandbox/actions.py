@@ -24,7 +24,6 @@ from tfbake.sandbox.run_command import (
     InvalidCommandParameters,
     command_parameters,
     parse_document,
-    run_in_machines,
     wait_for,
 )
 
@@ -222,7 +221,8 @@ def run_command(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
     except InvalidCommandParameters as err:
         # Run Command validates parameters before any instance sees them; so does the sandbox.
         raise StepFailed(f"InvalidParameters: {err}") from err
-    # moto records the command too, so ListCommands and the like see it as they would on AWS.
+    # Sent as any client sends it: moto records it (recorded mode), or the sandbox's own
+    # SendCommand runs it in the instances' machines (real mode).
     sent = call_api(
         ctx,
         "ssm",
@@ -232,10 +232,7 @@ def run_command(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
     command_id = sent["Command"]["CommandId"]
     if ctx.fleet is None:
         return _recorded(ctx, command_id, name, ids, parameters)
-    command = RecordedCommand(
-        command_id, ctx.execution_id, ctx.step_name, name, tuple(ids), parameters
-    )
-    run_in_machines(ctx.fleet, ctx.commands, command, document, ctx.cancelled)
+    ctx.commands.annotate(command_id, ctx.execution_id, ctx.step_name)
     timeout = float(inputs.get("TimeoutSeconds") or ctx.timeout_seconds)
     finished = wait_for(ctx.commands, command_id, ctx.cancelled, min(timeout, ctx.timeout_seconds))
     if finished is None:

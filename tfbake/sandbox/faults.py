@@ -156,6 +156,15 @@ class CommandLog:
         with self._lock:
             self._commands[command.command_id] = replace(command, requested_at=time.time())
 
+    def annotate(self, command_id: str, execution_id: str, step_name: str) -> None:
+        """Name the automation step that sent a command (the SendCommand call cannot)."""
+        with self._lock:
+            command = self._commands.get(command_id)
+            if command is not None:
+                self._commands[command_id] = replace(
+                    command, execution_id=execution_id, step_name=step_name
+                )
+
     def set_invocation(self, command_id: str, instance_id: str, invocation: Invocation) -> None:
         with self._lock:
             command = self._commands[command_id]

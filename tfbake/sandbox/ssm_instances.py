@@ -1,10 +1,12 @@
 """SSM actions about managed instances and commands that moto lacks or cannot answer.
 
-Instances: in recorded mode every running EC2 instance is an online managed instance, so builders
-come online as soon as they run; in real mode an instance is online once its machine's agent
-unit is active. Commands: the invocations of the commands the sandbox recorded or ran (see
-actions.py and machines/agent.py); in real mode SendCommand runs in the machines too. Any
-other command is left to moto.
+Instances: an instance without an instance profile never registers (its agent has no
+credentials). Otherwise, in recorded mode every running EC2 instance is an online managed
+instance at once; in real mode once its machine's agent unit is active.
+
+Commands: the invocations of the commands the sandbox recorded or ran (see actions.py and
+machines/agent.py); in real mode SendCommand runs in the machines, and ListCommands lists
+them. Any other command is left to moto.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def describe_instance_information(controls: SandboxControls, request: Request) -
     for page in pages:
         for reservation in page["Reservations"]:
             for instance in reservation["Instances"]:
+                # Without an instance profile the agent has no credentials and never registers.
+                if not instance.get("IamInstanceProfile"):
+                    continue
                 if fleet is not None and not fleet.agent_online(instance["InstanceId"]):
                     continue
                 info = _instance_information(instance)
@@ -201,8 +206,31 @@ def _command_document(controls: SandboxControls, region: str, name: str) -> dict
     return parse_document(content)
 
 
+def list_commands(controls: SandboxControls, request: Request) -> dict[str, Any]:
+    """Real mode's commands never reach moto, so the sandbox lists them itself."""
+    if controls.fleet is None:
+        raise NotHandled()
+    wanted = request.body.get("CommandId")
+    commands = [
+        {
+            "CommandId": command.command_id,
+            "DocumentName": command.document_name,
+            "InstanceIds": list(command.instance_ids),
+            "Parameters": command.parameters,
+            "RequestedDateTime": command.requested_at,
+            "Status": command.status,
+            "StatusDetails": _STATUS_DETAILS.get(command.status, command.status),
+        }
+        for command in controls.commands.all()
+        if wanted in (None, command.command_id)
+    ]
+    items, token = paged(commands, request.body, default_size=50)
+    return {"Commands": items, **token}
+
+
 COMMAND_HANDLERS: dict[str, Handler] = {
     "SendCommand": send_command,
+    "ListCommands": list_commands,
     "DescribeInstanceInformation": describe_instance_information,
     "GetCommandInvocation": get_command_invocation,
     "ListCommandInvocations": list_command_invocations,

@@ -2,9 +2,9 @@
 
 For each `aws:runShellScript` step the agent writes the step's commands to
 `/var/lib/amazon/ssm/<instance-id>/document/orchestration/<command-id>/awsrunShellScript/<step>/
-_script.sh`, runs it with `sh` from that directory as root with a bare environment, as a process of the
-agent's own unit (so the machine's systemd sees it where it sees the agent's commands), and keeps
-stdout and stderr beside it. Parameters reach the script two ways, as on the agent: every
+_script.sh`, runs it with `sh` from that directory as root with a bare environment, as a
+process of the agent's own unit (where the machine's systemd expects the agent's commands), and
+keeps stdout and stderr beside it. Parameters reach the script two ways, as on the agent: every
 `{{ Name }}` in the commands is replaced by the value (a StringList that stands alone on a line
 becomes one line per item), and a parameter with `interpolationType: ENV_VAR` is also the
 environment variable `SSM_<Name>`. The exit code decides Success or Failed; a step that runs

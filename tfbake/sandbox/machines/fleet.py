@@ -176,16 +176,19 @@ class Fleet:
         entry.online.clear()
 
         def terminate() -> None:
-            self._power_off(entry, "terminated")
-            entry.machine.remove()
+            # The root goes before the state says terminated: whoever waited for that state
+            # finds nothing of the machine left.
+            self._power_off(entry, "terminated", remove=True)
             with self._lock:
                 self._instances.pop(instance.id, None)
 
         self._start_worker(entry, terminate)
 
-    def _power_off(self, entry: _Instance, final_state: str) -> None:
+    def _power_off(self, entry: _Instance, final_state: str, remove: bool = False) -> None:
         entry.machine.power_off()
         self._reaper.machine_gone(entry.machine.instance_id)
+        if remove:
+            entry.machine.remove()
         _set_state(entry.record, final_state)
         self.log(f"{entry.machine.instance_id} {final_state}")
 

@@ -189,23 +189,24 @@ class Machine:
     def enter(
         self, argv: list[str], env: dict[str, str], unit: str | None = None, **popen: object
     ) -> subprocess.Popen:
-        """Start `argv` inside the machine (all its namespaces) with exactly `env`.
+        """Start `argv` inside the machine with exactly `env`.
 
-        With `unit`, the process joins that service's cgroups first, as a service's child
-        would be: outside the machine's own groups, its systemd would not know the process
-        and may end it when it reorganises the groups of other units.
+        With `unit`, the process joins that service's cgroups first, as the service's own child
+        would be: a process outside the machine's groups is one its systemd cannot stop, so a
+        shutdown would wait for it. The join happens inside the machine's namespaces but from
+        the host's cgroup namespace, where the machine's groups are below the process's own.
         """
         if self.leader is None or not self.is_running():
             raise MachineError(f"{self.instance_id} is not running")
-        command = ["nsenter", f"--target={self.leader}", "--all", "--", "env", "-i"]
+        namespaces = ["--mount", "--uts", "--ipc", "--net", "--pid"]
+        command = ["nsenter", f"--target={self.leader}", *namespaces, "--", "env", "-i"]
         command += [f"{key}={value}" for key, value in env.items()]
         if unit is not None:
             procs = " ".join(
-                str(CGROUP_ROOT / h / self.cgroup / "payload/system.slice" / unit / "cgroup.procs")
-                for h in _NSPAWN_HIERARCHIES
+                f"/sys/fs/cgroup/{h}/system.slice/{unit}/cgroup.procs" for h in _NSPAWN_HIERARCHIES
             )
             join = f'for f in {procs}; do echo $$ > "$f" || exit 125; done; exec "$@"'
-            command = ["/bin/sh", "-c", join, "sh", *command]
+            command += ["/bin/sh", "-c", join, "sh"]
         return subprocess.Popen([*command, *argv], start_new_session=True, **popen)  # type: ignore[call-overload]
 
     def unit_active(self, unit: str) -> bool:
