@@ -538,7 +538,11 @@ def test_removes_ssm_agent_state_at_shutdown_and_keeps_the_agent(builder: Scratc
     unit = unit_file.read_text()
     # Stopped after the agent (stop order is the reverse of Before=), so the command running
     # the recipe keeps its state until it has reported.
-    assert f"Before={SSM_AGENT_UNIT} {SNAP_SSM_AGENT_UNIT} systemd-random-seed.service" in unit
+    assert (
+        f"Before=shutdown.target {SSM_AGENT_UNIT} {SNAP_SSM_AGENT_UNIT} "
+        "systemd-random-seed.service systemd-update-utmp.service"
+    ) in unit
+    assert "DefaultDependencies=no" in unit
     assert ["start", unit_name] in run.calls_to("systemctl")
     # The state is still there while the command runs.
     assert builder.path(SSM_AGENT_STATE[0]).exists()

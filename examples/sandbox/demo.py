@@ -14,6 +14,12 @@ stand-in from tests/support/external_provider serves it (needs `pip install tf '
 While Terraform runs, the demo follows tfbake's progress log and prints each bake step, and a
 heartbeat line after TFBAKE_HEARTBEAT_SECONDS (30 s) without anything else printed.
 
+`python3 examples/sandbox/demo.py --instances real` (root; see the README's "What is real here")
+runs the same example on real instances: a loopback registry serves a busybox httpd image built
+on the spot, the bake runs the recipe on a booted builder, the autoscaling group's instance
+boots the baked AMI and serves a page from the baked container, and a changed salt rebakes and
+rolls the group onto a new instance. Everything it started is stopped at the end.
+
 `python3 examples/sandbox/demo.py --shell [--port N]` instead prints, for `eval` in your own
 shell, what the by-hand steps of examples/sandbox/README.md need: the Terraform CLI config
 (providers from the mirror, the stand-in external provider) under ~/.cache/tfbake, the
@@ -197,6 +203,12 @@ def main() -> None:
         "--shell", action="store_true", help="print the environment for the by-hand steps"
     )
     parser.add_argument("--port", type=int, default=4566, help="the sandbox's port (--shell)")
+    parser.add_argument(
+        "--instances",
+        choices=["recorded", "real"],
+        default="recorded",
+        help="real: instances boot as systemd machines and serve from the baked containers",
+    )
     arguments = parser.parse_args()
     if arguments.shell:
         shell(arguments.port)
@@ -205,6 +217,11 @@ def main() -> None:
         binary = terraform.find_terraform()
     except terraform.TerraformUnavailable as err:
         sys.exit(str(err))
+    if arguments.instances == "real":
+        from examples.sandbox.real_demo import run_real_demo
+
+        run_real_demo(binary)
+        return
     from tfbake.sandbox import start_sandbox
 
     with tempfile.TemporaryDirectory(prefix="tfbake-demo-") as scratch_dir:
@@ -232,7 +249,7 @@ def main() -> None:
     report(steps)
 
 
-def apply(binary: str, root: Path, sandbox: Sandbox, name: str, salt: str) -> Step:
+def apply(binary: str, root: Path, sandbox: Sandbox, name: str, salt: str, *extra: str) -> Step:
     command = ",".join(f'"{part}"' for part in terraform.tfbake_command())
     sandbox.log.clear()
     seconds = run(
@@ -243,6 +260,7 @@ def apply(binary: str, root: Path, sandbox: Sandbox, name: str, salt: str) -> St
         "-input=false",
         f"-var=salt={salt}",
         f"-var=tfbake_command=[{command}]",
+        *extra,
     )
     values = outputs(binary, root)
     bakes = sandbox.log.count("StartAutomationExecution")

@@ -23,7 +23,7 @@ module "web_ami" {
 
   name         = "sandbox-web"
   images       = var.images
-  base_ami     = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+  base_ami     = var.base_ami
   architecture = "x86_64"
   provision    = ["echo 'baked by tfbake' > /etc/motd"]
   salt         = var.salt
@@ -46,20 +46,46 @@ module "web" {
   wait_for_capacity_timeout = "0"
   instance_refresh          = var.instance_refresh ? {} : null
 
-  containers = {
+  containers = local.containers
+}
+
+locals {
+  # The default containers run the default images; var.containers replaces them (the real
+  # instances demo serves a page from its own image).
+  default_containers = {
     web = {
-      image = var.images[0]
-      ports = ["80:80"]
+      image      = var.images[0]
+      ports      = ["80:80"]
+      volumes    = []
+      privileged = false
+      command    = []
+      network    = null
     }
     cache = {
-      image = var.images[1]
-      ports = ["127.0.0.1:6379:6379"]
+      image      = var.images[1]
+      ports      = ["127.0.0.1:6379:6379"]
+      volumes    = []
+      privileged = false
+      command    = []
+      network    = null
     }
     cadvisor = {
       image      = var.images[2]
       ports      = ["8080:8080"]
       volumes    = ["/:/rootfs:ro", "/var/run:/var/run:ro", "/sys:/sys:ro", "/var/lib/docker/:/var/lib/docker:ro"]
       privileged = true
+      command    = []
+      network    = null
+    }
+  }
+  containers = var.containers == null ? local.default_containers : {
+    for name, c in var.containers : name => {
+      image      = c.image
+      ports      = c.ports
+      volumes    = []
+      privileged = false
+      command    = c.command
+      network    = c.network
     }
   }
 }

@@ -31,3 +31,20 @@ variable "instance_refresh" {
   type        = bool
   default     = true
 }
+
+variable "base_ami" {
+  description = "The base AMI. The default is Amazon Linux 2023's public parameter; with real instances (`tfbake sandbox --instances real`) a seeded Debian root, e.g. jsonencode({owners = [\"136693071363\"], name = \"debian-12-amd64-*\"})."
+  type        = string
+  default     = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+}
+
+variable "containers" {
+  description = "The group's containers (the asg module's containers). Null runs the three default images: web, cache and cadvisor."
+  type = map(object({
+    image   = string
+    ports   = optional(list(string), [])
+    command = optional(list(string), [])
+    network = optional(string)
+  }))
+  default = null
+}

@@ -44,19 +44,26 @@ locals {
   env_files = {
     for name, c in var.containers : name => join("", [for k, v in c.environment : "${k}=${v}\n"])
   }
-  # Files travel base64-encoded so that no value needs shell quoting.
-  user_data = <<-EOT
-    #!/bin/bash
-    # Start the containers baked into this AMI. --pull=never: nothing is downloaded at boot.
-    set -euo pipefail
-    install -d -m 0700 /etc/tfbake/containers
-    %{~for name, unit in local.units}
-    echo '${base64encode(unit)}' | base64 -d >/etc/systemd/system/tfbake-container-${name}.service
-    echo '${base64encode(local.env_files[name])}' | base64 -d >/etc/tfbake/containers/${name}.env
-    %{~endfor}
-    systemctl daemon-reload
-    systemctl enable --now docker.service%{for name in keys(local.units)} tfbake-container-${name}.service%{endfor}
-  EOT
+  # Files travel base64-encoded so that no value needs shell quoting. Built from lines, not a
+  # heredoc: cloud-init runs user data as a script only when "#!" starts its first line, and
+  # an indented heredoc with template directives keeps its indentation.
+  user_data = join("\n", concat(
+    [
+      "#!/bin/bash",
+      "# Start the containers baked into this AMI. --pull=never: nothing is downloaded at boot.",
+      "set -euo pipefail",
+      "install -d -m 0700 /etc/tfbake/containers",
+    ],
+    flatten([for name, unit in local.units : [
+      "echo '${base64encode(unit)}' | base64 -d >/etc/systemd/system/tfbake-container-${name}.service",
+      "echo '${base64encode(local.env_files[name])}' | base64 -d >/etc/tfbake/containers/${name}.env",
+    ]]),
+    [
+      "systemctl daemon-reload",
+      "systemctl enable --now docker.service${join("", [for name in keys(local.units) : " tfbake-container-${name}.service"])}",
+      "",
+    ],
+  ))
 }
 
 resource "aws_launch_template" "this" {

@@ -77,7 +77,7 @@ def launched(
         root.apply(
             {
                 "ami_id": baked["result"]["ami_id"],
-                "baked_images": baked["result"]["images"].split(","),
+                "baked_images": baked["result"]["images"],
                 "web_image": three_images["web"],
                 "worker_image": three_images["worker"],
                 "multi_image": three_images["multi"],

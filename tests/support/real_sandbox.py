@@ -26,6 +26,7 @@ from tests.support.registry import free_port
 
 # Building the roots the first time takes a few minutes; later starts reuse the cache.
 START_TIMEOUT_SECONDS = 900
+STATE_DIR_SAID = "machines and snapshots in "  # what `tfbake sandbox` says at start
 PROGRAMS = {
     "systemd-nspawn": "systemd-container",
     "debootstrap": "debootstrap",
@@ -94,10 +95,12 @@ class RealSandbox:
             return self.process.wait()
 
 
-def start_real_sandbox(state_dir: Path, log_path: Path) -> RealSandbox:
+def start_real_sandbox(state_dir: Path | None, log_path: Path) -> RealSandbox:
+    """With `state_dir` None the sandbox makes a temporary one, which `state_dir` then reads."""
     require_real_prerequisites()
     port = free_port()
     log = log_path.open("w")
+    state = ["--state-dir", str(state_dir)] if state_dir is not None else []
     process = subprocess.Popen(
         [
             sys.executable,
@@ -106,8 +109,7 @@ def start_real_sandbox(state_dir: Path, log_path: Path) -> RealSandbox:
             "sandbox",
             "--instances",
             "real",
-            "--state-dir",
-            str(state_dir),
+            *state,
             "--port",
             str(port),
         ],
@@ -117,7 +119,7 @@ def start_real_sandbox(state_dir: Path, log_path: Path) -> RealSandbox:
         text=True,
     )
     log.close()
-    sandbox = RealSandbox(f"http://127.0.0.1:{port}", state_dir, process, log_path)
+    sandbox = RealSandbox(f"http://127.0.0.1:{port}", state_dir or Path(), process, log_path)
     # It prints its environment on stdout once it serves.
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     assert process.stdout is not None
@@ -127,6 +129,8 @@ def start_real_sandbox(state_dir: Path, log_path: Path) -> RealSandbox:
             sandbox.stop()
             pytest.fail(f"the real sandbox did not start:\n{sandbox.log()[-3000:]}", pytrace=False)
         if line.startswith("export AWS_ENDPOINT_URL="):
+            if state_dir is None:
+                sandbox.state_dir = Path(sandbox.log().split(STATE_DIR_SAID, 1)[1].split()[0])
             return sandbox
     sandbox.stop()
     pytest.fail("the real sandbox did not start in time", pytrace=False)

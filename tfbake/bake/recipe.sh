@@ -471,7 +471,7 @@ clean_logs() {
     # Rotated logs go; the others are emptied, keeping owners and modes for their writers.
     if [[ -d "$root/var/log" ]]; then
         find "$root/var/log" -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
-        find "$root/var/log" -type f -exec truncate -s 0 {} +
+        find "$root/var/log" -type f ! -name README -exec truncate -s 0 {} +
     fi
     say "logs and the journal removed"
 }
@@ -504,24 +504,30 @@ UNIT
 schedule_shutdown_cleanup() {
     # Some per-host state cannot go now, because it is still in use or is written at shutdown:
     # the SSM agent is running this very command and keeps its script, output and state under
-    # /var/lib/amazon/ssm/<instance-id>, and systemd saves a new random seed when it stops. A
-    # unit started now is stopped after both when the runbook stops the builder, removes them
-    # then, and removes itself. The agent stays installed and enabled.
+    # /var/lib/amazon/ssm/<instance-id>, systemd saves a new random seed when it stops, and
+    # logs the shutdown in wtmp. A unit started now is stopped after all three when the runbook
+    # stops the builder, removes them then, and removes itself. The agent stays installed and
+    # enabled.
     local data="$root/var/lib/amazon/ssm"
     local seed="$root/var/lib/systemd/random-seed"
+    local wtmp="$root/var/log/wtmp"
     local unit_file="$root/etc/systemd/system/$shutdown_cleanup_unit"
     mkdir -p "$(dirname "$unit_file")"
     cat >"$unit_file" <<EOF
 [Unit]
 Description=Remove per-host state written until shutdown, before tfbake's image is taken
-Before=${ssm_unit_candidates[*]} systemd-random-seed.service
-RequiresMountsFor=/var/lib/amazon/ssm /var/lib/systemd
+# Ordered before units that run early at boot, so without the default dependencies (they
+# would make an ordering cycle, which systemd breaks by dropping this unit's stop job).
+DefaultDependencies=no
+Conflicts=shutdown.target
+Before=shutdown.target ${ssm_unit_candidates[*]} systemd-random-seed.service systemd-update-utmp.service
+RequiresMountsFor=/var/lib/amazon/ssm /var/lib/systemd /var/log
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/bin/true
-ExecStop=/bin/sh -c 'rm -rf $data/i-* $data/mi-* $data/registration $data/Vault $data/runtimeconfig $data/credentials $seed $unit_file'
+ExecStop=/bin/sh -c 'rm -rf $data/i-* $data/mi-* $data/registration $data/Vault $data/runtimeconfig $data/credentials $seed $unit_file; if [ -f $wtmp ]; then : >$wtmp; fi'
 EOF
     systemctl daemon-reload
     # The first call after a reload can meet systemd's manager connection still closing.

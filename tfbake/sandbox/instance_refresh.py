@@ -1,8 +1,9 @@
 """Instance refreshes for the sandbox's autoscaling groups (moto has none).
 
 The Terraform AWS provider starts a refresh when a group's launch template changes and waits for
-it; without these actions an apply retries for minutes. A sandbox refresh completes at once
-(instances are not replaced: nothing runs on them here) and is recorded for tests to read.
+it; without these actions an apply retries for minutes. A sandbox refresh completes at once and
+is recorded for tests to read. Instances are replaced only in real mode, where they run: the
+group's instances end and the group launches new ones from its current launch template.
 """
 
 from __future__ import annotations
@@ -27,11 +28,17 @@ def install() -> None:
     def start_instance_refresh(self: Any) -> Any:
         group = self._get_param("AutoScalingGroupName")
         now = datetime.now(timezone.utc)
+        replaced = _replace_instances(self.autoscaling_backend, group)
+        reason = (
+            f"tfbake sandbox: {replaced} instances replaced at once"
+            if replaced
+            else "tfbake sandbox: completed at once, no instances replaced"
+        )
         refresh = {
             "InstanceRefreshId": str(uuid.uuid4()),
             "AutoScalingGroupName": group,
             "Status": "Successful",
-            "StatusReason": "tfbake sandbox: completed at once, no instances replaced",
+            "StatusReason": reason,
             "StartTime": now,
             "EndTime": now,
             "PercentageComplete": 100,
@@ -66,6 +73,22 @@ def install() -> None:
     AutoScalingResponse.describe_instance_refreshes = describe_instance_refreshes  # type: ignore[attr-defined]
     AutoScalingResponse.cancel_instance_refresh = cancel_instance_refresh  # type: ignore[attr-defined]
     AutoScalingResponse.tfbake_refreshes = True  # type: ignore[attr-defined]
+
+
+def _replace_instances(backend: Any, group_name: str) -> int:
+    """Real mode: each instance of the group is ended and the group launches its replacement
+    from the group's current launch template, as a rolling refresh does one batch at a time."""
+    from tfbake.sandbox.machines import hooks
+
+    if hooks.active() is None:
+        return 0
+    group = backend.autoscaling_groups.get(group_name)
+    if group is None:
+        return 0
+    instance_ids = [state.instance.id for state in list(group.instance_states)]
+    for instance_id in instance_ids:
+        backend.terminate_instance(instance_id, should_decrement=False)
+    return len(instance_ids)
 
 
 def recorded(group: str, region: str) -> list[dict[str, Any]]:
