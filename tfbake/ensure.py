@@ -75,9 +75,28 @@ def ensure(
             f"bake {run.execution_id} succeeded but no AMI of fingerprint "
             f"{plan.fingerprint.short} is marked ready in {baked.region}"
         )
+    if run.execution_id:
+        baked = _proven(baked, run.execution_id, aws)
     # An attached client did not bake; it reports what it found, like any other lookup.
     status = FOUND if run.attached else BAKED
     return _distribute(Result(plan, baked.region, status, baked.ami, baked.unusable), aws)
+
+
+def _proven(baked: Result, execution_id: str, aws: AwsContext) -> Result:
+    # The newest ready AMI by tag is not necessarily the one this bake made: return the one the
+    # execution provably created (tfbake/bake/provenance.py).
+    from tfbake.bake.provenance import proven_image
+
+    candidates = tuple(r for r in (baked.ami, *baked.unusable) if r is not None)
+    ami = proven_image(
+        aws.client("ssm"),
+        execution_id,
+        candidates,
+        configured_runbook=baked.plan.image_set.builder.document_name,
+        region=baked.region,
+    )
+    others = tuple(r for r in candidates if r is not ami)
+    return Result(baked.plan, baked.region, FOUND, ami, others)
 
 
 def _distribute(result: Result, aws: AwsContext) -> Result:

@@ -128,6 +128,8 @@ def _start(plan: Plan, aws: AwsContext, token: str, parameters: dict[str, list[s
     with aws_errors("ssm:StartAutomationExecution", region):
         response = ssm.start_automation_execution(
             DocumentName=names.runbook,
+            # The version whose content was verified, not whatever is the default by now.
+            **({"DocumentVersion": names.runbook_version} if names.runbook_version else {}),
             Parameters=parameters,
             ClientToken=token,
             Tags=[
