@@ -86,7 +86,9 @@ def test_a_squatted_recipe_document_is_refused(aws: AwsContext, sandbox: Sandbox
         documents.ensure_documents(ssm)
 
 
-def test_a_lock_naming_a_foreign_execution_returns_no_ami(aws: AwsContext, sandbox: Sandbox) -> None:
+def test_a_lock_naming_a_foreign_execution_returns_no_ami(
+    aws: AwsContext, sandbox: Sandbox
+) -> None:
     plan = plan_for(aws)
     fingerprint = plan.fingerprint.value
     image = attacker_ami(aws, fingerprint)
