@@ -31,14 +31,16 @@ def attacker_ami(aws: AwsContext, fingerprint: str) -> str:
     return image
 
 
-def blessing_runbook(image_id: str, fingerprint: str) -> str:
-    """A runbook whose one step marks the attacker's AMI ready for the fingerprint."""
+def blessing_runbook(image_id: str, fingerprint: str, *, wait: str = "") -> str:
+    """A runbook that marks the attacker's AMI ready for the fingerprint (after `wait`)."""
     real = yaml.safe_load(documents.runbook_content())
+    pause = [{"name": "Pause", "action": "aws:sleep", "inputs": {"Duration": wait}}]
     return yaml.safe_dump(
         {
             "schemaVersion": "0.3",
             "parameters": real["parameters"],
             "mainSteps": [
+                *(pause if wait else []),
                 {
                     "name": "CreateImage",
                     "action": "aws:createTags",
@@ -94,24 +96,20 @@ def test_a_lock_naming_a_foreign_execution_returns_no_ami(
     image = attacker_ami(aws, fingerprint)
     ssm = aws.client("ssm")
     ssm.create_document(
-        Name="team-blessing", Content=blessing_runbook(image, fingerprint),
+        Name="team-blessing", Content=blessing_runbook(image, fingerprint, wait="PT2S"),
         DocumentType="Automation", DocumentFormat="YAML",
     )  # fmt: skip
     foreign = ssm.start_automation_execution(
         DocumentName="team-blessing",
         Parameters=bake_parameters(plan.base_ami_id, fingerprint=fingerprint),
     )["AutomationExecutionId"]
-    wait_for_execution(ssm, foreign)
-    # The ready tag alone would satisfy the lookup: the lock names the foreign execution.
-    aws.client("ec2").delete_tags(Resources=[image], Tags=[{"Key": tags.STATUS}])
+    # Whoever may write the lock parameter names their running execution in it.
     lock = BakeLock(ssm, fingerprint, "us-east-1")
     lock.record_execution(lock.acquire_or_read(), foreign)
-    aws.client("ec2").create_tags(
-        Resources=[image], Tags=[{"Key": tags.STATUS, "Value": tags.STATUS_READY}]
-    )
 
     with pytest.raises(BakeFailed, match=f"bake {foreign} is not proven .* ran team-blessing"):
-        ensure(plan, aws, on_progress=no_progress, force=True)
+        ensure(plan, aws, on_progress=no_progress)
+    assert wait_for_execution(ssm, foreign)["AutomationExecutionStatus"] == "Success"
 
 
 def test_run_command_refuses_a_recipe_whose_hash_is_not_pinned(

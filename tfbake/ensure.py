@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from tfbake.aws import AwsContext
 from tfbake.errors import AmiMissing, BakeFailed
 from tfbake.pipeline import BAKED, FOUND, Plan, Result, look_up
@@ -59,14 +57,13 @@ def ensure(
     # fingerprint's AMI was revoked or failed, must not reuse the name of an AMI still there.
     taken = {ami.name for ami in (found.ami, *found.unusable) if ami is not None}
     name = image_name(plan)
-    if name in taken:
-        name += f"-{int(time.time())}"
     run = run_bake(
         plan,
         aws,
         on_progress=on_progress,
         timeout_seconds=plan.image_set.builder.timeout_minutes * 60,
         image_name=name,
+        unique_name=name in taken,
         recheck=not force,
     )
     baked = look_up(plan, aws)
