@@ -96,9 +96,7 @@ def test_cancel_of_a_spec_clears_a_lock_that_names_no_known_bake(
     assert not lock_exists(aws, plan.fingerprint.value)
 
 
-def test_racing_takeovers_of_a_stale_lock_start_one_bake(
-    aws: AwsContext, sandbox: Sandbox
-) -> None:
+def test_racing_takeovers_of_a_stale_lock_start_one_bake(aws: AwsContext, sandbox: Sandbox) -> None:
     plan = baked_then_revoked(aws)
     (finished,) = executions(aws)
     sandbox.delay_step("RunRecipe", 1)
@@ -110,13 +108,8 @@ def test_racing_takeovers_of_a_stale_lock_start_one_bake(
         amis: list[str | None] = []
         errors: list[BaseException] = []
 
-        def client() -> None:
-            try:
-                amis.append(ensure(plan, AwsContext(), on_progress=no_progress, force=True).ami_id)
-            except BaseException as err:  # reported below, with the thread's failure
-                errors.append(err)
-
-        threads = [threading.Thread(target=client) for _ in range(8)]
+        threads = [threading.Thread(target=_forced_ensure, args=(plan, amis, errors))
+                   for _ in range(8)]  # fmt: skip
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -125,6 +118,13 @@ def test_racing_takeovers_of_a_stale_lock_start_one_bake(
         assert len(executions(aws)) == before + 1
         assert len(set(amis)) == 1
         assert not lock_exists(aws, plan.fingerprint.value)
+
+
+def _forced_ensure(plan: Plan, amis: list[str | None], errors: list[BaseException]) -> None:
+    try:
+        amis.append(ensure(plan, AwsContext(), on_progress=no_progress, force=True).ami_id)
+    except BaseException as err:  # reported by the test, which asserts there were none
+        errors.append(err)
 
 
 def test_cleanup_releases_the_lock_a_killed_client_left_after_its_bake(

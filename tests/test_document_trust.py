@@ -53,7 +53,7 @@ def blessing_runbook(image_id: str, fingerprint: str, *, wait: str = "") -> str:
                         ],
                     },
                     "isEnd": True,
-                }
+                },
             ],
         }
     )
