@@ -93,7 +93,7 @@ def test_deregistering_with_associated_snapshots_deletes_them(
     (described,) = ec2.describe_images(ImageIds=[image])["Images"]
     snapshot_id = described["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
     ec2.deregister_image(ImageId=image, DeleteAssociatedSnapshots=True)
-    with pytest.raises(ec2.exceptions.ClientError, match="InvalidSnapshot.NotFound"):
+    with pytest.raises(ec2.exceptions.ClientError, match=r"InvalidSnapshot\.NotFound"):
         ec2.describe_snapshots(SnapshotIds=[snapshot_id])
 
 
@@ -160,7 +160,7 @@ def test_launch_template_versions_are_paged_not_cut_off(clients: tuple[Any, Any,
 def test_autoscaling_listings_are_paged(
     clients: tuple[Any, Any, Any], operation: str, key: str
 ) -> None:
-    ec2, autoscaling, ssm = clients
+    _, autoscaling, ssm = clients
     base = ssm.get_parameter(Name=PARAMETER_PREFIX + "x86_64")["Parameter"]["Value"]
     for n in range(120):
         autoscaling.create_launch_configuration(
