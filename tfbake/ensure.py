@@ -26,8 +26,25 @@ def ensure(
     """The ready AMI of `plan`, baking it first if needed (or always, with `force`).
 
     Then its distribution (region copies, sharing, fast restore), also for an AMI that was
-    found: that is how a missing copy or permission gets repaired.
+    found: that is how a missing copy or permission gets repaired. The AMI returned is tagged
+    with when it was (tfbake/lifecycle/returned.py), so that gc spares an AMI a rollback chose.
     """
+    from tfbake.lifecycle.returned import record_returned
+
+    result = _ensure(plan, aws, on_missing=on_missing, on_progress=on_progress, force=force)
+    if result.ami is not None:
+        record_returned(aws.client("ec2"), result.ami)
+    return result
+
+
+def _ensure(
+    plan: Plan,
+    aws: AwsContext,
+    *,
+    on_missing: str,
+    on_progress: ProgressSink,
+    force: bool,
+) -> Result:
     distributed = plan.image_set.distribution != Distribution()
     if distributed:
         from tfbake.distribute.apply import preflight

@@ -347,6 +347,18 @@ data "aws_iam_policy_document" "caller" {
     resources = ["*"]
   }
 
+  # The one tag a lookup writes: when it last returned the AMI (gc's grace period).
+  statement {
+    sid       = "RecordReturned"
+    actions   = ["ec2:CreateTags"]
+    resources = ["arn:${local.partition}:ec2:*::image/*"]
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = ["tfbake:last-returned"]
+    }
+  }
+
   # A builder the runbook's failure path could not terminate.
   statement {
     sid       = "TerminateLeftBuilders"

@@ -106,6 +106,16 @@ def test_create_tags_reaches_only_this_bakes_pending_images(
     }
 
 
+def test_the_caller_may_write_only_the_last_returned_tag(
+    policies: dict[str, list[dict[str, Any]]],
+) -> None:
+    (statement,) = granting(policies["caller"], "ec2:CreateTags")
+    assert statement["Resource"] == ["arn:aws:ec2:*::image/*"]
+    assert conditions(statement) == {
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["tfbake:last-returned"]}
+    }
+
+
 def test_create_image_must_tag_the_image_pending(
     policies: dict[str, list[dict[str, Any]]],
 ) -> None:
