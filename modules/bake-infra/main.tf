@@ -9,6 +9,10 @@ locals {
   builder_tag   = "tfbake:role"
   status_tag    = "tfbake:status"
   execution_tag = "tfbake:execution-id"
+
+  image_arn               = "arn:${local.partition}:ec2:*::image/*"
+  snapshot_arn            = "arn:${local.partition}:ec2:*::snapshot/*"
+  image_and_snapshot_arns = [local.image_arn, local.snapshot_arn]
 }
 
 # ---- the builder instance ------------------------------------------------------------------
@@ -153,7 +157,7 @@ data "aws_iam_policy_document" "automation" {
     sid     = "LaunchFromImagesIntoNetwork"
     actions = ["ec2:RunInstances"]
     resources = [
-      "arn:${local.partition}:ec2:*::image/*",
+      local.image_arn,
       "arn:${local.partition}:ec2:*:${local.account}:subnet/*",
       "arn:${local.partition}:ec2:*:${local.account}:security-group/*",
       "arn:${local.partition}:ec2:*:${local.account}:network-interface/*",
@@ -186,12 +190,11 @@ data "aws_iam_policy_document" "automation" {
   }
 
   # The image and its snapshots must be tagged pending in the same request, and may be tagged
-  # only as part of it; later tags (ready, failed, the spec's tags) only on images and
-  # snapshots still pending, which no finished bake, backup or foreign AMI is.
+  # at creation only as part of it: no finished bake, backup or foreign AMI is pending.
   statement {
     sid       = "CreatePendingImages"
     actions   = ["ec2:CreateImage"]
-    resources = ["arn:${local.partition}:ec2:*::image/*", "arn:${local.partition}:ec2:*::snapshot/*"]
+    resources = local.image_and_snapshot_arns
     condition {
       test     = "StringEquals"
       variable = "aws:RequestTag/${local.status_tag}"
@@ -202,7 +205,7 @@ data "aws_iam_policy_document" "automation" {
   statement {
     sid       = "TagAtImageCreation"
     actions   = ["ec2:CreateTags"]
-    resources = ["arn:${local.partition}:ec2:*::image/*", "arn:${local.partition}:ec2:*::snapshot/*"]
+    resources = local.image_and_snapshot_arns
     condition {
       test     = "StringEquals"
       variable = "ec2:CreateAction"
@@ -210,54 +213,30 @@ data "aws_iam_policy_document" "automation" {
     }
   }
 
-  statement {
-    sid       = "TagPendingImages"
-    actions   = ["ec2:CreateTags"]
-    resources = ["arn:${local.partition}:ec2:*::image/*", "arn:${local.partition}:ec2:*::snapshot/*"]
-    condition {
-      test     = "StringEquals"
-      variable = "aws:ResourceTag/${local.status_tag}"
-      values   = ["pending"]
+  # Later tags (the spec's, ready, failed), deregistration and snapshot deletion reach only what
+  # an unfinished bake made: images and snapshots still pending (or, for the failure path's
+  # deregistration, marked failed) that carry an execution id. EC2 refuses to delete a snapshot
+  # that a registered AMI still uses.
+  dynamic "statement" {
+    for_each = {
+      TagPendingImages           = { actions = ["ec2:CreateTags"], resources = local.image_and_snapshot_arns, statuses = ["pending"] }
+      DeregisterFailedImages     = { actions = ["ec2:DeregisterImage"], resources = [local.image_arn], statuses = ["pending", "failed"] }
+      DeleteFailedImageSnapshots = { actions = ["ec2:DeleteSnapshot"], resources = [local.snapshot_arn], statuses = ["pending"] }
     }
-    condition {
-      test     = "Null"
-      variable = "aws:ResourceTag/${local.execution_tag}"
-      values   = ["false"]
-    }
-  }
-
-  # Only images of an unfinished bake: pending, or marked failed by the failure path.
-  statement {
-    sid       = "DeregisterFailedImages"
-    actions   = ["ec2:DeregisterImage"]
-    resources = ["arn:${local.partition}:ec2:*::image/*"]
-    condition {
-      test     = "StringEquals"
-      variable = "aws:ResourceTag/${local.status_tag}"
-      values   = ["pending", "failed"]
-    }
-    condition {
-      test     = "Null"
-      variable = "aws:ResourceTag/${local.execution_tag}"
-      values   = ["false"]
-    }
-  }
-
-  # With its snapshots (DeleteAssociatedSnapshots), tagged pending by the runbook at CreateImage;
-  # EC2 refuses to delete a snapshot that a registered AMI still uses.
-  statement {
-    sid       = "DeleteFailedImageSnapshots"
-    actions   = ["ec2:DeleteSnapshot"]
-    resources = ["arn:${local.partition}:ec2:*::snapshot/*"]
-    condition {
-      test     = "StringEquals"
-      variable = "aws:ResourceTag/${local.status_tag}"
-      values   = ["pending"]
-    }
-    condition {
-      test     = "Null"
-      variable = "aws:ResourceTag/${local.execution_tag}"
-      values   = ["false"]
+    content {
+      sid       = statement.key
+      actions   = statement.value.actions
+      resources = statement.value.resources
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${local.status_tag}"
+        values   = statement.value.statuses
+      }
+      condition {
+        test     = "Null"
+        variable = "aws:ResourceTag/${local.execution_tag}"
+        values   = ["false"]
+      }
     }
   }
 
@@ -351,7 +330,7 @@ data "aws_iam_policy_document" "caller" {
   statement {
     sid       = "RecordReturned"
     actions   = ["ec2:CreateTags"]
-    resources = ["arn:${local.partition}:ec2:*::image/*"]
+    resources = [local.image_arn]
     condition {
       test     = "ForAllValues:StringEquals"
       variable = "aws:TagKeys"
