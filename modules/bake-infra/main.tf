@@ -286,9 +286,9 @@ resource "aws_iam_role_policy" "automation" {
 
 # ---- the caller: the principals that run tfbake (Terraform, CI) ----------------------------
 
-# The one grant of ssm:CreateDocument on tfbake's document names: tfbake refuses a document of
-# those names whose content is not its own, and grant no other principal CreateDocument,
-# UpdateDocument or DeleteDocument on them, or anyone can stop bakes by squatting a name.
+# The one grant of ssm:CreateDocument on tfbake's document names. tfbake refuses a document of
+# those names whose content is not its own, so a squatter cannot steer a bake, only stop it:
+# grant no other principal CreateDocument, UpdateDocument or DeleteDocument on them.
 data "aws_iam_policy_document" "caller" {
   statement {
     sid       = "LookUp"
