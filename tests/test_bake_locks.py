@@ -144,3 +144,18 @@ def test_cleanup_releases_the_lock_a_killed_client_left_after_its_bake(
     assert applied.code == 0, applied.stderr
     assert "released: 1 stale lock(s)" in applied.stdout
     assert not lock_exists(aws, plan.fingerprint.value)
+
+
+def test_the_next_lookup_releases_the_lock_a_killed_client_left_after_its_bake(
+    aws: AwsContext, sandbox: Sandbox
+) -> None:
+    plan = plan_for(aws)
+    ensure(plan, aws, on_progress=no_progress)
+    (execution,) = executions(aws)
+    lock = lock_of(aws, plan)
+    lock.record_execution(lock.acquire_or_read(), execution["AutomationExecutionId"])
+
+    result = ensure(plan, aws, on_progress=no_progress)
+
+    assert result.status == "found"
+    assert not lock_exists(aws, plan.fingerprint.value)

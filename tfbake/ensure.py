@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
+from tfbake import tags
 from tfbake.aws import AwsContext
 from tfbake.errors import AmiMissing, BakeFailed
 from tfbake.pipeline import BAKED, FOUND, Plan, Result, look_up
@@ -53,6 +56,8 @@ def _ensure(
         preflight(plan, aws.effective_region)
     found = look_up(plan, aws)
     if found.status == FOUND and not force:
+        if on_missing != ON_MISSING_FAIL:
+            _release_lock_of_a_fresh_bake(found, aws)
         if not distributed:
             return found
         if on_missing == ON_MISSING_FAIL:
@@ -94,6 +99,26 @@ def _ensure(
     # An attached client did not bake; it reports what it found, like any other lookup.
     status = FOUND if run.attached else BAKED
     return _distribute(Result(plan, baked.region, status, baked.ami, baked.unusable), aws)
+
+
+# A lock can be left only by a client killed while its bake ran: look for one only while the
+# AMI is young, so that the lookup of an older AMI stays one DescribeImages call.
+FRESH_BAKE = timedelta(hours=2)
+
+
+def _release_lock_of_a_fresh_bake(found: Result, aws: AwsContext) -> None:
+    ami = found.ami
+    execution_id = ami.tags.get(tags.EXECUTION_ID, "") if ami else ""
+    if ami is None or not execution_id:
+        return
+    from tfbake.lifecycle.inventory import parse_creation_date
+
+    created = parse_creation_date(ami.created)
+    if datetime.now(timezone.utc) - created > FRESH_BAKE:
+        return
+    from tfbake.bake.stale_locks import release_if_finished
+
+    release_if_finished(aws, found.plan.fingerprint.value, execution_id)
 
 
 def _proven(baked: Result, execution_id: str, aws: AwsContext) -> Result:

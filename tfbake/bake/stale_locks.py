@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from tfbake.aws import AwsContext, aws_errors, paginate
 from tfbake.bake.execution import ACTIVE, execution_status
 from tfbake.bake.lock import GUARD_SUFFIX, LOCK_PREFIX, BakeLock, LockRecord
+from tfbake.errors import AwsError
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,23 @@ def _why_stale(aws: AwsContext, record: LockRecord, age: timedelta, max_age: tim
     if status is None:
         return f"execution {record.execution_id} is unknown to SSM"
     return "" if status in ACTIVE else f"execution {record.execution_id} is {status}"
+
+
+def release_if_finished(aws: AwsContext, fingerprint: str, execution_id: str) -> bool:
+    """Release the lock of a bake whose AMI is ready, if it still names that ended bake.
+
+    A client killed after its bake finished never released the lock; the next lookup that finds
+    the bake's AMI does. True when released. Never fails the lookup that calls it.
+    """
+    region = aws.effective_region
+    ssm = aws.client("ssm")
+    lock = BakeLock(ssm, fingerprint, region)
+    try:
+        record = lock.read()
+        if record is None or record.execution_id != execution_id:
+            return False
+        if execution_status(ssm, execution_id, region) in ACTIVE:
+            return False  # its last step is ending right now; its client releases it
+        return lock.release(record)
+    except AwsError:
+        return False
