@@ -159,3 +159,25 @@ def test_the_next_lookup_releases_the_lock_a_killed_client_left_after_its_bake(
 
     assert result.status == "found"
     assert not lock_exists(aws, plan.fingerprint.value)
+
+
+def test_a_token_started_with_other_builder_settings_is_attached_to(
+    aws: AwsContext, sandbox: Sandbox
+) -> None:
+    plan = plan_for(aws)
+    lock = lock_of(aws, plan)
+    held = lock.acquire_or_read()
+    # Another spec of the same fingerprint (a bigger builder) started the bake of this lock.
+    parameters = start_parameters(plan, "us-east-1", image_name(plan))
+    parameters["InstanceType"] = ["t3.xlarge"]
+    sandbox.delay_step("RunRecipe", 1)
+    started = aws.client("ssm").start_automation_execution(
+        DocumentName=_runbook(aws), Parameters=parameters, ClientToken=held.record.token,
+        Tags=[{"Key": "tfbake:fingerprint", "Value": plan.fingerprint.value}],
+    )["AutomationExecutionId"]  # fmt: skip
+
+    result = ensure(plan, aws, on_progress=no_progress)
+
+    assert result.status == "found"
+    assert [e["AutomationExecutionId"] for e in executions(aws)] == [started]
+    assert not lock_exists(aws, plan.fingerprint.value)
