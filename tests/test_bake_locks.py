@@ -127,14 +127,20 @@ def _forced_ensure(plan: Plan, amis: list[str | None], errors: list[BaseExceptio
         errors.append(err)
 
 
-def test_cleanup_releases_the_lock_a_killed_client_left_after_its_bake(
-    aws: AwsContext, sandbox: Sandbox
-) -> None:
+def baked_by_a_client_killed_before_releasing(aws: AwsContext) -> Plan:
+    """A finished bake whose lock is still held, as a client SIGKILLed at its end leaves it."""
     plan = plan_for(aws)
     ensure(plan, aws, on_progress=no_progress)
     (execution,) = executions(aws)
     lock = lock_of(aws, plan)
     lock.record_execution(lock.acquire_or_read(), execution["AutomationExecutionId"])
+    return plan
+
+
+def test_cleanup_releases_the_lock_a_killed_client_left_after_its_bake(
+    aws: AwsContext, sandbox: Sandbox
+) -> None:
+    plan = baked_by_a_client_killed_before_releasing(aws)
 
     listed = json.loads(run_tfbake("--json", "cleanup").stdout)
     assert [entry["fingerprint"] for entry in listed["locks"]] == [plan.fingerprint.value]
@@ -149,11 +155,7 @@ def test_cleanup_releases_the_lock_a_killed_client_left_after_its_bake(
 def test_the_next_lookup_releases_the_lock_a_killed_client_left_after_its_bake(
     aws: AwsContext, sandbox: Sandbox
 ) -> None:
-    plan = plan_for(aws)
-    ensure(plan, aws, on_progress=no_progress)
-    (execution,) = executions(aws)
-    lock = lock_of(aws, plan)
-    lock.record_execution(lock.acquire_or_read(), execution["AutomationExecutionId"])
+    plan = baked_by_a_client_killed_before_releasing(aws)
 
     result = ensure(plan, aws, on_progress=no_progress)
 
