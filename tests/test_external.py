@@ -69,12 +69,15 @@ def test_region_from_the_query(ec2: Any, sandbox: Sandbox) -> None:
 
 
 def test_no_op_lookup_makes_exactly_one_describe_images(ec2: Any, sandbox: Sandbox) -> None:
-    seed_ami(
+    ami = seed_ami(
         ec2, plan_image_set(image_set_from_mapping(spec_data()), AwsContext()).fingerprint.value
     )
+    assert external(query()).code == 0  # the first lookup records that it returned the AMI
     sandbox.log.clear()
     assert external(query()).code == 0
     assert sandbox.log.actions() == ["DescribeImages"]
+    (image,) = ec2.describe_images(ImageIds=[ami])["Images"]
+    assert tags.LAST_RETURNED in {tag["Key"] for tag in image["Tags"]}
 
 
 def test_ssm_base_ami_adds_one_get_parameter(ec2: Any, sandbox: Sandbox) -> None:

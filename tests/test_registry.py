@@ -297,3 +297,63 @@ def test_ecr_credentials_come_from_get_authorization_token(
     assert found.username == "AWS"
     assert found.password
     assert sandbox.log.actions("ecr") == ["GetAuthorizationToken"]
+
+
+class _HostileRegistry:
+    """A registry that names another registry's token realm and keeps what it is sent."""
+
+    def __init__(self, challenge: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received = self.authorizations = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                received.append(self.headers.get("Authorization", ""))
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", challenge)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_HEAD
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+
+def _token_subject(authorization: str) -> str:
+    payload = authorization.removeprefix("Bearer ").split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims["sub"])
+
+
+def test_a_bearer_token_is_sent_only_to_the_registry_it_was_fetched_for(
+    token_auth_registry: RegistryServer, tmp_path: Path
+) -> None:
+    push_image(token_auth_registry, "team/private", "a")
+    server = token_auth_registry.token_server
+    assert server is not None
+    challenge = (
+        f'Bearer realm="{server.realm}",service="{server.service}",'
+        'scope="repository:team/private:pull"'
+    )
+    hostile = _HostileRegistry(challenge)
+    try:
+        images = [ref(token_auth_registry.host, "team/private:a"), ref(hostile.host, "x/y:1")]
+        with pytest.raises(RegistryError, match=hostile.host):
+            resolve_images(
+                images, "x86_64", options(tmp_path, login(token_auth_registry), max_workers=1)
+            )
+    finally:
+        hostile.stop()
+    bearer = [a for a in hostile.authorizations if a.startswith("Bearer ")]
+    assert bearer, hostile.authorizations
+    assert USERNAME not in {_token_subject(a) for a in bearer}

@@ -342,16 +342,18 @@ class _RacingSsm:
 
     def __init__(self) -> None:
         self.created: list[str] = []
+        self.hashes: dict[str, str] = {}
         self.described = 0
 
     def describe_document(self, Name: str) -> dict[str, Any]:  # boto3 parameter names
         self.described += 1
         if Name not in self.created:
             raise ClientError({"Error": {"Code": "InvalidDocument"}}, "DescribeDocument")
-        return {"Document": {"Status": "Active"}}
+        return {"Document": {"Status": "Active", "Hash": self.hashes[Name]}}
 
-    def create_document(self, Name: str, **_: Any) -> dict[str, Any]:
+    def create_document(self, Name: str, Content: str, **_: Any) -> dict[str, Any]:
         self.created.append(Name)
+        self.hashes[Name] = documents.content_hash(Content)
         raise ClientError({"Error": {"Code": "DocumentAlreadyExists"}}, "CreateDocument")
 
 

@@ -75,3 +75,103 @@ def test_create_image_tags_the_snapshots_as_asked(clients: tuple[Any, Any, Any])
     snapshot_id = described["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
     (snapshot,) = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
     assert snapshot["Tags"] == [{"Key": "kind", "Value": "snapshot"}]
+
+
+def _builder_image(ec2: Any, ssm: Any, name: str) -> tuple[str, str]:
+    """An image made from a fresh instance: (instance id, image id)."""
+    base = ssm.get_parameter(Name=PARAMETER_PREFIX + "x86_64")["Parameter"]["Value"]
+    instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]
+    image = ec2.create_image(InstanceId=instance["InstanceId"], Name=name)["ImageId"]
+    return instance["InstanceId"], image
+
+
+def test_deregistering_with_associated_snapshots_deletes_them(
+    clients: tuple[Any, Any, Any],
+) -> None:
+    ec2, _, ssm = clients
+    _, image = _builder_image(ec2, ssm, "short-lived")
+    (described,) = ec2.describe_images(ImageIds=[image])["Images"]
+    snapshot_id = described["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    ec2.deregister_image(ImageId=image, DeleteAssociatedSnapshots=True)
+    with pytest.raises(ec2.exceptions.ClientError, match=r"InvalidSnapshot\.NotFound"):
+        ec2.describe_snapshots(SnapshotIds=[snapshot_id])
+
+
+def test_racing_image_creations_with_one_name_create_one(
+    clients: tuple[Any, Any, Any],
+) -> None:
+    import threading
+
+    ec2, _, ssm = clients
+    base = ssm.get_parameter(Name=PARAMETER_PREFIX + "x86_64")["Parameter"]["Value"]
+    instances = ec2.run_instances(ImageId=base, MinCount=8, MaxCount=8)["Instances"]
+    for name in ("one-name", "two-name", "three-name", "four-name"):
+        outcomes: list[str] = []
+        start = threading.Barrier(len(instances))
+        threads = [
+            threading.Thread(target=_create_image, args=(i["InstanceId"], name, start, outcomes))
+            for i in instances
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert sorted(outcomes) == ["InvalidAMIName.Duplicate"] * 7 + ["created"]
+        named = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])
+        assert len(named["Images"]) == 1
+
+
+def _create_image(instance_id: str, name: str, start: Any, outcomes: list[str]) -> None:
+    client = AwsContext().client("ec2")
+    start.wait()
+    try:
+        client.create_image(InstanceId=instance_id, Name=name)
+        outcomes.append("created")
+    except client.exceptions.ClientError as err:
+        outcomes.append(err.response["Error"]["Code"])
+
+
+def test_launch_template_versions_are_paged_not_cut_off(clients: tuple[Any, Any, Any]) -> None:
+    ec2, _, _ = clients
+    template = ec2.create_launch_template(
+        LaunchTemplateName="many", LaunchTemplateData={"ImageId": "ami-00000000000000001"}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    for n in range(2, 41):
+        ec2.create_launch_template_version(
+            LaunchTemplateId=template, LaunchTemplateData={"ImageId": f"ami-{n:017x}"}
+        )
+    first = ec2.describe_launch_template_versions(LaunchTemplateId=template, MaxResults=10)
+    assert len(first["LaunchTemplateVersions"]) == 10
+    assert first["NextToken"]
+    pages = ec2.get_paginator("describe_launch_template_versions").paginate(
+        LaunchTemplateId=template
+    )
+    numbers = [v["VersionNumber"] for page in pages for v in page["LaunchTemplateVersions"]]
+    assert sorted(numbers) == list(range(1, 41))
+
+
+@pytest.mark.parametrize(
+    ("operation", "key"),
+    [
+        ("describe_launch_configurations", "LaunchConfigurations"),
+        ("describe_auto_scaling_groups", "AutoScalingGroups"),
+    ],
+)
+def test_autoscaling_listings_are_paged(
+    clients: tuple[Any, Any, Any], operation: str, key: str
+) -> None:
+    _, autoscaling, ssm = clients
+    base = ssm.get_parameter(Name=PARAMETER_PREFIX + "x86_64")["Parameter"]["Value"]
+    for n in range(120):
+        autoscaling.create_launch_configuration(
+            LaunchConfigurationName=f"lc-{n:03d}", ImageId=base, InstanceType="t3.micro"
+        )
+        if key == "AutoScalingGroups":
+            autoscaling.create_auto_scaling_group(
+                AutoScalingGroupName=f"group-{n:03d}", LaunchConfigurationName=f"lc-{n:03d}",
+                MinSize=0, MaxSize=0, AvailabilityZones=["us-east-1a"],
+            )  # fmt: skip
+    first = getattr(autoscaling, operation)(MaxRecords=100)
+    assert len(first[key]) == 100 and first["NextToken"]
+    pages = autoscaling.get_paginator(operation).paginate()
+    assert len([item for page in pages for item in page[key]]) == 120

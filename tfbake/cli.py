@@ -252,15 +252,31 @@ def list_amis(settings: Settings, name: str | None, status: str | None) -> None:
     show_default=True,
     help="Never remove an AMI younger than this many days.",
 )
+@click.option(
+    "--grace",
+    "grace_days",
+    type=click.FloatRange(min=0),
+    default=14,
+    show_default=True,
+    help="Never remove an AMI that ensure returned within this many days.",
+)
 @click.option("--name", help="Only AMIs of this image set name.")
 @click.option("--apply", is_flag=True, help="Remove them (default: only say what would go).")
 @common_options
 @click.pass_obj
-def gc(settings: Settings, keep: int, min_age_days: float, name: str | None, apply: bool) -> None:
-    """Deregister old tfbake AMIs and delete their snapshots; never one in use."""
+def gc(
+    settings: Settings,
+    keep: int,
+    min_age_days: float,
+    grace_days: float,
+    name: str | None,
+    apply: bool,
+) -> None:
+    """Deregister old tfbake AMIs and delete their snapshots; never one in use or shared."""
     from tfbake.commands.gc import run_gc
 
-    run_gc(settings, keep=keep, min_age_days=min_age_days, name=name, apply=apply)
+    run_gc(settings, keep=keep, min_age_days=min_age_days, name=name, apply=apply,
+           grace_days=grace_days)  # fmt: skip
 
 
 @cli.command()

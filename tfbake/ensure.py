@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import time
+from datetime import datetime, timedelta, timezone
 
+from tfbake import tags
 from tfbake.aws import AwsContext
 from tfbake.errors import AmiMissing, BakeFailed
 from tfbake.pipeline import BAKED, FOUND, Plan, Result, look_up
@@ -28,8 +29,25 @@ def ensure(
     """The ready AMI of `plan`, baking it first if needed (or always, with `force`).
 
     Then its distribution (region copies, sharing, fast restore), also for an AMI that was
-    found: that is how a missing copy or permission gets repaired.
+    found: that is how a missing copy or permission gets repaired. The AMI returned is tagged
+    with when it was (tfbake/lifecycle/returned.py), so that gc spares an AMI a rollback chose.
     """
+    from tfbake.lifecycle.returned import record_returned
+
+    result = _ensure(plan, aws, on_missing=on_missing, on_progress=on_progress, force=force)
+    if result.ami is not None:
+        record_returned(aws.client("ec2"), result.ami)
+    return result
+
+
+def _ensure(
+    plan: Plan,
+    aws: AwsContext,
+    *,
+    on_missing: str,
+    on_progress: ProgressSink,
+    force: bool,
+) -> Result:
     distributed = plan.image_set.distribution != Distribution()
     if distributed:
         from tfbake.distribute.apply import preflight
@@ -38,6 +56,8 @@ def ensure(
         preflight(plan, aws.effective_region)
     found = look_up(plan, aws)
     if found.status == FOUND and not force:
+        if on_missing != ON_MISSING_FAIL:
+            _release_lock_of_a_fresh_bake(found, aws)
         if not distributed:
             return found
         if on_missing == ON_MISSING_FAIL:
@@ -61,14 +81,13 @@ def ensure(
     # fingerprint's AMI was revoked or failed, must not reuse the name of an AMI still there.
     taken = {ami.name for ami in (found.ami, *found.unusable) if ami is not None}
     name = image_name(plan)
-    if name in taken:
-        name += f"-{int(time.time())}"
     run = run_bake(
         plan,
         aws,
         on_progress=on_progress,
         timeout_seconds=plan.image_set.builder.timeout_minutes * 60,
         image_name=name,
+        unique_name=name in taken,
         recheck=not force,
     )
     baked = look_up(plan, aws)
@@ -77,9 +96,48 @@ def ensure(
             f"bake {run.execution_id} succeeded but no AMI of fingerprint "
             f"{plan.fingerprint.short} is marked ready in {baked.region}"
         )
+    if run.execution_id:
+        baked = _proven(baked, run.execution_id, aws)
     # An attached client did not bake; it reports what it found, like any other lookup.
     status = FOUND if run.attached else BAKED
     return _distribute(Result(plan, baked.region, status, baked.ami, baked.unusable), aws)
+
+
+# A lock can be left only by a client killed while its bake ran: look for one only while the
+# AMI is young, so that the lookup of an older AMI stays one DescribeImages call.
+FRESH_BAKE = timedelta(hours=2)
+
+
+def _release_lock_of_a_fresh_bake(found: Result, aws: AwsContext) -> None:
+    ami = found.ami
+    execution_id = ami.tags.get(tags.EXECUTION_ID, "") if ami else ""
+    if ami is None or not execution_id:
+        return
+    from tfbake.lifecycle.inventory import parse_creation_date
+
+    created = parse_creation_date(ami.created)
+    if datetime.now(timezone.utc) - created > FRESH_BAKE:
+        return
+    from tfbake.bake.stale_locks import release_if_finished
+
+    release_if_finished(aws, found.plan.fingerprint.value, execution_id)
+
+
+def _proven(baked: Result, execution_id: str, aws: AwsContext) -> Result:
+    # The newest ready AMI by tag is not necessarily the one this bake made: return the one the
+    # execution provably created (tfbake/bake/provenance.py).
+    from tfbake.bake.provenance import proven_image
+
+    candidates = tuple(r for r in (baked.ami, *baked.unusable) if r is not None)
+    ami = proven_image(
+        aws.client("ssm"),
+        execution_id,
+        candidates,
+        configured_runbook=baked.plan.image_set.builder.document_name,
+        region=baked.region,
+    )
+    others = tuple(r for r in candidates if r is not ami)
+    return Result(baked.plan, baked.region, FOUND, ami, others)
 
 
 def _distribute(result: Result, aws: AwsContext) -> Result:

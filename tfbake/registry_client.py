@@ -1,8 +1,10 @@
 """HTTP for the Registry API v2: transport policy, kept-alive connections, retries and auth.
 
 One client serves one resolve call and is shared by its threads: tokens are cached per
-(realm, service, scope) and the Authorization that worked for a repository is reused, so an
-image costs one round trip once its repository's token is known.
+(registry, realm, service, scope) and the Authorization that worked for a repository is reused,
+so an image costs one round trip once its repository's token is known. The registry that
+challenged is part of the key: a registry may name any realm in its challenge, and a token
+fetched for one registry is sent to that registry only, never to another naming the same realm.
 """
 
 from __future__ import annotations
@@ -79,8 +81,9 @@ class RegistryClient:
         self._ssl = ssl.create_default_context()
         self._lock = threading.Lock()
         self._idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
-        self._tokens: dict[tuple[str, str, str, bool], str] = {}
-        self._token_locks: dict[tuple[str, str, str, bool], threading.Lock] = {}
+        # (challenging registry host, realm, service, scope, with credentials) -> token
+        self._tokens: dict[tuple[str, str, str, str, bool], str] = {}
+        self._token_locks: dict[tuple[str, str, str, str, bool], threading.Lock] = {}
         self._authorization: dict[tuple[str, str], str] = {}
         self._private: set[tuple[str, str]] = set()
 
@@ -174,7 +177,7 @@ class RegistryClient:
         scope: str,
         credentials: Credentials | None,
     ) -> str:
-        key = (realm, service, scope, credentials is not None)
+        key = (ref.api_host, realm, service, scope, credentials is not None)
         with self._lock:
             lock = self._token_locks.setdefault(key, threading.Lock())
         # One fetch per key even when several threads meet the same challenge at once.

@@ -18,6 +18,7 @@ BASE_AMI = "tfbake:base-ami"  # the resolved base AMI id
 VERSION = "tfbake:version"  # the tfbake release that baked the AMI (informational)
 REVOKED_AT = "tfbake:revoked-at"  # when `tfbake invalidate` revoked the AMI (ISO 8601, UTC)
 REVOKED_REASON = "tfbake:revoked-reason"  # the --reason given to `tfbake invalidate`
+LAST_RETURNED = "tfbake:last-returned"  # when `ensure` last returned the AMI (ISO 8601, UTC)
 SOURCE_AMI = "tfbake:source-ami"  # on a region copy: the home AMI it was copied from
 SOURCE_REGION = "tfbake:source-region"  # on a region copy: the home region
 

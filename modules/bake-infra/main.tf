@@ -6,7 +6,13 @@ locals {
   account   = data.aws_caller_identity.current.account_id
   # The tag the runbook puts on every builder instance and volume at launch; the Automation
   # role may start, stop, image and terminate only instances that carry it.
-  builder_tag = "tfbake:role"
+  builder_tag   = "tfbake:role"
+  status_tag    = "tfbake:status"
+  execution_tag = "tfbake:execution-id"
+
+  image_arn               = "arn:${local.partition}:ec2:*::image/*"
+  snapshot_arn            = "arn:${local.partition}:ec2:*::snapshot/*"
+  image_and_snapshot_arns = [local.image_arn, local.snapshot_arn]
 }
 
 # ---- the builder instance ------------------------------------------------------------------
@@ -28,14 +34,33 @@ resource "aws_iam_role" "builder" {
   tags               = var.tags
 }
 
-# The SSM agent must register for the runbook to send the recipe; ECR pulls use the role.
-resource "aws_iam_role_policy_attachment" "builder" {
-  for_each = toset([
-    "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore",
-    "arn:${local.partition}:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
-  ])
-  role       = aws_iam_role.builder.name
-  policy_arn = each.value
+# What the SSM agent needs to register and run the recipe, and ECR pulls; nothing more. Not
+# AmazonSSMManagedInstanceCore: it grants ssm:GetParameter(s) on every parameter of the account
+# to whatever runs on the builder (provision commands, Ansible code).
+data "aws_iam_policy_document" "builder" {
+  statement {
+    sid       = "SsmAgent"
+    actions   = ["ssm:UpdateInstanceInformation", "ssmmessages:*", "ec2messages:*"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "EcrPull"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = coalesce(var.ecr_repository_arns, ["arn:${local.partition}:ecr:*:*:repository/*"])
+  }
+}
+
+resource "aws_iam_role_policy" "builder" {
+  name   = "builder"
+  role   = aws_iam_role.builder.id
+  policy = data.aws_iam_policy_document.builder.json
 }
 
 data "aws_iam_policy_document" "registry_credentials" {
@@ -132,7 +157,7 @@ data "aws_iam_policy_document" "automation" {
     sid     = "LaunchFromImagesIntoNetwork"
     actions = ["ec2:RunInstances"]
     resources = [
-      "arn:${local.partition}:ec2:*::image/*",
+      local.image_arn,
       "arn:${local.partition}:ec2:*:${local.account}:subnet/*",
       "arn:${local.partition}:ec2:*:${local.account}:security-group/*",
       "arn:${local.partition}:ec2:*:${local.account}:network-interface/*",
@@ -164,36 +189,54 @@ data "aws_iam_policy_document" "automation" {
     }
   }
 
+  # The image and its snapshots must be tagged pending in the same request, and may be tagged
+  # at creation only as part of it: no finished bake, backup or foreign AMI is pending.
   statement {
-    sid     = "CreateAndTagImages"
-    actions = ["ec2:CreateImage", "ec2:CreateTags"]
-    resources = [
-      "arn:${local.partition}:ec2:*::image/*",
-      "arn:${local.partition}:ec2:*::snapshot/*",
-    ]
-  }
-
-  # Only images this runbook created (they carry tfbake:fingerprint from their first moment).
-  statement {
-    sid       = "DeregisterFailedImages"
-    actions   = ["ec2:DeregisterImage"]
-    resources = ["arn:${local.partition}:ec2:*::image/*"]
+    sid       = "CreatePendingImages"
+    actions   = ["ec2:CreateImage"]
+    resources = local.image_and_snapshot_arns
     condition {
-      test     = "Null"
-      variable = "aws:ResourceTag/tfbake:fingerprint"
-      values   = ["false"]
+      test     = "StringEquals"
+      variable = "aws:RequestTag/${local.status_tag}"
+      values   = ["pending"]
     }
   }
 
-  # With its snapshots (DeleteAssociatedSnapshots), tagged by the runbook at CreateImage.
   statement {
-    sid       = "DeleteFailedImageSnapshots"
-    actions   = ["ec2:DeleteSnapshot"]
-    resources = ["arn:${local.partition}:ec2:*::snapshot/*"]
+    sid       = "TagAtImageCreation"
+    actions   = ["ec2:CreateTags"]
+    resources = local.image_and_snapshot_arns
     condition {
-      test     = "Null"
-      variable = "aws:ResourceTag/tfbake:fingerprint"
-      values   = ["false"]
+      test     = "StringEquals"
+      variable = "ec2:CreateAction"
+      values   = ["CreateImage"]
+    }
+  }
+
+  # Later tags (the spec's, ready, failed), deregistration and snapshot deletion reach only what
+  # an unfinished bake made: images and snapshots still pending (or, for the failure path's
+  # deregistration, marked failed) that carry an execution id. EC2 refuses to delete a snapshot
+  # that a registered AMI still uses.
+  dynamic "statement" {
+    for_each = {
+      TagPendingImages           = { actions = ["ec2:CreateTags"], resources = local.image_and_snapshot_arns, statuses = ["pending"] }
+      DeregisterFailedImages     = { actions = ["ec2:DeregisterImage"], resources = [local.image_arn], statuses = ["pending", "failed"] }
+      DeleteFailedImageSnapshots = { actions = ["ec2:DeleteSnapshot"], resources = [local.snapshot_arn], statuses = ["pending"] }
+    }
+    content {
+      sid       = statement.key
+      actions   = statement.value.actions
+      resources = statement.value.resources
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${local.status_tag}"
+        values   = statement.value.statuses
+      }
+      condition {
+        test     = "Null"
+        variable = "aws:ResourceTag/${local.execution_tag}"
+        values   = ["false"]
+      }
     }
   }
 
@@ -239,4 +282,89 @@ resource "aws_iam_role_policy" "automation" {
   name   = "bake"
   role   = aws_iam_role.automation.id
   policy = data.aws_iam_policy_document.automation.json
+}
+
+# ---- the caller: the principals that run tfbake (Terraform, CI) ----------------------------
+
+# The one grant of ssm:CreateDocument on tfbake's document names. tfbake refuses a document of
+# those names whose content is not its own, so a squatter cannot steer a bake, only stop it:
+# grant no other principal CreateDocument, UpdateDocument or DeleteDocument on them.
+data "aws_iam_policy_document" "caller" {
+  statement {
+    sid       = "LookUp"
+    actions   = ["ec2:DescribeImages", "ec2:DescribeInstances", "ssm:DescribeAutomationExecutions"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid     = "LockAndManifests"
+    actions = ["ssm:PutParameter", "ssm:GetParameter", "ssm:DeleteParameter", "ssm:GetParametersByPath", "ssm:DeleteParameters"]
+    resources = [
+      "arn:${local.partition}:ssm:*:${local.account}:parameter/tfbake/locks/*",
+      "arn:${local.partition}:ssm:*:${local.account}:parameter/tfbake/manifests/*",
+    ]
+  }
+
+  statement {
+    sid     = "TfbakeDocuments"
+    actions = ["ssm:DescribeDocument", "ssm:CreateDocument"]
+    resources = [
+      "arn:${local.partition}:ssm:*:${local.account}:document/tfbake-bake-*",
+      "arn:${local.partition}:ssm:*:${local.account}:document/tfbake-recipe-*",
+    ]
+  }
+
+  statement {
+    sid       = "StartBakes"
+    actions   = ["ssm:StartAutomationExecution"]
+    resources = ["arn:${local.partition}:ssm:*:${local.account}:automation-definition/tfbake-bake-*:*"]
+  }
+
+  statement {
+    sid       = "FollowBakes"
+    actions   = ["ssm:GetAutomationExecution", "ssm:StopAutomationExecution", "ssm:ListCommandInvocations"]
+    resources = ["*"]
+  }
+
+  # The one tag a lookup writes: when it last returned the AMI (gc's grace period).
+  statement {
+    sid       = "RecordReturned"
+    actions   = ["ec2:CreateTags"]
+    resources = [local.image_arn]
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = ["tfbake:last-returned"]
+    }
+  }
+
+  # A builder the runbook's failure path could not terminate.
+  statement {
+    sid       = "TerminateLeftBuilders"
+    actions   = ["ec2:TerminateInstances"]
+    resources = ["arn:${local.partition}:ec2:*:${local.account}:instance/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${local.builder_tag}"
+      values   = ["builder"]
+    }
+  }
+
+  statement {
+    sid       = "PassAutomationRole"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.automation.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ssm.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_policy" "caller" {
+  name_prefix = "${var.name}-caller-"
+  description = "tfbake: what a principal running tfbake ensure or external needs to bake"
+  policy      = data.aws_iam_policy_document.caller.json
+  tags        = var.tags
 }

@@ -26,3 +26,8 @@ output "security_group_id" {
   description = "ID of the builder's security group (no ingress)."
   value       = aws_security_group.this.id
 }
+
+output "caller_policy_arn" {
+  description = "ARN of the managed policy with what a principal running tfbake needs to bake (attach it to your Terraform and CI roles); the only grant of ssm:CreateDocument on tfbake's documents."
+  value       = aws_iam_policy.caller.arn
+}

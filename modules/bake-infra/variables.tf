@@ -26,6 +26,17 @@ variable "registry_credentials_parameter_arn" {
   }
 }
 
+variable "ecr_repository_arns" {
+  description = "ARNs of the ECR repositories the builder may pull from (those of the image sets it bakes). Null allows every repository whose policy lets the role pull."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.ecr_repository_arns == null || alltrue([for arn in coalesce(var.ecr_repository_arns, []) : can(regex("^arn:aws[a-z-]*:ecr:[a-z0-9-]+:[0-9]{12}:repository/", arn))])
+    error_message = "ecr_repository_arns must be ECR repository ARNs (arn:aws:ecr:REGION:ACCOUNT:repository/NAME)."
+  }
+}
+
 variable "volume_kms_key_arn" {
   description = "ARN of a customer-managed KMS key that encrypts baked volumes (the baked-ami module's volume.kms_key_id). Null: volumes use the AWS-managed EBS key."
   type        = string

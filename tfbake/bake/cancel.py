@@ -11,13 +11,12 @@ from typing import Any
 
 from tfbake import tags
 from tfbake.aws import AwsContext, aws_errors, paginate
-from tfbake.bake.execution import ACTIVE
+from tfbake.bake.execution import ACTIVE, EXECUTION_NOT_FOUND
 from tfbake.bake.lock import BakeLock
 from tfbake.catalog import snapshot_ids, tag_map
 from tfbake.errors import AwsError, BadInput
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
-NOT_FOUND = "AutomationExecutionNotFoundException"
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ def cancel_execution(aws: AwsContext, execution_id: str) -> Cancelled:
                 "AutomationExecution"
             ]
     except AwsError as err:
-        if err.code == NOT_FOUND:
+        if err.code == EXECUTION_NOT_FOUND:
             raise BadInput(f"no SSM Automation execution {execution_id} in {region}") from None
         raise
     status = execution.get("AutomationExecutionStatus", "")
@@ -59,20 +58,26 @@ def cancel_execution(aws: AwsContext, execution_id: str) -> Cancelled:
     return Cancelled(execution_id, status, terminated, discarded, released)
 
 
-def terminate_builders(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
-    region = aws.effective_region
-    ec2 = aws.client("ec2")
+def live_builders(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
+    """The builder instances of an execution that are not terminated yet."""
     filters = [
         {"Name": f"tag:{tags.ROLE}", "Values": [tags.ROLE_BUILDER]},
         {"Name": f"tag:{tags.EXECUTION_ID}", "Values": [execution_id]},
         {"Name": "instance-state-name", "Values": LIVE_STATES},
     ]
-    with aws_errors("ec2:DescribeInstances", region):
-        instances = [
+    ec2 = aws.client("ec2")
+    with aws_errors("ec2:DescribeInstances", aws.effective_region):
+        return tuple(
             instance["InstanceId"]
             for reservation in paginate(ec2, "describe_instances", "Reservations", Filters=filters)
             for instance in reservation["Instances"]
-        ]
+        )
+
+
+def terminate_builders(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
+    region = aws.effective_region
+    ec2 = aws.client("ec2")
+    instances = live_builders(aws, execution_id)
     if instances:
         with aws_errors("ec2:TerminateInstances", region):
             ec2.terminate_instances(InstanceIds=instances)

@@ -8,10 +8,9 @@ from typing import Any
 
 from tfbake import tags
 from tfbake.aws import AwsContext, aws_errors, paginate
-from tfbake.bake.cancel import LIVE_STATES, NOT_FOUND
-from tfbake.bake.execution import ACTIVE
+from tfbake.bake.cancel import LIVE_STATES
+from tfbake.bake.execution import ACTIVE, execution_status
 from tfbake.catalog import tag_map
-from tfbake.errors import AwsError
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def _why_stray(
 ) -> str | None:
     # The execution decides first: a builder of a running bake is never stray, however long a
     # bake its spec allows (builder.timeout_minutes reaches a day).
-    status = _execution_status(ssm, region, execution_id) if execution_id else None
+    status = execution_status(ssm, execution_id, region) if execution_id else None
     if status in ACTIVE:
         return None
     if status is not None:
@@ -67,15 +66,3 @@ def _why_stray(
     if age > max_age:
         return f"running for {int(age.total_seconds() // 60)} min with no bake in progress"
     return None  # no known execution yet, and young: a bake may be starting
-
-
-def _execution_status(ssm: Any, region: str, execution_id: str) -> str | None:
-    """The execution's status, or None when SSM does not know it."""
-    try:
-        with aws_errors(f"ssm:GetAutomationExecution {execution_id}", region):
-            execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)
-    except AwsError as err:
-        if err.code == NOT_FOUND:
-            return None
-        raise
-    return execution["AutomationExecution"].get("AutomationExecutionStatus", "")

@@ -55,6 +55,8 @@ class DocumentNames:
     runbook: str
     # None when the runbook's name was configured: that runbook names its own recipe document.
     recipe: str | None
+    # The version whose content was verified to be this tfbake's runbook; None when configured.
+    runbook_version: str | None = None
 
 
 def _template(name: str) -> str:
@@ -88,19 +90,25 @@ def recipe_command_content() -> str:
     return "\n".join(lines) + "\n"
 
 
+def content_hash(content: str) -> str:
+    """The document hash SSM reports (DescribeDocument's Hash, HashType Sha256) for `content`."""
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
 def _content_name(prefix: str, content: str) -> str:
-    digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
-    return f"{prefix}-{digest[:_NAME_HASH_LENGTH]}"
+    return f"{prefix}-{content_hash(content)[:_NAME_HASH_LENGTH]}"
 
 
 @cache
 def runbook_content() -> str:
     """The bake runbook, naming the recipe document by its content-derived name."""
-    recipe_name = _content_name("tfbake-recipe", recipe_command_content())
+    recipe = recipe_command_content()
+    recipe_name = _content_name("tfbake-recipe", recipe)
     declarations = "\n".join(parameter.declarations() for parameter in CHUNKED)
     return (
         _template(RUNBOOK_TEMPLATE)
         .replace("__RECIPE_DOCUMENT__", recipe_name)
+        .replace("__RECIPE_DOCUMENT_HASH__", content_hash(recipe))
         .replace("  __CHUNKED_PARAMETERS__", declarations)
         .replace("__IMAGES_JOINED__", IMAGES.joined())
         .replace("__PROVISION_JOINED__", PROVISION.joined())
@@ -132,7 +140,12 @@ def recipe_digest() -> str:
 
 
 def ensure_documents(ssm: Any, *, runbook_name: str | None = None) -> DocumentNames:
-    """Create both documents when missing; a configured runbook name bypasses creation."""
+    """Create both documents when missing, and verify their content when present.
+
+    Anyone allowed to create a document of the same name could otherwise have the bake run
+    their runbook: a document is used only when its hash is that of what this tfbake renders.
+    A configured runbook name bypasses both (that runbook is the operator's to trust).
+    """
     if runbook_name:
         return DocumentNames(runbook=runbook_name, recipe=None)
     names = document_names()
@@ -140,46 +153,64 @@ def ensure_documents(ssm: Any, *, runbook_name: str | None = None) -> DocumentNa
     region = ssm.meta.region_name
     # The recipe first: a runbook is of no use before the document it runs exists.
     _ensure_document(ssm, names.recipe, recipe_command_content(), "Command", region)
-    _ensure_document(ssm, names.runbook, runbook_content(), "Automation", region)
-    return names
+    version = _ensure_document(ssm, names.runbook, runbook_content(), "Automation", region)
+    return DocumentNames(names.runbook, names.recipe, runbook_version=version)
 
 
-def _ensure_document(ssm: Any, name: str, content: str, document_type: str, region: str) -> None:
+def _ensure_document(
+    ssm: Any, name: str, content: str, document_type: str, region: str
+) -> str | None:
+    """The verified document's version (None when SSM does not report one)."""
     from botocore.exceptions import ClientError
 
     with aws_errors(f"ssm:DescribeDocument {name}", region):
         try:
-            status = ssm.describe_document(Name=name)["Document"].get("Status", "Active")
+            document: dict[str, Any] | None = ssm.describe_document(Name=name)["Document"]
         except ClientError as err:
             if _error_code(err) != "InvalidDocument":
                 raise
-            status = None
-    if status is None:
+            document = None
+    if document is None:
         with aws_errors(f"ssm:CreateDocument {name}", region):
             try:
-                created = ssm.create_document(
+                document = ssm.create_document(
                     Name=name, Content=content, DocumentType=document_type, DocumentFormat="YAML"
-                )
-                status = created["DocumentDescription"].get("Status", "Creating")
+                )["DocumentDescription"]
             except ClientError as err:
-                # Content-addressed names: whoever created it first created the same document.
+                # Content-addressed names: whoever created it first created the same document,
+                # or someone else's squats the name, which the hash check below refuses.
                 if _error_code(err) != "DocumentAlreadyExists":
                     raise
-                status = "Creating"
-    if status != "Active":
-        _wait_until_active(ssm, name, region)
+                document = {"Status": "Creating"}
+    if document.get("Status", "Active") != "Active":
+        document = _wait_until_active(ssm, name, region)
+    verify_document_hash(document, name, content_hash(content), region)
+    return document.get("DocumentVersion")
 
 
-def _wait_until_active(ssm: Any, name: str, region: str) -> None:
+def verify_document_hash(
+    document: Mapping[str, Any], name: str, expected: str, region: str
+) -> None:
+    """Refuse a document (DescribeDocument's description) whose content is not `expected`."""
+    found = document.get("Hash", "")
+    if document.get("HashType", "Sha256") != "Sha256" or found != expected:
+        raise AwsError(
+            f"SSM document {name} in {region} is not the one this tfbake ships (its hash is "
+            f"{found[:12] or 'missing'}, expected {expected[:12]}): someone else created it; "
+            "delete it or set builder.document_name to a runbook you manage"
+        )
+
+
+def _wait_until_active(ssm: Any, name: str, region: str) -> dict[str, Any]:
     # CreateDocument returns while the document is still "Creating"; an execution started on it
     # then would fail.
     deadline = time.monotonic() + _DOCUMENT_ACTIVE_TIMEOUT_SECONDS
     while True:
         with aws_errors(f"ssm:DescribeDocument {name}", region):
-            document = ssm.describe_document(Name=name)["Document"]
+            document: dict[str, Any] = ssm.describe_document(Name=name)["Document"]
         status = document.get("Status", "Active")
         if status == "Active":
-            return
+            return document
         if status == "Failed" or time.monotonic() > deadline:
             reason = document.get("StatusInformation") or f"still {status}"
             raise AwsError(f"SSM document {name} in {region} is not usable: {reason}")

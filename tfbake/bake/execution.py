@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tfbake.aws import aws_errors
+from tfbake import tags
+from tfbake.aws import aws_errors, paginate
+from tfbake.errors import AwsError
 
 # Statuses of an execution that has not ended yet.
 ACTIVE = frozenset(
@@ -24,6 +26,7 @@ ACTIVE = frozenset(
 SUCCESS = "Success"
 CANCELLED = frozenset({"Cancelled"})
 TIMED_OUT = "TimedOut"
+EXECUTION_NOT_FOUND = "AutomationExecutionNotFoundException"
 OUTPUT_TAIL_LINES = 20
 
 
@@ -115,3 +118,39 @@ def command_output_tail(ssm: Any, command_id: str, region: str) -> str:
         return ""
     lines = "\n".join(texts).strip().splitlines()
     return "\n".join(lines[-OUTPUT_TAIL_LINES:])
+
+
+def find_active_execution(ssm: Any, fingerprint: str, region: str) -> str | None:
+    """The running bake of `fingerprint` (by its tag and parameter), None when there is none."""
+    filters = [
+        {"Key": "ExecutionStatus", "Values": ["Pending", "InProgress", "Waiting"]},
+        {"Key": "TagKey", "Values": [tags.FINGERPRINT]},
+    ]
+    with aws_errors("ssm:DescribeAutomationExecutions", region):
+        listed = list(
+            paginate(
+                ssm,
+                "describe_automation_executions",
+                "AutomationExecutionMetadataList",
+                Filters=filters,
+            )
+        )
+        for metadata in listed:
+            execution_id = metadata["AutomationExecutionId"]
+            execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)
+            parameters = execution["AutomationExecution"].get("Parameters", {})
+            if (parameters.get("Fingerprint") or [""])[0] == fingerprint:
+                return str(execution_id)
+    return None
+
+
+def execution_status(ssm: Any, execution_id: str, region: str) -> str | None:
+    """The execution's status, or None when SSM does not know it."""
+    try:
+        with aws_errors(f"ssm:GetAutomationExecution {execution_id}", region):
+            execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)
+    except AwsError as err:
+        if err.code == EXECUTION_NOT_FOUND:
+            return None
+        raise
+    return str(execution["AutomationExecution"].get("AutomationExecutionStatus", ""))

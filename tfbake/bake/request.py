@@ -17,6 +17,15 @@ def image_name(plan: Plan) -> str:
     return f"tfbake-{plan.image_set.name}-{plan.fingerprint.short}"
 
 
+def lock_image_name(name: str, token: str, *, unique: bool) -> str:
+    """The AMI's name in the bake of one lock: with `unique`, suffixed from the lock's token.
+
+    Not from the clock: every client that starts the bake of one lock must send the same
+    parameters with its token, or SSM refuses the retry (IdempotentParameterMismatch).
+    """
+    return f"{name}-{token[:8]}" if unique else name
+
+
 def ecr_registries(plan: Plan) -> list[str]:
     hosts = {image.reference.registry for image in plan.images}
     return sorted(host for host in hosts if ECR_HOST_RE.fullmatch(host))

@@ -7,6 +7,7 @@ ends, whatever the outcome, by whichever client sees the end.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,15 +17,17 @@ from tfbake import tags
 from tfbake.aws import AwsContext, aws_errors, is_throttling
 from tfbake.bake.execution import (
     CANCELLED,
+    EXECUTION_NOT_FOUND,
     SUCCESS,
     TIMED_OUT,
     Snapshot,
     command_output_tail,
     console_link,
+    find_active_execution,
     snapshot,
 )
 from tfbake.bake.lock import BakeLock, Lock
-from tfbake.bake.request import start_parameters
+from tfbake.bake.request import lock_image_name, start_parameters
 from tfbake.catalog import find_by_fingerprint
 from tfbake.errors import AwsError, BakeCancelled, BakeFailed, BakeTimedOut
 from tfbake.manifests import store_manifest
@@ -55,59 +58,113 @@ def run_bake(
     on_progress: ProgressSink,
     timeout_seconds: float,
     image_name: str,
+    unique_name: bool = False,
     recheck: bool = True,
     sleep: Callable[[float], None] = time.sleep,
 ) -> BakeRun:
     """Bake `plan` once, however many clients ask at the same time; returns when it succeeded.
 
     With `recheck`, a client that wins the lock looks in the catalog once more before starting:
-    another client may have finished the same bake between our lookup and our lock.
+    another client may have finished the same bake between our lookup and our lock. With
+    `unique_name`, the AMI's name is suffixed from the lock's token (an AMI of the plain name
+    still exists).
     """
     region = aws.effective_region
     ssm = aws.client("ssm")
+    deadline = time.monotonic() + timeout_seconds
     # Built (and validated) before the lock is taken: bad input must never hold a lock.
-    parameters = start_parameters(plan, region, image_name)
+    start_parameters(plan, region, image_name)
+    request = _Request(plan, aws, image_name, unique_name)
     lock = BakeLock(ssm, plan.fingerprint.value, region)
+    held = lock.acquire_or_read()
     for _ in range(MAX_TAKEOVERS):
-        held = lock.acquire_or_read()
         if held.owned and recheck and _already_baked(plan, aws):
-            lock.release(held.record)
+            _release(lock, held)
             return BakeRun(execution_id="", attached=True)
         try:
-            held = _start_or_attach(plan, aws, lock, held, parameters)
+            held = _start_or_attach(request, lock, held)
         except Exception:
             if held.owned and not held.record.execution_id:
                 lock.release(held.record)  # nothing started: leave no lock behind
             raise
-        first = _patient_snapshot(ssm, held.record.execution_id, region, sleep)
-        if (
-            not held.owned
-            and not first.active
-            and (first.status != SUCCESS or not _already_baked(plan, aws))
-        ):
-            # The lock names a bake that ended with nobody watching (its client died before
-            # releasing): badly, or well but its AMI has since been revoked. Stale: take over.
-            lock.release(held.record)
+        first = _first_snapshot(ssm, held, region, sleep, deadline)
+        ended = not held.owned and (first is None or not first.active)
+        ended_well = ended and first is not None and first.status == SUCCESS
+        if ended_well and recheck and _already_baked(plan, aws):
+            # The lock names a bake that ended well with nobody watching (its client died
+            # before releasing): its AMI is what this client wanted.
+            _release(lock, held)
+            return BakeRun(execution_id="", attached=True)
+        if ended:
+            # Stale: a bake SSM no longer knows, or one that ended badly, or well but its AMI
+            # has since been revoked (or this is a forced rebake). Taken over exactly once
+            # across all the clients that see it; the others attach to the winner's bake.
+            held = lock.take_over(held.record) or lock.acquire_or_read()
             continue
-        final = _wait(ssm, held, region, on_progress, timeout_seconds, sleep)
-        lock.release(held.record)
+        final = _wait(ssm, held, region, on_progress, deadline, sleep)
+        _release(lock, held)
         if final.status == SUCCESS:
             return BakeRun(final.execution_id, attached=not held.owned)
-        raise _failure_error(ssm, final, region)
+        raise _failure_error(aws, final, region)
     raise BakeFailed(f"bake of {plan.image_set.name!r} kept failing before this client attached")
 
 
-def _start_or_attach(
-    plan: Plan, aws: AwsContext, lock: BakeLock, held: Lock, parameters: dict[str, list[str]]
-) -> Lock:
+@dataclass(frozen=True)
+class _Request:
+    plan: Plan
+    aws: AwsContext
+    image_name: str
+    unique_name: bool
+
+    def parameters(self, token: str) -> dict[str, list[str]]:
+        name = lock_image_name(self.image_name, token, unique=self.unique_name)
+        return start_parameters(self.plan, self.aws.effective_region, name)
+
+
+def _release(lock: BakeLock, held: Lock) -> None:
+    # The bake's outcome is what the caller asked for: a lock that cannot be deleted now is
+    # stale to the next client (taken over) and listed by `tfbake cleanup`.
+    with contextlib.suppress(AwsError):
+        lock.release(held.record)
+
+
+def _first_snapshot(
+    ssm: Any, held: Lock, region: str, sleep: Callable[[float], None], deadline: float
+) -> Snapshot | None:
+    """The execution the lock names; None when SSM does not know it (a stale lock)."""
+    try:
+        return _patient_snapshot(ssm, held.record.execution_id, region, sleep, deadline)
+    except AwsError as err:
+        if held.owned or err.code != EXECUTION_NOT_FOUND:
+            raise
+        return None
+
+
+def _start_or_attach(request: _Request, lock: BakeLock, held: Lock) -> Lock:
     if held.record.execution_id:
         return held
     if not held.record.token:  # an unreadable lock: replace it
-        lock.release(held.record)
-        return _start_or_attach(plan, aws, lock, lock.acquire_or_read(), parameters)
+        replaced = lock.take_over(held.record) or lock.acquire_or_read()
+        return _start_or_attach(request, lock, replaced)
     # Also when the lock is not ours: its creator may have died before starting. The recorded
-    # token makes this start idempotent, so at most one execution exists per lock.
-    execution_id = _start(plan, aws, held.record.token, parameters)
+    # token and parameters derived from the lock make this start idempotent, so at most one
+    # execution exists per lock.
+    plan, aws = request.plan, request.aws
+    try:
+        execution_id = _start(plan, aws, held.record.token, request.parameters(held.record.token))
+    except AwsError as err:
+        if err.code != "IdempotentParameterMismatch":
+            raise
+        # The token's execution was started with other parameters (another spec with the same
+        # fingerprint but other builder settings): attach to it while it runs, else the token
+        # is spent and the lock is stale.
+        found = find_active_execution(
+            aws.client("ssm"), plan.fingerprint.value, aws.effective_region
+        )
+        if found is None:
+            replaced = lock.take_over(held.record) or lock.acquire_or_read()
+            return _start_or_attach(request, lock, replaced)
+        execution_id = found
     return lock.record_execution(held, execution_id)
 
 
@@ -130,6 +187,8 @@ def _start(plan: Plan, aws: AwsContext, token: str, parameters: dict[str, list[s
     with aws_errors("ssm:StartAutomationExecution", region):
         response = ssm.start_automation_execution(
             DocumentName=names.runbook,
+            # The version whose content was verified, not whatever is the default by now.
+            **({"DocumentVersion": names.runbook_version} if names.runbook_version else {}),
             Parameters=parameters,
             ClientToken=token,
             Tags=[
@@ -145,7 +204,7 @@ def _wait(
     lock: Lock,
     region: str,
     on_progress: ProgressSink,
-    timeout_seconds: float,
+    deadline: float,
     sleep: Callable[[float], None],
 ) -> Snapshot:
     from tfbake.bake.steps import runbook_step_count
@@ -155,21 +214,16 @@ def _wait(
     interval = POLL_FIRST_SECONDS
     recipe = _RecipeTail(ssm, region)
     while True:
-        state = _patient_snapshot(ssm, execution_id, region, sleep)
+        state = _patient_snapshot(ssm, execution_id, region, sleep, deadline)
         elapsed = time.monotonic() - started
         on_progress(Progress(execution_id, state.current_step, state.steps_done + state.active,
                              runbook_step_count(), elapsed, not lock.owned,
                              recipe.last_line(state)))  # fmt: skip
         if not state.active:
             return state
-        if elapsed >= timeout_seconds:
-            raise BakeTimedOut(
-                f"bake {execution_id} still running after {int(elapsed // 60)} min "
-                f"(at step {state.current_step}); it goes on in AWS: rerun to attach to it, "
-                f"or stop it with `tfbake cancel {execution_id}`; "
-                + console_link(region, execution_id)
-            )
-        sleep(min(interval, max(timeout_seconds - elapsed, 0.1)))
+        if time.monotonic() >= deadline:
+            raise _timed_out(execution_id, region, f"at step {state.current_step}")
+        sleep(min(interval, max(deadline - time.monotonic(), 0.1)))
         interval = min(interval * 2, POLL_MAX_SECONDS)
 
 
@@ -194,10 +248,21 @@ class _RecipeTail:
         return self.line
 
 
+def _timed_out(execution_id: str, region: str, where: str) -> BakeTimedOut:
+    return BakeTimedOut(
+        f"bake {execution_id} still running when the client's timeout ran out ({where}); it "
+        f"goes on in AWS: rerun to attach to it, or stop it with `tfbake cancel {execution_id}`; "
+        + console_link(region, execution_id)
+    )
+
+
 def _patient_snapshot(
-    ssm: Any, execution_id: str, region: str, sleep: Callable[[float], None]
+    ssm: Any, execution_id: str, region: str, sleep: Callable[[float], None], deadline: float
 ) -> Snapshot:
-    """A poll that outlasts throttling: the client retries, then this skips polls, not bakes."""
+    """A poll that outlasts throttling: the client retries, then this skips polls, not bakes.
+
+    Never past the deadline: a throttled poll is no reason to wait longer than the timeout.
+    """
     throttled = 0
     while True:
         try:
@@ -206,13 +271,18 @@ def _patient_snapshot(
             throttled += 1
             if not is_throttling(err) or throttled >= MAX_THROTTLED_POLLS:
                 raise
-            sleep(min(POLL_FIRST_SECONDS * 2**throttled, POLL_MAX_SECONDS))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _timed_out(execution_id, region, "GetAutomationExecution throttled") from None
+            sleep(min(POLL_FIRST_SECONDS * 2**throttled, POLL_MAX_SECONDS, left))
 
 
-def _failure_error(ssm: Any, state: Snapshot, region: str) -> Exception:
+def _failure_error(aws: AwsContext, state: Snapshot, region: str) -> Exception:
+    ssm = aws.client("ssm")
     link = console_link(region, state.execution_id)
+    builders = _sweep_builders(aws, state.execution_id)
     if state.status in CANCELLED:
-        return BakeCancelled(f"bake {state.execution_id} was cancelled; {link}")
+        return BakeCancelled(f"bake {state.execution_id} was cancelled{builders}; {link}")
     failure = state.failure
     step = failure.step if failure else "(unknown step)"
     message = failure.message if failure else ""
@@ -223,6 +293,28 @@ def _failure_error(ssm: Any, state: Snapshot, region: str) -> Exception:
     )
     kind = "timed out" if state.status == TIMED_OUT else "failed"
     return BakeFailed(
-        f"bake {state.execution_id} {kind} at step {step}: {message or state.status}; {link}",
+        f"bake {state.execution_id} {kind} at step {step}: {message or state.status}{builders}; "
+        f"{link}",
         details=tail,
     )
+
+
+def _sweep_builders(aws: AwsContext, execution_id: str) -> str:
+    """Terminate a builder the ended bake left running; the note for the error, '' if none.
+
+    The runbook's failure path terminates its builder, unless that path fails too (its role
+    lost a permission): then the client does it, or names the instance it could not stop.
+    """
+    from tfbake.bake.cancel import live_builders, terminate_builders
+
+    try:
+        left = live_builders(aws, execution_id)
+    except AwsError as err:
+        return f" (its builder may still run: {err.one_line()}; see `tfbake cleanup`)"
+    if not left:
+        return ""
+    try:
+        terminate_builders(aws, execution_id)
+    except AwsError as err:
+        return f" (its builder {', '.join(left)} is still running: {err.one_line()})"
+    return f" (its runbook left builder {', '.join(left)} running; tfbake terminated it)"

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from tfbake.bake.cancel import cancel_execution
-from tfbake.bake.execution import ACTIVE
+from tfbake.bake.execution import ACTIVE, execution_status, find_active_execution
 from tfbake.bake.lock import BakeLock
 from tfbake.errors import BadInput
 from tfbake.pipeline import plan_image_set
@@ -21,6 +21,8 @@ EXECUTION_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 def run_cancel(settings: Any, target: str) -> None:
     aws = settings.aws()
     execution_id = target if EXECUTION_ID_RE.fullmatch(target) else _execution_of(aws, target)
+    if execution_id is None:
+        return
     cancelled = cancel_execution(aws, execution_id)
     terminated = ", ".join(cancelled.terminated) or "none running"
     discarded = ", ".join(cancelled.discarded) or "none"
@@ -34,15 +36,29 @@ def run_cancel(settings: Any, target: str) -> None:
     )
 
 
-def _execution_of(aws: Any, spec: str) -> str:
+def _execution_of(aws: Any, spec: str) -> str | None:
+    """The execution SPEC's lock names; None when the lock named none and was cleared."""
     path = Path(spec)
     if not path.exists():
         raise BadInput(f"{spec!r} is neither an execution id nor a spec file")
     plan = plan_image_set(load_image_set(path), aws)
-    record = BakeLock(aws.client("ssm"), plan.fingerprint.value, aws.effective_region).read()
-    if record is None or not record.execution_id:
+    region = aws.effective_region
+    ssm = aws.client("ssm")
+    lock = BakeLock(ssm, plan.fingerprint.value, region)
+    record = lock.read()
+    if record is None:
         raise BadInput(
             f"no bake in progress for {plan.image_set.name!r} "
-            f"(fingerprint {plan.fingerprint.short}) in {aws.effective_region}"
+            f"(fingerprint {plan.fingerprint.short}) in {region}"
         )
-    return record.execution_id
+    # A lock whose client died before recording its execution, or whose execution SSM no
+    # longer knows, wedges nothing once cleared: the bake it stands for runs, or never will.
+    execution_id = record.execution_id or find_active_execution(ssm, plan.fingerprint.value, region)
+    if execution_id and execution_status(ssm, execution_id, region) is not None:
+        return execution_id
+    lock.release(record)
+    click.echo(
+        f"released the lock of {plan.image_set.name!r} (fingerprint {plan.fingerprint.short}): "
+        "it named no bake SSM knows"
+    )
+    return None

@@ -1,4 +1,4 @@
-"""`tfbake cleanup`: list (or terminate, with --apply) builder instances bakes left behind."""
+"""`tfbake cleanup`: list (or, with --apply, end) builder instances and locks bakes left behind."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from tfbake.bake.cleanup import find_stray_builders, terminate
+from tfbake.bake.stale_locks import find_stale_locks, release_stale_locks
 from tfbake.render import table
 
 CLEANUP_SCHEMA = "tfbake.cleanup/1"
@@ -17,8 +18,10 @@ CLEANUP_SCHEMA = "tfbake.cleanup/1"
 def run_cleanup(settings: Any, *, apply: bool, max_age_minutes: int) -> None:
     aws = settings.aws()
     strays = find_stray_builders(aws, timedelta(minutes=max_age_minutes))
+    locks = find_stale_locks(aws, timedelta(minutes=max_age_minutes))
     if apply:
         terminate(aws, strays)
+        release_stale_locks(aws, locks)
     if settings.json:
         click.echo(json.dumps({
             "schema": CLEANUP_SCHEMA,
@@ -26,8 +29,11 @@ def run_cleanup(settings: Any, *, apply: bool, max_age_minutes: int) -> None:
             "applied": apply,
             "builders": [{"instance_id": s.instance_id, "execution_id": s.execution_id,
                           "launched": s.launched.isoformat(), "reason": s.reason} for s in strays],
+            "locks": [{"fingerprint": lock.fingerprint, "execution_id": lock.record.execution_id,
+                       "reason": lock.reason} for lock in locks],
         }, indent=2, sort_keys=True))  # fmt: skip
         return
+    _echo_locks(locks, apply)
     if not strays:
         click.echo("no stray builder instances")
         return
@@ -37,3 +43,12 @@ def run_cleanup(settings: Any, *, apply: bool, max_age_minutes: int) -> None:
     click.echo(table(["INSTANCE", "EXECUTION", "LAUNCHED", "WHY"], rows))
     verb = "terminated" if apply else "would terminate (dry run; pass --apply)"
     click.echo(f"{verb}: {len(strays)} instance(s)")
+
+
+def _echo_locks(locks: list[Any], apply: bool) -> None:
+    if not locks:
+        return
+    rows = [[lock.fingerprint[:16], lock.record.execution_id or "-", lock.reason] for lock in locks]
+    click.echo(table(["LOCK", "EXECUTION", "WHY"], rows))
+    verb = "released" if apply else "would release (dry run; pass --apply)"
+    click.echo(f"{verb}: {len(locks)} stale lock(s)")

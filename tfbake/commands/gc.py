@@ -10,9 +10,11 @@ import click
 from tfbake.commands.list import created_text
 from tfbake.errors import AwsError
 from tfbake.lifecycle.gc import (
+    DEFAULT_GRACE_DAYS,
     DELETE_MANIFEST,
     DELETE_SNAPSHOT,
     DEREGISTER,
+    DEREGISTER_COPY,
     GcOutcome,
     GcPlan,
     Step,
@@ -26,9 +28,17 @@ GC_SCHEMA = "tfbake.gc/1"
 HEADER = ["AMI", "NAME", "FINGERPRINT", "CREATED", "STATUS", "ACTION", "WHY"]
 
 
-def run_gc(settings: Any, *, keep: int, min_age_days: float, name: str | None, apply: bool) -> None:
+def run_gc(
+    settings: Any,
+    *,
+    keep: int,
+    min_age_days: float,
+    name: str | None,
+    apply: bool,
+    grace_days: float = DEFAULT_GRACE_DAYS,
+) -> None:
     aws = settings.aws()
-    plan = plan_gc(aws, keep=keep, min_age_days=min_age_days, name=name)
+    plan = plan_gc(aws, keep=keep, min_age_days=min_age_days, name=name, grace_days=grace_days)
     outcome = apply_gc(aws, plan) if apply else None
     if settings.json:
         click.echo(json.dumps(gc_json(plan, outcome), indent=2, sort_keys=True))
@@ -62,9 +72,13 @@ def _print_steps(plan: GcPlan, outcome: GcOutcome | None) -> None:
             "pass --apply to do it"
         )
         return
+    for ami_id, reason in outcome.kept:
+        click.echo(f"kept {ami_id}: {reason}")
     for step in outcome.done:
         click.echo(_past(step))
     if outcome.error is None:
+        amis -= len(outcome.kept)
+        snapshots = sum(1 for step in outcome.done if step.action == DELETE_SNAPSHOT)
         click.echo(f"deregistered {amis} AMI(s) and deleted {snapshots} snapshot(s)")
         return
     click.echo(f"stopped: {outcome.error.one_line()}")
@@ -75,6 +89,8 @@ def _print_steps(plan: GcPlan, outcome: GcOutcome | None) -> None:
 def _past(step: Step) -> str:
     if step.action == DEREGISTER:
         return f"deregistered {step.resource}"
+    if step.action == DEREGISTER_COPY:
+        return f"deregistered copy {step.resource} of {step.ami_id} in {step.region}"
     if step.action == DELETE_MANIFEST:
         return f"deleted the recorded inputs of fingerprint {step.resource[:16]}"
     return f"deleted snapshot {step.resource} of {step.ami_id}"
@@ -87,6 +103,7 @@ def gc_json(plan: GcPlan, outcome: GcOutcome | None) -> dict[str, Any]:
         "applied": outcome is not None,
         "keep": plan.keep,
         "min_age_days": plan.min_age_days,
+        "grace_days": plan.grace_days,
         "name": plan.name,
         "amis": [
             {
@@ -107,9 +124,15 @@ def gc_json(plan: GcPlan, outcome: GcOutcome | None) -> dict[str, Any]:
         "planned": [_step_json(step) for step in steps_of(plan)],
         "done": [_step_json(step) for step in outcome.done] if outcome else [],
         "left": [_step_json(step) for step in outcome.left] if outcome else [],
+        "kept_at_apply": [{"ami_id": ami_id, "reason": reason} for ami_id, reason in outcome.kept]
+        if outcome
+        else [],
         "error": outcome.error.one_line() if outcome and outcome.error else None,
     }
 
 
 def _step_json(step: Step) -> dict[str, str]:
-    return {"action": step.action, "resource": step.resource, "ami_id": step.ami_id}
+    data = {"action": step.action, "resource": step.resource, "ami_id": step.ami_id}
+    if step.region:
+        data["region"] = step.region
+    return data

@@ -195,7 +195,10 @@ def _copy_tags(home: AmiRecord, home_region: str) -> dict[str, str]:
     copied = {
         k: v
         for k, v in home.tags.items()
-        if not k.lower().startswith("aws:") and not k.startswith(tags.COPY_PREFIX)
+        # tfbake:last-returned is the home AMI's own bookkeeping, not a property of the image.
+        if not k.lower().startswith("aws:")
+        and not k.startswith(tags.COPY_PREFIX)
+        and k != tags.LAST_RETURNED
     }
     return {**copied, tags.SOURCE_AMI: home.ami_id, tags.SOURCE_REGION: home_region}
 

@@ -1,9 +1,12 @@
 """Garbage collection of tfbake's AMIs: decide what may go, then deregister and delete snapshots.
 
-Deciding is a pure function of the inventory (`decide`), so a dry run and --apply judge alike.
-Applying is a flat list of steps, each AMI's deregistration before its snapshots' deletion: a
-failure stops at the failing step, so an AMI whose deregistration failed keeps its snapshots and
-everything after it is reported as left, never as done.
+Deciding is a pure function of the inventory (`decide`), so a dry run and --apply judge alike;
+then the rest of the estate (estate.py) keeps what another account or region still needs.
+Applying is a flat list of steps, each AMI's copies in other regions first, then its own
+deregistration before its snapshots' deletion: a failure stops at the failing step, so an AMI
+whose deregistration failed keeps its snapshots and everything after it is reported as left,
+never as done. Just before an AMI's first step, its usage is scanned again: an AMI that came
+into use since the plan is kept.
 """
 
 from __future__ import annotations
@@ -17,11 +20,15 @@ from typing import Any
 from tfbake import tags
 from tfbake.aws import AwsContext, aws_errors
 from tfbake.errors import AwsError
+from tfbake.lifecycle.estate import Estate
 from tfbake.lifecycle.inventory import UNKNOWN_CREATED, Inventory, TfbakeAmi, take_inventory
+from tfbake.lifecycle.returned import last_returned
 from tfbake.lifecycle.usage import Use
 from tfbake.manifests import delete_manifest
 
 DEREGISTER = "deregister"
+DEREGISTER_COPY = "deregister-copy"  # a copy in another region, with its snapshots
+DEFAULT_GRACE_DAYS = 14.0
 DELETE_SNAPSHOT = "delete-snapshot"
 DELETE_MANIFEST = "delete-manifest"
 # Already gone (another gc, or a person, got there first): the goal of the step is reached.
@@ -46,6 +53,7 @@ class GcPlan:
     min_age_days: float
     name: str | None
     verdicts: tuple[Verdict, ...]
+    grace_days: float = DEFAULT_GRACE_DAYS
 
     @property
     def removals(self) -> tuple[TfbakeAmi, ...]:
@@ -54,13 +62,16 @@ class GcPlan:
 
 @dataclass(frozen=True)
 class Step:
-    action: str  # DEREGISTER or DELETE_SNAPSHOT
-    resource: str  # the AMI or snapshot id
+    action: str  # DEREGISTER, DEREGISTER_COPY, DELETE_SNAPSHOT or DELETE_MANIFEST
+    resource: str  # the AMI, copy, snapshot id or fingerprint
     ami_id: str
+    region: str = ""  # a copy's region; "" for the plan's region
 
     def __str__(self) -> str:
         if self.action == DEREGISTER:
             return f"deregister {self.resource}"
+        if self.action == DEREGISTER_COPY:
+            return f"deregister copy {self.resource} of {self.ami_id} in {self.region}"
         if self.action == DELETE_MANIFEST:
             return f"delete the recorded inputs of fingerprint {self.resource[:16]}"
         return f"delete snapshot {self.resource} of {self.ami_id}"
@@ -71,6 +82,7 @@ class GcOutcome:
     done: tuple[Step, ...]
     left: tuple[Step, ...]  # the failing step first, then every step not tried
     error: AwsError | None
+    kept: tuple[tuple[str, str], ...] = ()  # (AMI id, why) for AMIs the rescan kept
 
 
 def plan_gc(
@@ -80,20 +92,36 @@ def plan_gc(
     min_age_days: float = 0,
     name: str | None = None,
     now: datetime | None = None,
+    grace_days: float = DEFAULT_GRACE_DAYS,
 ) -> GcPlan:
     inventory = take_inventory(aws, name=name)
-    verdicts = decide(inventory, keep, min_age_days, now or datetime.now(timezone.utc))
-    return GcPlan(inventory.region, keep, min_age_days, name, verdicts)
+    verdicts = decide(inventory, keep, min_age_days, now or datetime.now(timezone.utc), grace_days)
+    estate = Estate(aws, inventory.usage)
+    checked = tuple(_estate_checked(estate, verdict) for verdict in verdicts)
+    return GcPlan(inventory.region, keep, min_age_days, name, checked, grace_days)
+
+
+def _estate_checked(estate: Estate, verdict: Verdict) -> Verdict:
+    if not verdict.remove:
+        return verdict
+    kept_because = estate.why_kept(verdict.ami)
+    return Verdict(verdict.ami, False, kept_because, verdict.uses) if kept_because else verdict
 
 
 def decide(
-    inventory: Inventory, keep: int, min_age_days: float, now: datetime
+    inventory: Inventory,
+    keep: int,
+    min_age_days: float,
+    now: datetime,
+    grace_days: float = DEFAULT_GRACE_DAYS,
 ) -> tuple[Verdict, ...]:
     newest = _newest_ready(inventory.amis, keep)
     verdicts = []
     for ami in inventory.amis:
         uses = inventory.uses_of(ami.ami_id)
-        kept_because = _why_kept(ami, uses, ami.ami_id in newest, keep, min_age_days, now)
+        kept_because = _why_kept(
+            ami, uses, ami.ami_id in newest, keep, (min_age_days, grace_days), now
+        )
         if kept_because:
             verdicts.append(Verdict(ami, False, kept_because, uses))
         else:
@@ -118,15 +146,22 @@ def _why_kept(
     uses: tuple[Use, ...],
     among_newest: bool,
     keep: int,
-    min_age_days: float,
+    ages: tuple[float, float],  # --min-age and --grace, in days
     now: datetime,
 ) -> str | None:
+    min_age_days, grace_days = ages
     if uses:
         shown = ", ".join(str(use) for use in uses[:USES_SHOWN])
         more = f" and {len(uses) - USES_SHOWN} more" if len(uses) > USES_SHOWN else ""
         return f"in use by {shown}{more}"
     if ami.status == tags.STATUS_PENDING or ami.state == "pending":
         return "pending: a bake may be in progress"
+    returned = last_returned(ami.tags)
+    if returned is not None and now - returned < timedelta(days=grace_days):
+        return (
+            f"returned by ensure at {ami.tags[tags.LAST_RETURNED]}, within --grace "
+            f"{grace_days:g} day(s): a rollback may be about to use it"
+        )
     if not ami.status:
         return f"no {tags.STATUS} tag: not made by a tfbake bake that this gc understands"
     if ami.created == UNKNOWN_CREATED:
@@ -152,6 +187,11 @@ def steps_of(plan: GcPlan) -> tuple[Step, ...]:
     last_of_fingerprint = {ami.fingerprint: ami.ami_id for ami in plan.removals}
     steps = []
     for ami in plan.removals:
+        steps.extend(
+            Step(DEREGISTER_COPY, copy, ami.ami_id, region)
+            for region, copy in ami.regions.items()
+            if region != ami.region
+        )
         # Snapshot ids come from the listing, taken before deregistration: afterwards the
         # image, and with it the only record of which snapshots were its own, is gone.
         steps.append(Step(DEREGISTER, ami.ami_id, ami.ami_id))
@@ -166,20 +206,48 @@ def apply_gc(aws: AwsContext, plan: GcPlan) -> GcOutcome:
     ec2 = aws.client("ec2")
     ssm = aws.client("ssm")
     steps = steps_of(plan)
+    amis = {ami.ami_id: ami for ami in plan.removals}
+    estate = Estate(aws)
+    kept: dict[str, str] = {}
+    checked: set[str] = set()
+    done: list[Step] = []
     for index, step in enumerate(steps):
+        if step.ami_id not in checked:
+            checked.add(step.ami_id)
+            try:
+                reason = estate.why_kept(amis[step.ami_id], fresh=True)
+            except AwsError as err:
+                return GcOutcome(tuple(done), steps[index:], err, tuple(kept.items()))
+            if reason:
+                kept[step.ami_id] = reason
+        if step.ami_id in kept or (
+            step.action == DELETE_MANIFEST and _fingerprint_kept(step.resource, amis, kept)
+        ):
+            continue
         try:
-            _run(ec2, ssm, step, plan.region)
+            _run(ec2, ssm, aws, step, plan.region)
         except AwsError as err:
             if err.code in GONE_CODES:
+                done.append(step)
                 continue
-            return GcOutcome(steps[:index], steps[index:], err)
-    return GcOutcome(steps, (), None)
+            return GcOutcome(tuple(done), steps[index:], err, tuple(kept.items()))
+        done.append(step)
+    return GcOutcome(tuple(done), (), None, tuple(kept.items()))
 
 
-def _run(ec2: Any, ssm: Any, step: Step, region: str) -> None:
+def _fingerprint_kept(fingerprint: str, amis: dict[str, TfbakeAmi], kept: dict[str, str]) -> bool:
+    return any(amis[ami_id].fingerprint == fingerprint for ami_id in kept)
+
+
+def _run(ec2: Any, ssm: Any, aws: AwsContext, step: Step, region: str) -> None:
     if step.action == DEREGISTER:
         with aws_errors(f"ec2:DeregisterImage {step.resource}", region):
             ec2.deregister_image(ImageId=step.resource)
+    elif step.action == DEREGISTER_COPY:
+        with aws_errors(f"ec2:DeregisterImage {step.resource}", step.region):
+            aws.client("ec2", step.region).deregister_image(
+                ImageId=step.resource, DeleteAssociatedSnapshots=True
+            )
     elif step.action == DELETE_MANIFEST:
         delete_manifest(ssm, step.resource, region)
     else:

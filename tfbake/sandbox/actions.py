@@ -212,6 +212,7 @@ def create_tags(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
 
 def run_command(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
     name, ids = inputs["DocumentName"], list(inputs["InstanceIds"])
+    check_document_hash(ctx, name, inputs)
     content = call_api(ctx, "ssm", "GetDocument", {"Name": name})["Content"]
     document = parse_document(content)
     try:
@@ -268,6 +269,19 @@ def _recorded(
     ctx.commands.record(recorded)
     outputs = {"CommandId": command_id, "Status": "Success", "ResponseCode": 0, "Output": output}
     return ActionResult(outputs, command_id=command_id)
+
+
+def check_document_hash(ctx: ActionContext, name: str, inputs: dict[str, Any]) -> None:
+    """Refuse a pinned DocumentHash that is not the document's, as Run Command does."""
+    pinned = inputs.get("DocumentHash")
+    if not pinned:
+        return
+    kind = inputs.get("DocumentHashType", "Sha256")
+    if kind != "Sha256":
+        raise StepFailed(f"InvalidDocument: the sandbox checks Sha256 document hashes, not {kind}")
+    found = call_api(ctx, "ssm", "DescribeDocument", {"Name": name})["Document"].get("Hash")
+    if found != pinned:
+        raise StepFailed(f"InvalidDocument: the hash of document {name} does not match {pinned}")
 
 
 def branch(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:

@@ -59,6 +59,7 @@ class Execution:
     account: str
     tags: list[dict[str, str]]
     client_token: str | None
+    document_version: str = "1"
     status: str = "Pending"
     start: float = field(default_factory=time.time)
     end: float | None = None

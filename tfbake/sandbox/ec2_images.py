@@ -1,11 +1,12 @@
-"""EC2 image actions the sandbox answers where moto does not: fast snapshot restores, and the
-encryption CopyImage is asked for.
+"""EC2 image actions the sandbox answers where moto does not: fast snapshot restores, the
+encryption CopyImage is asked for, and DeregisterImage's DeleteAssociatedSnapshots.
 
-moto has no EnableFastSnapshotRestores or DescribeFastSnapshotRestores, and its CopyImage
-ignores Encrypted and KmsKeyId. Both are added here as methods on moto's EC2 response class
-(like pagination.py), so they are served over HTTP like any other action. The fast snapshot
-restore record lives on moto's EC2 backend of the account and region, so a sandbox reset
-forgets it with everything else; DescribeFastSnapshotRestores reads it back.
+moto has no EnableFastSnapshotRestores or DescribeFastSnapshotRestores, its CopyImage ignores
+Encrypted and KmsKeyId, and its DeregisterImage ignores DeleteAssociatedSnapshots (leaving the
+snapshots a failed bake's runbook means to delete). All are added here as methods on moto's EC2
+response class (like pagination.py), so they are served over HTTP like any other action. The
+fast snapshot restore record lives on moto's EC2 backend of the account and region, so a
+sandbox reset forgets it with everything else; DescribeFastSnapshotRestores reads it back.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def install() -> None:
     EC2Response.tfbake_fast_snapshot_restores = True  # type: ignore[attr-defined]
     AmisResponse.copy_image = _encrypting_copy(AmisResponse.copy_image)  # type: ignore[method-assign]
     AmisResponse.create_image = _create_image_tagging_snapshots  # type: ignore[method-assign]
+    AmisResponse.deregister_image = _deregistering_snapshots(AmisResponse.deregister_image)  # type: ignore[method-assign]
 
 
 def _enable(self: Any) -> Any:
@@ -164,3 +166,17 @@ def _encrypting_copy(copy_image: Any) -> Any:
         return response
 
     return encrypting_copy_image
+
+
+def _deregistering_snapshots(deregister_image: Any) -> Any:
+    def deregister_image_and_snapshots(self: Any) -> Any:
+        if str(self._get_param("DeleteAssociatedSnapshots", "")).lower() != "true":
+            return deregister_image(self)
+        image = self.ec2_backend.amis.get(self._get_param("ImageId"))
+        snapshot = getattr(image, "ebs_snapshot", None)
+        response = deregister_image(self)
+        if snapshot is not None:
+            self.ec2_backend.delete_snapshot(snapshot.id)
+        return response
+
+    return deregister_image_and_snapshots

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -37,6 +38,7 @@ _INTERNAL_ENVIRON_KEY = "HTTP_" + INTERNAL_HEADER.upper().replace("-", "_")
 _SSM_TARGET_PREFIX = "AmazonSSM."
 _DEFAULT_ACCOUNT = "123456789012"
 HANDLERS = {**AUTOMATION_HANDLERS, **COMMAND_HANDLERS}
+_CREATE_IMAGE_LOCK = threading.Lock()
 
 
 class SandboxApp:
@@ -71,11 +73,7 @@ class SandboxApp:
     def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target and _action(environ) == "CreateImage":
-            taken = self._image_name_taken(environ)
-            if taken:
-                return _ec2_error(
-                    start_response, "400 Bad Request", "InvalidAMIName.Duplicate", taken
-                )
+            return self._create_image_once_per_name(environ, start_response)
         handler = HANDLERS.get(target[len(_SSM_TARGET_PREFIX) :]) if target else None
         if handler is None or not target.startswith(_SSM_TARGET_PREFIX):
             return self._moto(environ, start_response)
@@ -94,6 +92,19 @@ class SandboxApp:
             error = {"__type": "ValidationException", "message": f"missing {err.args[0]}"}
             return _json_response(start_response, 400, error)
         return _json_response(start_response, 200, result)
+
+    def _create_image_once_per_name(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Any:
+        # The check and the creation as one step: two CreateImage calls racing with one name
+        # must not both pass the check (AWS creates one and refuses the other).
+        with _CREATE_IMAGE_LOCK:
+            taken = self._image_name_taken(environ)
+            if taken:
+                return _ec2_error(
+                    start_response, "400 Bad Request", "InvalidAMIName.Duplicate", taken
+                )
+            return list(self._moto(environ, start_response))
 
     def _image_name_taken(self, environ: dict[str, Any]) -> str | None:
         # AWS refuses a second AMI with the same name in an account and region; moto accepts

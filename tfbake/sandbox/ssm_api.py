@@ -51,7 +51,9 @@ def start_automation_execution(controls: SandboxControls, request: Request) -> d
         existing = _by_token(controls, token, name, given)
         if existing:
             return {"AutomationExecutionId": existing}
-    document = _automation_document(controls, request.region, name)
+    document, version = _automation_document(
+        controls, request.region, name, body.get("DocumentVersion")
+    )
     try:
         values = resolve_parameters(document, given)
     except InvalidParameters as err:
@@ -66,6 +68,7 @@ def start_automation_execution(controls: SandboxControls, request: Request) -> d
         account=request.account,
         tags=list(body.get("Tags") or []),
         client_token=token,
+        document_version=version,
     )
     with controls.lock:
         # Checked again under the lock: two requests with one token race to this point.
@@ -112,19 +115,24 @@ def _by_token(controls: SandboxControls, token: str, name: str, given: Any) -> s
         return execution_id
 
 
-def _automation_document(controls: SandboxControls, region: str, name: str) -> dict[str, Any]:
+def _automation_document(
+    controls: SandboxControls, region: str, name: str, version: str | None
+) -> tuple[dict[str, Any], str]:
+    """The document's content and the version run: the one asked for, else the default."""
     import yaml
     from botocore.exceptions import ClientError
 
     try:
-        found = controls.client("ssm", region).get_document(Name=name)
+        found = controls.client("ssm", region).get_document(
+            Name=name, **({"DocumentVersion": version} if version else {})
+        )
     except ClientError as err:
         raise ApiError(
             "AutomationDefinitionNotFoundException", f"Automation document {name} not found"
         ) from err
     if found.get("DocumentType") != "Automation":
         raise ApiError("InvalidDocumentType", f"{name} is not an Automation document")
-    return yaml.safe_load(found["Content"])
+    return yaml.safe_load(found["Content"]), str(found.get("DocumentVersion") or "1")
 
 
 def _execution(controls: SandboxControls, execution_id: str) -> Execution:
@@ -154,7 +162,7 @@ def _metadata(execution: Execution) -> dict[str, Any]:
     data: dict[str, Any] = {
         "AutomationExecutionId": execution.execution_id,
         "DocumentName": execution.document_name,
-        "DocumentVersion": "1",
+        "DocumentVersion": execution.document_version,
         "AutomationExecutionStatus": execution.status,
         "ExecutionStartTime": execution.start,
         "ExecutedBy": f"arn:aws:sts::{execution.account}:assumed-role/sandbox/tfbake",
