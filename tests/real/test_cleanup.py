@@ -13,13 +13,14 @@ from tfbake.sandbox.base_images import DEBIAN_OWNER
 CGROUPS = Path("/sys/fs/cgroup")
 
 
-def processes_in(root: Path) -> list[int]:
-    """Pids whose root directory is inside `root`: the processes of its machines."""
+def processes_of(owner_pid: int) -> list[int]:
+    """Pids in the cgroups of the machines of the sandbox with pid `owner_pid`."""
+    mark = f"/tfbake-sandbox/sandbox{owner_pid}-"
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if str((entry / "root").readlink()).startswith(str(root)):
+                if mark in (entry / "cgroup").read_text():
                     found.append(int(entry.name))
             except OSError:
                 continue
@@ -42,12 +43,12 @@ def test_a_killed_sandbox_leaves_no_machine_cgroup_or_state(tmp_path: Path) -> N
         instance_id = ec2.run_instances(ImageId=image["ImageId"], MinCount=1, MaxCount=1)[
             "Instances"
         ][0]["InstanceId"]
-        wait_until(lambda: processes_in(state), 120, "the instance's machine to boot")
+        wait_until(lambda: processes_of(sandbox.process.pid), 120, "the machine to boot")
         assert cgroups_of(sandbox.process.pid)
     finally:
         os.kill(sandbox.process.pid, signal.SIGKILL)
         sandbox.process.wait()
-    wait_until(lambda: not processes_in(state), 60, "the machine to end")
+    wait_until(lambda: not processes_of(sandbox.process.pid), 60, "the machine to end")
     wait_until(lambda: not state.exists(), 60, "the state directory to go")
     wait_until(lambda: not cgroups_of(sandbox.process.pid), 30, "the cgroups to go")
     assert not (Path("/run/systemd/nspawn/propagate") / instance_id).exists()

@@ -125,7 +125,13 @@ class Fleet:
             return
         assert machine.process is not None and machine.leader is not None
         self._reaper.machine_started(
-            Started(machine.instance_id, machine.process.pid, machine.leader, str(machine.root))
+            Started(
+                machine.instance_id,
+                machine.process.pid,
+                machine.leader,
+                str(machine.root),
+                machine.cgroup,
+            )
         )
         _set_state(entry.record, "running")
         self.log(f"{machine.instance_id} running, from {entry.record.image_id}")
@@ -252,30 +258,25 @@ class Fleet:
 
     def reset(self) -> None:
         """End every machine and forget every snapshot: a fresh account."""
-        with self._lock:
-            entries = list(self._instances.values())
-            self._instances.clear()
-        for entry in entries:
-            if entry.worker is not None:
-                entry.worker.join()
-            entry.machine.kill()
-            self._reaper.machine_gone(entry.machine.instance_id)
-            entry.machine.remove()
+        self._end_machines(lambda machine: (machine.kill(), machine.remove()))
         for directory in (self.state_dir / "snapshots").iterdir():
             shutil.rmtree(directory, ignore_errors=True)
 
     def shutdown(self) -> None:
+        self._end_machines(lambda machine: machine.power_off(timeout=15))
+        self._reaper.close()
+        if self.temporary:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _end_machines(self, end: Callable[[Machine], object]) -> None:
         with self._lock:
             entries = list(self._instances.values())
             self._instances.clear()
         for entry in entries:
             if entry.worker is not None:
                 entry.worker.join()
-            entry.machine.power_off(timeout=15)
+            end(entry.machine)
             self._reaper.machine_gone(entry.machine.instance_id)
-        self._reaper.close()
-        if self.temporary:
-            shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
 def _copy_tree(source: Path, target: Path) -> None:

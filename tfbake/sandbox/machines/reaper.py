@@ -7,8 +7,8 @@ process once, in a session of its own, and tells it over a pipe which machines i
 the guard powers off every machine still running, kills what does not stop, removes the
 machines' cgroups and nspawn's locks, and, for a temporary state directory, the directory.
 
-It acts only on what it was told about, by pid, and checks each pid is still that machine
-(its root directory) before signalling it.
+It acts only on what it was told about, by pid, and checks each pid is still that machine (its
+own cgroup, which no other process is in) before signalling it.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class Started:
     nspawn_pid: int
     leader_pid: int
     root: str
+    cgroup: str  # the machine's own cgroup, below which every one of its processes runs
 
 
 class Reaper:
@@ -66,9 +67,10 @@ class Reaper:
         self._process.stdin.flush()
 
 
-def _is_machine(pid: int, root: str) -> bool:
+def _is_machine(pid: int, cgroup: str) -> bool:
+    # Not by /proc/PID/root: from the host it reads "/" for a process of a machine.
     try:
-        return str(Path(f"/proc/{pid}/root").readlink()) == root
+        return f"/{cgroup}/" in Path(f"/proc/{pid}/cgroup").read_text()
     except OSError:
         return False
 
@@ -94,16 +96,16 @@ def end_machines(owner: str, machines: dict[str, Started]) -> None:
             _signal(started.nspawn_pid, signal.SIGTERM)  # nspawn halts the machine cleanly
     deadline = time.monotonic() + _GRACE_SECONDS
     while time.monotonic() < deadline and any(
-        _is_machine(s.leader_pid, s.root) for s in machines.values()
+        _is_machine(s.leader_pid, s.cgroup) for s in machines.values()
     ):
         time.sleep(0.1)
     for started in machines.values():
-        if _is_machine(started.leader_pid, started.root):
+        if _is_machine(started.leader_pid, started.cgroup):
             _signal(started.leader_pid, signal.SIGKILL)
         if _is_nspawn_of(started.nspawn_pid, started.root):
             _signal(started.nspawn_pid, signal.SIGKILL)
     for started in machines.values():
-        while _is_machine(started.leader_pid, started.root):
+        while _is_machine(started.leader_pid, started.cgroup):
             time.sleep(0.05)
         release_host_state(owner, started.instance_id, Path(started.root))
 
