@@ -255,6 +255,23 @@ def ansible_env(bundle: Ansible) -> dict[str, str]:
     }
 
 
+@pytest.mark.parametrize(
+    ("bundle", "reason"),
+    [
+        (base64.b64encode(b"not a gzip tar").decode(), "is not a gzip tar"),
+        ("%%%not-base64%%%", "is not base64"),
+    ],
+)
+def test_a_bundle_that_does_not_unpack_stops_the_bake_before_any_playbook(
+    builder: ScratchBuilder, tmp_path: Path, bundle: str, reason: str
+) -> None:
+    # Once a failing tar inside a subshell still let the playbook run.
+    env = {**ansible_env(ansible_bundle(tmp_path / "ansible")), "SSM_AnsibleBundle": bundle}
+    run = bake(builder, **env)
+    assert_failed_with(run, f"cannot unpack the Ansible bundle: SSM_AnsibleBundle {reason}")
+    assert not run.calls_to("ansible-playbook")
+
+
 def test_runs_the_playbook_locally_with_its_files_and_extra_vars(
     builder: ScratchBuilder, tmp_path: Path
 ) -> None:
@@ -396,11 +413,40 @@ def test_secrets_stay_out_of_xtrace_output(builder: ScratchBuilder) -> None:
     assert "ecr-password-from-instance-role" not in run.output
 
 
-def test_credentials_file_is_private(builder: ScratchBuilder) -> None:
-    # Checked through a provision command, the only moment the file exists.
-    run = bake(builder, SSM_Provision=encode_provision('stat -c %a "$DOCKER_CONFIG/config.json"'))
+def test_credentials_are_private_in_memory_and_gone_before_provision(
+    builder: ScratchBuilder,
+) -> None:
+    # A provision command (and so an Ansible playbook) runs after the credentials are gone.
+    run = bake(
+        builder,
+        SSM_Provision=encode_provision(
+            'printf "credentials:%s\\n" "$(test -e "$DOCKER_CONFIG" && echo seen || echo gone)"'
+        ),
+    )
     assert_succeeded(run)
-    assert "\n600\n" in run.output
+    assert "credentials:gone" in run.output
+    pulls = [entry for entry in run.entries if entry["argv"][:2] == ["docker", "pull"]]
+    # Under /run, a tmpfs on a builder: never on the volume that becomes the image.
+    assert {pull["credentials_path"] for pull in pulls} == {
+        str(builder.path("run/tfbake-docker/config.json"))
+    }
+    assert {pull["credentials_mode"] for pull in pulls} == {"0o600"}
+    assert not builder.path("run/tfbake-docker").exists()
+
+
+def test_a_failed_read_of_the_credentials_stops_the_bake(builder: ScratchBuilder) -> None:
+    # Once a subshell swallowed this failure and the bake went on with `{"auths": }`.
+    run = bake(builder, TFBAKE_TEST_FAIL_AWS="ssm")
+    assert_failed_with(run, "cannot read registry credentials from SSM parameter")
+    assert not [entry for entry in run.entries if entry["argv"][:2] == ["docker", "pull"]]
+
+
+def test_a_provision_command_starting_with_a_dash_runs_as_a_command(
+    builder: ScratchBuilder,
+) -> None:
+    run = bake(builder, SSM_Provision=encode_provision("-x-not-an-option"))
+    assert_failed_with(run, "provision command 1 of 1 failed (exit status 127)")
+    assert "-x-not-an-option: command not found" in run.output
 
 
 def test_credentials_are_removed_when_the_bake_fails(builder: ScratchBuilder) -> None:

@@ -149,6 +149,8 @@ def docker():
         ref = args[-1]
         config = docker_config()
         entry["credentials"] = config.read_text() if config.exists() else None
+        entry["credentials_path"] = str(config)
+        entry["credentials_mode"] = oct(config.stat().st_mode & 0o777) if config.exists() else None
         record()
         if not wait_for_concurrent_pulls(ref):
             sys.exit(f"pull of {ref} was never concurrent with the others")
@@ -225,6 +227,8 @@ def ansible_playbook():
 
 def aws():
     record()
+    if args[:1] == [os.environ.get("TFBAKE_TEST_FAIL_AWS", "")]:
+        sys.exit(f"An error occurred (AccessDeniedException) when calling {args[0]}")
     if args[:2] == ["ssm", "get-parameter"]:
         print(os.environ["TFBAKE_TEST_PARAMETER_VALUE"])
     elif args[:2] == ["ecr", "get-login-password"]:

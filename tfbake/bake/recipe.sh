@@ -28,7 +28,9 @@ root="${TFBAKE_ROOT:-}"
 root="${root%/}"
 
 # Docker reads credentials from here whatever HOME is (the SSM agent does not always set HOME).
-export DOCKER_CONFIG="$root/root/.docker"
+# /run is a tmpfs: registry credentials never touch the volume that becomes the AMI, where a
+# deleted file's blocks would stay in the snapshot.
+export DOCKER_CONFIG="$root/run/tfbake-docker"
 export DEBIAN_FRONTEND=noninteractive
 
 ssm_unit_candidates=(amazon-ssm-agent.service snap.amazon-ssm-agent.amazon-ssm-agent.service)
@@ -61,6 +63,7 @@ workdir=""
 ansible_dir=""
 
 remove_credentials() {
+    rm -rf "$DOCKER_CONFIG"
     rm -f "$root/root/.docker/config.json"
     # State kept by Docker credential helpers (amazon-ecr-credential-helper's token cache).
     rm -rf "$root/root/.ecr"
@@ -240,23 +243,37 @@ enable_services() {
 
 # ---- registries ---------------------------------------------------------------------------
 
+require_memory_backed() {
+    # On a builder (not under a test's scratch root), /run must be a tmpfs, or credentials
+    # would be written to the disk that becomes the image.
+    [[ -z "$root" ]] || return 0
+    local kind
+    kind="$(stat -f -c %T /run)" || fail "cannot tell what file system /run is"
+    [[ "$kind" == tmpfs ]] ||
+        fail "/run is $kind, not a tmpfs: registry credentials would reach the image's disk"
+}
+
 log_in_to_registries() {
-    mkdir -p "$DOCKER_CONFIG"
-    chmod 700 "$DOCKER_CONFIG"
     local parameter="${SSM_RegistryCredentialsParameter:-}"
+    ((${#ecr_hosts[@]} > 0)) || [[ -n "$parameter" ]] || return 0
+    require_memory_backed
+    rm -rf "$DOCKER_CONFIG"
+    mkdir -p "$root/run" || fail "cannot create $root/run"
+    mkdir -m 700 "$DOCKER_CONFIG" || fail "cannot create $DOCKER_CONFIG"
     if [[ -n "$parameter" ]]; then
         say "reading registry credentials from SSM parameter $parameter"
-        # The secret goes from the AWS CLI straight into the file: it is never in a variable,
-        # an argument or xtrace output.
-        (
-            umask 077
-            {
-                printf '{"auths": '
-                aws ssm get-parameter --region "$SSM_Region" --name "$parameter" \
-                    --with-decryption --query Parameter.Value --output text
-                printf '}\n'
-            } >"$DOCKER_CONFIG/config.json"
-        ) || fail "cannot read registry credentials from SSM parameter $parameter"
+        # The secret goes from the AWS CLI straight into a private file: it is never in a
+        # variable, an argument or xtrace output. Each step is checked on its own: inside a
+        # subshell or a group that is followed by ||, bash does not stop at a failure.
+        local auths="$DOCKER_CONFIG/auths.json" config="$DOCKER_CONFIG/config.json"
+        (umask 077 && : >"$auths" && : >"$config") || fail "cannot create $config"
+        aws ssm get-parameter --region "$SSM_Region" --name "$parameter" \
+            --with-decryption --query Parameter.Value --output text >"$auths" ||
+            fail "cannot read registry credentials from SSM parameter $parameter"
+        [[ -s "$auths" ]] || fail "SSM parameter $parameter is empty"
+        { printf '{"auths": ' && cat "$auths" && printf '}\n'; } >"$config" ||
+            fail "cannot write $config"
+        rm -f "$auths"
     fi
     local host region
     for host in "${ecr_hosts[@]}"; do
@@ -316,7 +333,8 @@ run_provision() {
         local first_line="${provision[$i]%%$'\n'*}"
         say "provision command $((i + 1)) of $count: ${first_line:0:120}"
         local status=0
-        bash -euo pipefail -c "${provision[$i]}" || status=$?
+        # "--": a command that begins with "-" is a command, not options to bash.
+        bash -euo pipefail -c -- "${provision[$i]}" || status=$?
         if ((status != 0)); then
             fail "provision command $((i + 1)) of $count failed (exit status $status): ${first_line:0:120}"
         fi
@@ -367,14 +385,16 @@ run_ansible() {
     ansible_dir="$(mktemp -d "$root/tmp/tfbake-ansible.XXXXXXXX")"
     # Private: the files may hold what only the image should know, and the directory is gone
     # before the image is taken (on_exit removes it when the bake fails).
-    (
-        umask 077
-        mkdir "$ansible_dir/bundle" "$ansible_dir/tmp"
-        base64 -d <<<"$SSM_AnsibleBundle" >"$ansible_dir/bundle.tar.gz"
-        tar -xzf "$ansible_dir/bundle.tar.gz" -C "$ansible_dir/bundle" \
-            --no-same-owner --no-same-permissions
-        printf '%s\n' "$extra_vars" >"$ansible_dir/extra-vars.json"
-    ) || fail "cannot unpack the Ansible bundle (SSM_AnsibleBundle is not a base64 gzip tar)"
+    # Each step checked on its own: a failing one must stop the bake before any playbook runs.
+    local unpack="cannot unpack the Ansible bundle"
+    mkdir -m 700 "$ansible_dir/bundle" "$ansible_dir/tmp" || fail "$unpack (mkdir)"
+    base64 -d <<<"$SSM_AnsibleBundle" >"$ansible_dir/bundle.tar.gz" ||
+        fail "$unpack: SSM_AnsibleBundle is not base64"
+    tar -xzf "$ansible_dir/bundle.tar.gz" -C "$ansible_dir/bundle" \
+        --no-same-owner --no-same-permissions ||
+        fail "$unpack: SSM_AnsibleBundle is not a gzip tar"
+    (umask 077 && printf '%s\n' "$extra_vars" >"$ansible_dir/extra-vars.json") ||
+        fail "$unpack: cannot write its extra variables"
     [[ -f "$ansible_dir/bundle/$playbook" ]] ||
         fail "the Ansible bundle holds no playbook '$playbook'"
     say "running Ansible playbook $playbook"
@@ -382,7 +402,7 @@ run_ansible() {
     # Run from the bundle so its ansible.cfg, roles and group_vars are found; Ansible's own
     # temporary files stay in the private directory instead of root's home on the image.
     (
-        cd "$ansible_dir/bundle"
+        cd "$ansible_dir/bundle" || exit 1
         ANSIBLE_LOCAL_TEMP="$ansible_dir/tmp" ANSIBLE_REMOTE_TEMP="$ansible_dir/tmp" \
             ANSIBLE_NOCOLOR=1 ansible-playbook -i localhost, -c local \
             --extra-vars "@$ansible_dir/extra-vars.json" "$playbook"
@@ -552,11 +572,12 @@ main() {
     log_in_to_registries
     pull_images
     tag_images
+    # Before any provision command or playbook runs: neither ever sees the credentials.
+    remove_credentials
+    say "registry credentials removed"
     run_provision
     run_ansible
     verify_images
-    remove_credentials
-    say "registry credentials removed"
     clean_docker_identity
     clean_cloud_init
     clean_host_files
