@@ -126,4 +126,24 @@ def baked(
         "result": data,
         "image": image,
         "snapshot": real_sandbox.state_dir / "snapshots" / snapshot_id,
+        "builder": builder_identity(real_sandbox),
     }
+
+
+def builder_identity(sandbox: RealSandbox) -> dict[str, str]:
+    """What the bake's provision commands printed about the builder, from Run Command."""
+    ssm = sandbox.client("ssm")
+    found: dict[str, str] = {}
+    for command in ssm.list_commands()["Commands"]:
+        for listed in ssm.list_command_invocations(CommandId=command["CommandId"])[
+            "CommandInvocations"
+        ]:
+            output = ssm.get_command_invocation(
+                CommandId=command["CommandId"], InstanceId=listed["InstanceId"]
+            )["StandardOutputContent"]
+            for line in output.splitlines():
+                for key in ("machine-id", "host key"):
+                    prefix = f"builder {key} "
+                    if line.startswith(prefix):
+                        found[key] = line.removeprefix(prefix).strip()
+    return found

@@ -62,6 +62,8 @@ module "fleet" {
   max_size                  = 2
   desired_capacity          = 2
   wait_for_capacity_timeout = "0"
+  # Its agent needs credentials to register with SSM, through which the test looks inside.
+  iam_instance_profile = "tfbake-builder"
 
   containers = {
     worker = { image = var.worker_image, command = ["sleep", "3600"] }

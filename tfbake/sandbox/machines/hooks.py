@@ -53,12 +53,31 @@ def _after_run(run_instances: Any) -> Any:
         if fleet is not None and image_id:
             _check_launchable(fleet, self, image_id)
         reservation = run_instances(self, image_id, count, *args, **kwargs)
+        _associate_template_profile(self, reservation, kwargs.get("launch_template"))
         if fleet is not None:
             for instance in reservation.instances:
                 fleet.launched(self, instance)
         return reservation
 
     return hooked
+
+
+def _associate_template_profile(backend: Any, reservation: Any, template: Any) -> None:
+    # EC2 gives an instance its launch template's instance profile; moto drops it, and without
+    # one the instance's agent would never register.
+    if not template:
+        return
+    profile = backend._get_template_from_args(template).data.get("IamInstanceProfile") or {}
+    name, arn = profile.get("Name"), profile.get("Arn")
+    if not (name or arn):
+        return
+    for instance in reservation.instances:
+        if instance.id not in backend.iam_instance_profile_associations:
+            backend.associate_iam_instance_profile(
+                instance_id=instance.id,
+                iam_instance_profile_name=name,
+                iam_instance_profile_arn=arn,
+            )
 
 
 def _check_launchable(fleet: Fleet, backend: Any, image_id: str) -> None:
