@@ -52,31 +52,30 @@ module "web" {
 locals {
   # The default containers run the default images; var.containers replaces them (the real
   # instances demo serves a page from its own image).
-  default_containers = {
+  default_settings = {
     web = {
-      image      = var.images[0]
       ports      = ["80:80"]
       volumes    = []
       privileged = false
-      command    = []
-      network    = null
     }
     cache = {
-      image      = var.images[1]
       ports      = ["127.0.0.1:6379:6379"]
       volumes    = []
       privileged = false
-      command    = []
-      network    = null
     }
     cadvisor = {
-      image      = var.images[2]
       ports      = ["8080:8080"]
       volumes    = ["/:/rootfs:ro", "/var/run:/var/run:ro", "/sys:/sys:ro", "/var/lib/docker/:/var/lib/docker:ro"]
       privileged = true
-      command    = []
-      network    = null
     }
+  }
+  # One default container per default image, in order.
+  default_containers = {
+    for i, name in ["web", "cache", "cadvisor"] : name => merge(local.default_settings[name], {
+      image   = var.images[i]
+      command = []
+      network = null
+    }) if i < length(var.images)
   }
   containers = var.containers == null ? local.default_containers : {
     for name, c in var.containers : name => {

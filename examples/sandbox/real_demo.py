@@ -85,7 +85,7 @@ def _apply_three_times(
     containers = {"web": {"image": reference, "network": "host"}}
     extra = (
         f"-var=images={json.dumps([reference])}",
-        f"-var=base_ami={json.dumps(json.dumps(BASE_AMI))}",
+        f"-var=base_ami={json.dumps(BASE_AMI)}",
         f"-var=containers={json.dumps(containers)}",
     )
     steps = []

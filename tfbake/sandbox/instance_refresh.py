@@ -85,10 +85,23 @@ def _replace_instances(backend: Any, group_name: str) -> int:
     group = backend.autoscaling_groups.get(group_name)
     if group is None:
         return 0
+    _normalise_user_data(group)
     instance_ids = [state.instance.id for state in list(group.instance_states)]
     for instance_id in instance_ids:
         backend.terminate_instance(instance_id, should_decrement=False)
     return len(instance_ids)
+
+
+def _normalise_user_data(group: Any) -> None:
+    # moto keeps the user data of a version made by CreateLaunchTemplateVersion as plain text,
+    # and then refuses to launch from it; it is base64 there as everywhere else.
+    from moto.core.types import Base64EncodedString
+
+    template = getattr(group, "ec2_launch_template", None)
+    for version in getattr(template, "versions", []) or []:
+        user_data = version.data.get("UserData")
+        if isinstance(user_data, str):
+            version.data["UserData"] = Base64EncodedString(user_data)
 
 
 def recorded(group: str, region: str) -> list[dict[str, Any]]:
