@@ -6,6 +6,7 @@ own TF_CLI_ARGS_* answer the approval prompts a person would answer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -26,7 +27,8 @@ def by_hand_steps() -> str:
 
 def test_the_by_hand_steps_pass_as_written(terraform_bin: str, tmp_path: Path) -> None:
     tree = tmp_path / "checkout"
-    stage(tree, "examples/sandbox")
+    # What a checkout holds that the steps use: the example, the modules, and demo.py's helpers.
+    stage(tree, "tests/support", "examples/sandbox")
     steps = by_hand_steps().replace("4566", str(free_port()))
     environment = {
         **os.environ,
@@ -37,20 +39,25 @@ def test_the_by_hand_steps_pass_as_written(terraform_bin: str, tmp_path: Path) -
     }
     for key in ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "TF_CLI_CONFIG_FILE"):
         environment.pop(key, None)  # everything the steps need, they set themselves
-    with subprocess.Popen(
-        ["bash", "-euo", "pipefail", "-c", steps],
-        cwd=tree,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    ) as shell:
+    # Output to a file, not a pipe: when a step fails, the sandbox started with `&` is still
+    # running and would hold a pipe open. Whatever the steps left in their session is ended.
+    log = tmp_path / "steps.log"
+    with log.open("w") as out:
+        shell = subprocess.Popen(
+            ["bash", "-euo", "pipefail", "-c", steps],
+            cwd=tree,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            output, _ = shell.communicate(timeout=600)
+            shell.wait(timeout=600)
         finally:
-            if shell.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(shell.pid, signal.SIGTERM)
+            shell.wait()
+    output = log.read_text()
     assert shell.returncode == 0, output[-4000:]
     plans = output.split("Terraform used the selected providers")
     assert "No changes." in output, output[-4000:]
