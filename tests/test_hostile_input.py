@@ -170,11 +170,19 @@ def test_oversized_input_is_refused_before_parsing(
     assert_one_line_error(result, BAD, fragment)
 
 
-def test_a_fifo_as_the_spec_does_not_hang(sandbox: Sandbox, tmp_path: Path) -> None:
-    fifo = tmp_path / "web.hcl"
+@pytest.mark.parametrize("how", ["spec", "terraform-file", "var-file"])
+def test_a_fifo_does_not_hang(sandbox: Sandbox, tmp_path: Path, how: str) -> None:
+    fifo = tmp_path / {"spec": "web.hcl", "terraform-file": "main.tf"}.get(how, "x.tfvars")
     os.mkfifo(fifo)
     # Nobody ever writes to it: a blocking open would wait forever (run_tfbake's timeout fails).
-    result = run_tfbake("fingerprint", str(fifo), timeout=30)
+    if how == "spec":
+        result = run_tfbake("fingerprint", str(fifo), timeout=30)
+    elif how == "terraform-file":
+        result = run_tfbake("check", "--terraform", str(tmp_path), timeout=30)
+    else:
+        (tmp_path / "main.tf").write_text('module "web" {\n  source = "./baked-ami"\n}\n')
+        args = ("check", "--terraform", str(tmp_path), "--var-file", str(fifo))
+        result = run_tfbake(*args, timeout=30)
     assert_one_line_error(result, BAD, "is not a regular file (a FIFO)")
 
 

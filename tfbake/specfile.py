@@ -14,7 +14,7 @@ from typing import Any
 
 from tfbake.errors import SpecError
 from tfbake.spec import ImageSet, image_set_from_mapping
-from tfbake.untrusted import DuplicateKey, check_plain, loads_json, read_spec_text
+from tfbake.untrusted import DuplicateKey, check_plain, loads_json, read_text_file
 
 JSON_SUFFIXES = (".json",)
 
@@ -22,7 +22,7 @@ JSON_SUFFIXES = (".json",)
 def load_image_set(path: Path) -> ImageSet:
     source = str(path)
     try:
-        text = read_spec_text(path)
+        text = read_text_file(path)
     except FileNotFoundError:
         raise SpecError("no such file", source=source) from None
     except OSError as err:

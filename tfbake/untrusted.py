@@ -24,8 +24,8 @@ MAX_INPUT_BYTES = 1024 * 1024
 MAX_NESTING = 32
 
 
-def read_spec_text(path: Path) -> str:
-    """The UTF-8 text of a regular file of at most MAX_INPUT_BYTES; raises OSError or ValueError."""
+def read_text_file(path: Path, limit: int = MAX_INPUT_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most `limit` bytes; raises OSError or ValueError."""
     # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. The type is then
     # checked on the descriptor itself, so a file swapped after a stat cannot slip through.
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -34,13 +34,13 @@ def read_spec_text(path: Path) -> str:
         if not stat.S_ISREG(mode):
             raise ValueError(f"is not a regular file ({_kind_of(mode)})")
         os.set_blocking(descriptor, True)
-        data = file.read(MAX_INPUT_BYTES + 1)
-    return decode_bounded(data)
+        data = file.read(limit + 1)
+    return decode_bounded(data, limit)
 
 
-def decode_bounded(data: bytes) -> str:
-    if len(data) > MAX_INPUT_BYTES:
-        raise ValueError(f"is larger than {MAX_INPUT_BYTES // 1024} KB; a spec is a few KB")
+def decode_bounded(data: bytes, limit: int = MAX_INPUT_BYTES) -> str:
+    if len(data) > limit:
+        raise ValueError(f"is larger than {limit // 1024 // 1024} MB ({limit:,} bytes)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
