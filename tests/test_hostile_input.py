@@ -245,14 +245,14 @@ def test_a_refused_start_leaves_no_manifest_record(
     ("how", "text", "fragment"),
     [
         ("json", '{"name": "web", "name": "api"}', "name: set twice"),
-        ("json", '{"name": "web", "volume": {"size": 8, "size": 9}}', "size: set twice"),
+        ("json", '{"name": "web", "volume": {"size": 8, "size": 9}}', ": size: set twice"),
         ("hcl", 'name = "web"\nname = "api"\n', "web.hcl:2: name: set twice (first on line 1)"),
         (
             "hcl",
             'name = "web"\nvolume {\n  size = 8\n  size = 9\n}\n',
-            "web.hcl:4: size: set twice",
+            "web.hcl:4: volume.size: set twice",
         ),
-        ("hcl", 'name = "web"\ntags = { a = "1", "a" = "2" }\n', "web.hcl:2: a: set twice"),
+        ("hcl", 'name = "web"\ntags = { a = "1", "a" = "2" }\n', "web.hcl:2: tags.a: set twice"),
         ("query", '{"protocol": "1", "name": "web", "name": "api"}', "key 'name' is given twice"),
         ("query", '{"protocol": "1", "tags": "{\\"a\\": \\"1\\", \\"a\\": \\"2\\"}"}', "tags: key"),
     ],

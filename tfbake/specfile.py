@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,39 +69,44 @@ def _refuse_duplicates(tree: Any, source: str, options: Any) -> None:
     """Terraform refuses an argument set twice, or as an argument and a block, and a key given
     twice in an object; python-hcl2 would keep the last silently."""
     from hcl2.rules.base import AttributeRule, BlockRule, BodyRule
-    from hcl2.rules.containers import ObjectRule
+    from hcl2.rules.containers import ObjectElemRule, ObjectRule
 
-    for node in _nodes(tree):
+    def name_of(node: Any) -> str:
+        if isinstance(node, AttributeRule):
+            return str(node.identifier.serialize(options))
+        if isinstance(node, BlockRule):
+            return str(node.labels[0].serialize(options))
+        return str(node.key.serialize(options))
+
+    # Without recursion (the tree may be deep); each node with the dotted name of where it is.
+    pending: list[tuple[Any, str]] = [(tree, "")]
+    while pending:
+        node, prefix = pending.pop()
         if isinstance(node, BodyRule):
-            attributes = [child for child in node.children if isinstance(child, AttributeRule)]
-            blocks = [child for child in node.children if isinstance(child, BlockRule)]
-            named = [(str(a.identifier.serialize(options)), a) for a in attributes]
+            named = [c for c in node.children if isinstance(c, AttributeRule)]
             # Blocks of one type may repeat; only an argument of the same name clashes.
             first_blocks: dict[str, Any] = {}
-            for block in blocks:
-                first_blocks.setdefault(str(block.labels[0].serialize(options)), block)
-            _first_repeat(named + list(first_blocks.items()), source)
+            for child in node.children:
+                if isinstance(child, BlockRule):
+                    first_blocks.setdefault(name_of(child), child)
+            _first_repeat([(name_of(c), c) for c in named] + list(first_blocks.items()),
+                          prefix, source)  # fmt: skip
         elif isinstance(node, ObjectRule):
-            keys = [(str(e.key.serialize(options)), e) for e in node.elements]
-            _first_repeat(keys, source)
+            _first_repeat([(name_of(e), e) for e in node.elements], prefix, source)
+        if isinstance(node, AttributeRule | BlockRule | ObjectElemRule):
+            prefix = f"{prefix}{name_of(node)}."
+        pending.extend((c, prefix) for c in getattr(node, "children", ()) if c is not None)
 
 
-def _first_repeat(named: list[tuple[str, Any]], source: str) -> None:
+def _first_repeat(named: list[tuple[str, Any]], prefix: str, source: str) -> None:
     seen: dict[str, int | None] = {}
     for name, node in sorted(named, key=lambda pair: _line(pair[1]) or 0):
         if name in seen:
             first = f" (first on line {seen[name]})" if seen[name] else ""
-            raise SpecError(f"set twice{first}", source=source, field=name, line=_line(node))
+            raise SpecError(
+                f"set twice{first}", source=source, field=prefix + name, line=_line(node)
+            )
         seen[name] = _line(node)
-
-
-def _nodes(tree: Any) -> Iterator[Any]:
-    """Every rule of the tree, without recursion (the tree may be deep)."""
-    pending = [tree]
-    while pending:
-        node = pending.pop()
-        yield node
-        pending.extend(child for child in getattr(node, "children", ()) if child is not None)
 
 
 def _line(node: Any) -> int | None:
