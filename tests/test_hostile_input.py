@@ -82,6 +82,16 @@ def test_unicode_where_ascii_is_meant(
     assert_one_line_error(result, BAD, fragment)
 
 
+@pytest.mark.parametrize("how", ["spec", "query"])
+def test_a_number_too_long_for_python(sandbox: Sandbox, tmp_path: Path, how: str) -> None:
+    volume = {"size": "9" * 5000}  # int() refuses more than 4,300 digits
+    if how == "spec":
+        result = run_tfbake("fingerprint", str(write_spec(tmp_path, base_ami=BASE, volume=volume)))
+    else:
+        result = external(query(base_ami=BASE, volume=volume))
+    assert_one_line_error(result, BAD, "volume.size: must be a whole number")
+
+
 def _query_with_salt(salt: bytes) -> bytes:
     return json.dumps(query(base_ami=BASE, salt="SALT")).encode().replace(b"SALT", salt)
 
@@ -183,7 +193,7 @@ def test_a_fifo_does_not_hang(sandbox: Sandbox, tmp_path: Path, how: str) -> Non
         (tmp_path / "main.tf").write_text('module "web" {\n  source = "./baked-ami"\n}\n')
         args = ("check", "--terraform", str(tmp_path), "--var-file", str(fifo))
         result = run_tfbake(*args, timeout=30)
-    assert_one_line_error(result, BAD, "is not a regular file (a FIFO)")
+    assert_one_line_error(result, BAD, "not a regular file (a FIFO)")
 
 
 # Values SSM's allowedPattern or EC2 would refuse only once a bake starts (exit 7, with the

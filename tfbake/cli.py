@@ -162,7 +162,7 @@ def external(settings: Settings) -> None:
     try:
         text = decode_bounded(sys.stdin.buffer.read(MAX_INPUT_BYTES + 1))
     except ValueError as err:
-        raise BadInput(f"terraform query: stdin {err}") from None
+        raise BadInput(f"terraform query: stdin: {err}") from None
     run_external(settings, text)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from tfbake.errors import BadInput
 from tfbake.spec import FIELDS, ImageSet, image_set_from_mapping
-from tfbake.untrusted import DuplicateKey, loads_json
+from tfbake.untrusted import loads_json
 
 PROTOCOL_VERSION = "1"
 ON_MISSING_VALUES = ("bake", "fail")
@@ -67,10 +67,8 @@ def _decode_object(text: str) -> dict[str, str]:
         raise BadInput(
             f"{SOURCE}: stdin is not valid JSON: {err.msg} (line {err.lineno} column {err.colno})"
         ) from None
-    except DuplicateKey as err:
-        raise BadInput(f"{SOURCE}: {err}") from None
     except ValueError as err:
-        raise BadInput(f"{SOURCE}: stdin {err}") from None
+        raise BadInput(f"{SOURCE}: stdin: {err}") from None
     if not isinstance(data, dict):
         raise BadInput(f"{SOURCE}: expected one JSON object, got {type(data).__name__}")
     for key, value in data.items():
@@ -99,10 +97,8 @@ def _decode_field(key: str, value: str) -> Any:
         raise BadInput(
             f"{SOURCE}: {key} is not valid JSON ({err.msg}); pass it with jsonencode(...)"
         ) from None
-    except DuplicateKey as err:
-        raise BadInput(f"{SOURCE}: {key}: {err}") from None
     except ValueError as err:
-        raise BadInput(f"{SOURCE}: {key} {err}") from None
+        raise BadInput(f"{SOURCE}: {key}: {err}") from None
 
 
 def _on_missing(value: str | None, environ: Mapping[str, str]) -> str:

@@ -37,7 +37,8 @@ ACCOUNT_RE = re.compile(r"[0-9]{12}|self|amazon|aws-marketplace|aws-backup-vault
 ARCHITECTURES = ("x86_64", "arm64")
 VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "st1", "sc1", "standard")
 MAX_VOLUME_GIB = 16384
-WHOLE_NUMBER_RE = re.compile(r"[0-9]+")
+# ASCII digits, and few enough that int() never meets its 4,300-digit limit.
+WHOLE_NUMBER_RE = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ class _Fields:
         if isinstance(value, str) and WHOLE_NUMBER_RE.fullmatch(value.strip()):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.error(name, f"must be a whole number from {low} to {high}, got {value!r}")
+            raise self.error(name, f"must be a whole number from {low} to {high}, got {_shown(value)}")
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -176,7 +177,7 @@ class _Fields:
         if isinstance(value, str) and value in ("true", "false"):
             return value == "true"
         if not isinstance(value, bool):
-            raise self.error(name, f"must be true or false, got {value!r}")
+            raise self.error(name, f"must be true or false, got {_shown(value)}")
         return value
 
     def nested(self, name: str) -> _Fields:
@@ -394,6 +395,12 @@ def _access(fields: _Fields) -> tuple[tuple[str, ...], str | None]:
             "registry_credentials_parameter", f"{parameter!r} is not a parameter name"
         )
     return insecure, parameter
+
+
+def _shown(value: Any) -> str:
+    """A value quoted in an error line, cut short: the line must stay readable."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _kind(value: Any) -> str:

@@ -32,7 +32,7 @@ def read_text_file(path: Path, limit: int = MAX_INPUT_BYTES) -> str:
     with os.fdopen(descriptor, "rb") as file:
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
-            raise ValueError(f"is not a regular file ({_kind_of(mode)})")
+            raise ValueError(f"not a regular file ({_kind_of(mode)})")
         os.set_blocking(descriptor, True)
         data = file.read(limit + 1)
     return decode_bounded(data, limit)
@@ -40,11 +40,11 @@ def read_text_file(path: Path, limit: int = MAX_INPUT_BYTES) -> str:
 
 def decode_bounded(data: bytes, limit: int = MAX_INPUT_BYTES) -> str:
     if len(data) > limit:
-        raise ValueError(f"is larger than {limit // 1024 // 1024} MB ({limit:,} bytes)")
+        raise ValueError(f"larger than {limit // 1024 // 1024} MB ({limit:,} bytes)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise ValueError(f"is not UTF-8 text (byte {err.start})") from None
+        raise ValueError(f"not UTF-8 text (byte {err.start})") from None
 
 
 class DuplicateKey(ValueError):
@@ -59,7 +59,7 @@ def loads_json(text: str) -> Any:
     try:
         value = json.loads(text, object_pairs_hook=_unique_keys)
     except RecursionError:
-        raise ValueError(f"is nested more than {MAX_NESTING} levels deep") from None
+        raise ValueError(f"nested more than {MAX_NESTING} levels deep") from None
     check_plain(value)
     return value
 
@@ -85,7 +85,7 @@ def check_plain(value: Any) -> None:
             _refuse_surrogates(item)
         elif isinstance(item, Mapping | list | tuple):
             if depth >= MAX_NESTING:
-                raise ValueError(f"is nested more than {MAX_NESTING} levels deep")
+                raise ValueError(f"nested more than {MAX_NESTING} levels deep")
             if isinstance(item, Mapping):
                 for key, child in item.items():
                     pending.append((key, depth + 1))
@@ -99,7 +99,7 @@ def _refuse_surrogates(text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
         raise ValueError(
-            f"holds a lone surrogate (U+{ord(text[err.start]):04X}), which is not a character"
+            f"a string holds a lone surrogate (U+{ord(text[err.start]):04X}), which is no character"
         ) from None
 
 
