@@ -169,7 +169,9 @@ class _Fields:
         if isinstance(value, str) and WHOLE_NUMBER_RE.fullmatch(value.strip()):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.error(name, f"must be a whole number from {low} to {high}, got {_shown(value)}")
+            raise self.error(
+                name, f"must be a whole number from {low} to {high}, got {_shown(value)}"
+            )
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
