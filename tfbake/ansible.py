@@ -137,7 +137,18 @@ def _directory(value: Any, base_dir: Path) -> Path:
         return base_dir
     if not isinstance(value, str) or not value:
         raise AnsibleFieldError("directory", "must be a non-empty string")
+    if "\0" in value:
+        raise AnsibleFieldError("directory", f"{value!r} contains a NUL byte")
     root = base_dir / value  # an absolute value replaces base_dir
+    # A relative directory stays inside the spec's own tree, symbolic links resolved: one that
+    # climbs out (../../home/me) would pack files nobody reviewing the spec expects. Anywhere
+    # else must be asked for on purpose, as an absolute path.
+    if not Path(value).is_absolute() and not root.resolve().is_relative_to(base_dir.resolve()):
+        raise AnsibleFieldError(
+            "directory",
+            f"{value!r} leads outside {str(base_dir)!r}; give an absolute path to use a "
+            "directory elsewhere",
+        )
     if not root.is_dir():
         raise AnsibleFieldError("directory", f"{str(root)!r} is not a directory")
     return root

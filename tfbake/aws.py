@@ -21,7 +21,7 @@ from tfbake.errors import AwsError, BadInput
 # tolerance on top, so this stays short enough that an unreachable endpoint fails in seconds.
 RETRY_CONFIG = {"mode": "standard", "max_attempts": 4}
 CONNECT_TIMEOUT_SECONDS = 10
-REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 
 
 def check_region(region: str) -> str:

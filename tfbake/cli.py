@@ -154,8 +154,16 @@ def check(
 def external(settings: Settings) -> None:
     """Terraform's external data source protocol: a JSON query on stdin, a JSON map on stdout."""
     from tfbake.commands.external import run_external
+    from tfbake.errors import BadInput
+    from tfbake.untrusted import MAX_INPUT_BYTES, decode_bounded
 
-    run_external(settings, sys.stdin.read())
+    # Bytes, and no more than the limit: a text read would fail on bad UTF-8 with a traceback,
+    # and an unbounded one would take whatever is piped in.
+    try:
+        text = decode_bounded(sys.stdin.buffer.read(MAX_INPUT_BYTES + 1))
+    except ValueError as err:
+        raise BadInput(f"terraform query: stdin: {err}") from None
+    run_external(settings, text)
 
 
 @cli.command()

@@ -24,7 +24,7 @@ from tfbake.errors import RegistryError
 DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
 _DOCKER_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 _ECR_HOST_RE = re.compile(
-    r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$"
+    r"^(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$"
 )
 _HELPER_TIMEOUT = 30.0
 _NOT_FOUND = "credentials not found"
@@ -52,7 +52,7 @@ def parse_challenge(header: str) -> Challenge | None:
     scheme, _, rest = header.strip().partition(" ")
     if not scheme:
         return None
-    params = {k.lower(): v for k, v in re.findall(r'(\w+)\s*=\s*"([^"]*)"', rest)}
+    params = {k.lower(): v for k, v in re.findall(r'([A-Za-z0-9_]+)\s*=\s*"([^"]*)"', rest)}
     return Challenge(scheme.lower(), params)
 
 

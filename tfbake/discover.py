@@ -24,12 +24,15 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 
 from tfbake.errors import BadInput
 from tfbake.hcl_values import NO_VALUE, Unresolvable, evaluate
+from tfbake.untrusted import read_text_file
 
 # A source ending in `baked-ami` (local path, git `//subdir`, registry `//subdir`), with an
 # optional query such as `?ref=v1`.
 DEFAULT_SOURCE_PATTERN = r"(?:^|/)baked-ami/?(?:\?.*)?$"
 
 # Terraform's own module-block arguments: not inputs of the module, reported in `meta`.
+# Terraform sets no limit; this one only keeps a device or a runaway file from being read whole.
+MAX_TERRAFORM_FILE_BYTES = 16 * 1024 * 1024
 META_ARGUMENTS = frozenset({"version", "providers", "count", "for_each", "depends_on"})
 
 _PRIMITIVE_TYPES = frozenset({"string", "number", "bool"})
@@ -276,11 +279,13 @@ def _parse_problem(exc: LarkError) -> str:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return read_text_file(path, MAX_TERRAFORM_FILE_BYTES)
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise BadInput(f"{path}: {exc}") from None
 
 
 def _line_of(text: str, header: str) -> int | None:

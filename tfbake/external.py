@@ -15,6 +15,7 @@ from typing import Any
 
 from tfbake.errors import BadInput
 from tfbake.spec import FIELDS, ImageSet, image_set_from_mapping
+from tfbake.untrusted import loads_json
 
 PROTOCOL_VERSION = "1"
 ON_MISSING_VALUES = ("bake", "fail")
@@ -61,11 +62,13 @@ def _decode_object(text: str) -> dict[str, str]:
     if not text.strip():
         raise BadInput(f"{SOURCE}: stdin is empty; expected one JSON object of strings")
     try:
-        data = json.loads(text)
+        data = loads_json(text)
     except json.JSONDecodeError as err:
         raise BadInput(
             f"{SOURCE}: stdin is not valid JSON: {err.msg} (line {err.lineno} column {err.colno})"
         ) from None
+    except ValueError as err:
+        raise BadInput(f"{SOURCE}: stdin: {err}") from None
     if not isinstance(data, dict):
         raise BadInput(f"{SOURCE}: expected one JSON object, got {type(data).__name__}")
     for key, value in data.items():
@@ -89,11 +92,13 @@ def _decode_field(key: str, value: str) -> Any:
     if key not in JSON_FIELDS and not (key == "base_ami" and value.lstrip().startswith("{")):
         return value
     try:
-        return json.loads(value)
+        return loads_json(value)
     except json.JSONDecodeError as err:
         raise BadInput(
             f"{SOURCE}: {key} is not valid JSON ({err.msg}); pass it with jsonencode(...)"
         ) from None
+    except ValueError as err:
+        raise BadInput(f"{SOURCE}: {key}: {err}") from None
 
 
 def _on_missing(value: str | None, environ: Mapping[str, str]) -> str:

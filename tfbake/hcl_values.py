@@ -36,13 +36,15 @@ class NoValue:
 
 NO_VALUE = NoValue()
 
+# Identifiers, indices and numbers are ASCII: without re.ASCII, \d also matches Arabic-Indic
+# digits and superscripts.
 _NAME = r"[A-Za-z_][\w-]*"
-_VAR_TRAVERSAL = re.compile(rf"var\.({_NAME})((?:\.{_NAME}|\[\d+\]|\[\"[^\"\\$%]*\"\])*)")
-_STEP = re.compile(rf"\.({_NAME})|\[(\d+)\]|\[\"([^\"]*)\"\]")
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
-_HEREDOC = re.compile(rf"<<(-?)({_NAME})\n(?:(.*)\n)?[ \t]*\2", re.DOTALL)
-_FUNCTION_CALL = re.compile(rf"({_NAME}(?:::{_NAME})*)\s*\(")
-_REFERENCE = re.compile(rf"(?<![\w.])({_NAME})((?:\.{_NAME})*)")
+_VAR_TRAVERSAL = re.compile(rf"var\.({_NAME})((?:\.{_NAME}|\[\d+\]|\[\"[^\"\\$%]*\"\])*)", re.ASCII)
+_STEP = re.compile(rf"\.({_NAME})|\[(\d+)\]|\[\"([^\"]*)\"\]", re.ASCII)
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?", re.ASCII)
+_HEREDOC = re.compile(rf"<<(-?)({_NAME})\n(?:(.*)\n)?[ \t]*\2", re.DOTALL | re.ASCII)
+_FUNCTION_CALL = re.compile(rf"({_NAME}(?:::{_NAME})*)\s*\(", re.ASCII)
+_REFERENCE = re.compile(rf"(?<![\w.])({_NAME})((?:\.{_NAME})*)", re.ASCII)
 _LITERAL_KEYWORDS = {"true": True, "false": False, "null": None}
 
 

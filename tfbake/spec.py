@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from tfbake import tags as tfbake_tags
 from tfbake.errors import InvalidReference, SpecError
 from tfbake.reference import ImageReference, parse_references
-from tfbake.spec_distribution import DISTRIBUTION_FIELDS, Distribution, distribution_from
+from tfbake.spec_distribution import (
+    DISTRIBUTION_FIELDS,
+    KMS_KEY_RE,
+    KMS_KEY_SHAPE,
+    Distribution,
+    distribution_from,
+)
+from tfbake.untrusted import check_plain
 
 if TYPE_CHECKING:
     from tfbake.ansible import Ansible
@@ -26,10 +33,12 @@ AMI_ID_RE = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 AMI_ID_SHAPE = "ami- and then 8 or 17 lower-case hex digits"
 SSM_PREFIX = "ssm:"
 SSM_PATH_RE = re.compile(r"/?[A-Za-z0-9_.\-/]{1,2000}")
-ACCOUNT_RE = re.compile(r"\d{12}|self|amazon|aws-marketplace|aws-backup-vault")
+ACCOUNT_RE = re.compile(r"[0-9]{12}|self|amazon|aws-marketplace|aws-backup-vault")
 ARCHITECTURES = ("x86_64", "arm64")
 VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "st1", "sc1", "standard")
 MAX_VOLUME_GIB = 16384
+# ASCII digits, and few enough that int() never meets its 4,300-digit limit.
+WHOLE_NUMBER_RE = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -155,10 +164,14 @@ class _Fields:
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         value = self.data.get(name, default)
-        if isinstance(value, str) and value.strip().isdigit():
+        # Only ASCII digits: int() also reads Arabic-Indic digits, and a superscript passes
+        # isdigit() yet fails int().
+        if isinstance(value, str) and WHOLE_NUMBER_RE.fullmatch(value.strip()):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.error(name, f"must be a whole number from {low} to {high}, got {value!r}")
+            raise self.error(
+                name, f"must be a whole number from {low} to {high}, got {_shown(value)}"
+            )
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -166,7 +179,7 @@ class _Fields:
         if isinstance(value, str) and value in ("true", "false"):
             return value == "true"
         if not isinstance(value, bool):
-            raise self.error(name, f"must be true or false, got {value!r}")
+            raise self.error(name, f"must be true or false, got {_shown(value)}")
         return value
 
     def nested(self, name: str) -> _Fields:
@@ -192,6 +205,10 @@ def image_set_from_mapping(
     """
     if not isinstance(data, Mapping):
         raise SpecError(f"must be an object of fields, got {_kind(data)}", source=source)
+    try:
+        check_plain(data)  # the loaders check too; a mapping may come from elsewhere
+    except ValueError as err:
+        raise SpecError(str(err), source=source) from None
     fields = _Fields(data, source, locate)
     fields.reject_unknown(FIELDS)
     name = fields.string("name", required=True)
@@ -282,6 +299,8 @@ def _volume(fields: _Fields) -> Volume:
     kms_key_id = fields.string("kms_key_id") or None
     if kms_key_id and not encrypted:
         raise fields.error("kms_key_id", "is set but encrypted is false")
+    if kms_key_id and not KMS_KEY_RE.fullmatch(kms_key_id):
+        raise fields.error("kms_key_id", f"{kms_key_id!r} is not {KMS_KEY_SHAPE}")
     return Volume(
         size_gib=fields.integer("size", 30, 1, MAX_VOLUME_GIB),
         type=volume_type,
@@ -312,12 +331,9 @@ def _tags(fields: _Fields) -> tuple[tuple[str, str], ...]:
     for key, value in tags.items():
         if not isinstance(value, str):
             raise fields.error("tags", f"value of {key!r} must be a string")
-        if tfbake_tags.is_reserved(str(key)):
-            raise fields.error("tags", f"{key!r} is reserved for tfbake or AWS")
-        if not 1 <= len(str(key)) <= 128:
-            raise fields.error("tags", f"key {key!r} must have 1 to 128 characters")
-        if len(value) > 256:
-            raise fields.error("tags", f"value of {key!r} has {len(value)} characters; at most 256")
+        problem = tfbake_tags.tag_problem(str(key), value)
+        if problem:
+            raise fields.error("tags", problem)
     return tuple(sorted((str(k), v) for k, v in tags.items()))
 
 
@@ -326,15 +342,16 @@ BUILDER_PATTERNS = {
     "instance_type": (re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+"), "an instance type like t3.large"),
     "subnet_id": (re.compile(r"subnet-[0-9a-f]{8,17}"), "a subnet id (subnet-...)"),
     "security_group_ids": (re.compile(r"sg-[0-9a-f]{8,17}"), "security group ids (sg-...)"),
-    "instance_profile": (re.compile(r"[\w+=,.@-]{1,128}"), "an instance profile name"),
+    # IAM names are ASCII: letters, digits and +=,.@_- (the runbook's allowedPattern says so).
+    "instance_profile": (re.compile(r"[A-Za-z0-9_+=,.@-]{1,128}"), "an instance profile name"),
     "automation_role_arn": (
-        re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}"),
+        re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}"),
         "an IAM role ARN",
     ),
     "document_name": (re.compile(r"[a-zA-Z0-9_.:/-]{3,128}"), "an SSM document name"),
 }
 SSM_PARAMETER_RE = re.compile(r"[A-Za-z0-9_.\-/]{1,2048}")
-HOST_PORT_RE = re.compile(r"[A-Za-z0-9.-]+(?::\d{1,5})?|\[[0-9a-fA-F:.]+\](?::\d{1,5})?")
+HOST_PORT_RE = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?|\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?")
 
 
 def _builder(fields: _Fields) -> Builder:
@@ -380,6 +397,12 @@ def _access(fields: _Fields) -> tuple[tuple[str, ...], str | None]:
             "registry_credentials_parameter", f"{parameter!r} is not a parameter name"
         )
     return insecure, parameter
+
+
+def _shown(value: Any) -> str:
+    """A value quoted in an error line, cut short: the line must stay readable."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def _kind(value: Any) -> str:

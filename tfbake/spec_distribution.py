@@ -20,13 +20,21 @@ DISTRIBUTION_FIELDS = ("regions", "region_kms_keys", "share", "fast_snapshot_res
 SHARE_FIELDS = ("accounts", "organizations", "organizational_units")
 
 
-ZONE_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}(?:-[a-z]+-\d+)?[a-z]")
-ACCOUNT_ID_RE = re.compile(r"\d{12}")
-ORGANIZATION_RE = re.compile(r"arn:aws[a-z-]*:organizations::\d{12}:organization/o-[a-z0-9]{10,32}")
-OU_RE = re.compile(
-    r"arn:aws[a-z-]*:organizations::\d{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}"
+ZONE_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}(?:-[a-z]+-[0-9]+)?[a-z]")
+ACCOUNT_ID_RE = re.compile(r"[0-9]{12}")
+ORGANIZATION_RE = re.compile(
+    r"arn:aws[a-z-]*:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}"
 )
-KMS_KEY_RE = re.compile(r"[A-Za-z0-9:/_.-]{1,2048}")
+OU_RE = re.compile(
+    r"arn:aws[a-z-]*:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}"
+)
+# The four ways EC2 accepts a KMS key: key id (a UUID, or mrk- and 32 hex digits for a
+# multi-Region key), key ARN, alias name, alias ARN. Anything else EC2 refuses mid-bake.
+_KMS_KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
+_KMS_ALIAS = r"alias/[A-Za-z0-9/_-]{1,250}"
+_KMS_ARN = r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:"
+KMS_KEY_RE = re.compile(rf"{_KMS_KEY_ID}|{_KMS_ALIAS}|{_KMS_ARN}(?:key/{_KMS_KEY_ID}|{_KMS_ALIAS})")
+KMS_KEY_SHAPE = "a KMS key id, key ARN, alias name (alias/...) or alias ARN"
 KMS_ARN_REGION_RE = re.compile(r"arn:aws[a-z-]*:kms:([a-z0-9-]+):")
 # Shown wherever sharing is refused: the one way out AWS offers.
 SHARE_FIX = (
@@ -92,9 +100,7 @@ def _region_kms_keys(fields: _Fields, regions: tuple[str, ...]) -> tuple[tuple[s
                 "volume.kms_key_id)"
             )  # fmt: skip
         if not isinstance(key, str) or not KMS_KEY_RE.fullmatch(key):
-            raise fields.error(
-                "region_kms_keys", f"{region}: {key!r} is not a KMS key id, alias or ARN"
-            )
+            raise fields.error("region_kms_keys", f"{region}: {key!r} is not {KMS_KEY_SHAPE}")
         arn_region = KMS_ARN_REGION_RE.match(key)
         if arn_region and arn_region.group(1) != region:
             raise fields.error(

@@ -14,6 +14,7 @@ from typing import Any
 
 from tfbake.errors import SpecError
 from tfbake.spec import ImageSet, image_set_from_mapping
+from tfbake.untrusted import DuplicateKey, check_plain, loads_json, read_text_file
 
 JSON_SUFFIXES = (".json",)
 
@@ -21,18 +22,19 @@ JSON_SUFFIXES = (".json",)
 def load_image_set(path: Path) -> ImageSet:
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_file(path)
     except FileNotFoundError:
         raise SpecError("no such file", source=source) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read: {err}", source=source) from None
+    except OSError as err:
+        raise SpecError(f"cannot read: {err.strerror or err}", source=source) from None
+    except ValueError as err:
+        raise SpecError(str(err), source=source) from None
     if path.suffix.lower() in JSON_SUFFIXES:
         data = _parse_json(text, source)
         locate = _json_locator(text)
     else:
         locate = _hcl_locator(text)
         data = _literal_values(parse_hcl(text, source), source, locate)
-        _refuse_duplicates(text, source)
     # Ansible files are named relative to the spec, wherever tfbake runs from.
     return image_set_from_mapping(data, source, locate, base_dir=path.parent)
 
@@ -47,13 +49,69 @@ def parse_hcl(text: str, source: str) -> dict[str, Any]:
         strip_string_quotes=True, with_comments=False, explicit_blocks=False
     )
     try:
-        return hcl2.loads(text, serialization_options=options)
+        tree = hcl2.parses(text)
+        _refuse_duplicates(tree, source, options)
+        data = hcl2.serialize(tree, serialization_options=options)
+        check_plain(data)
     except UnexpectedInput as err:
         raise SpecError(
             f"cannot parse HCL: {_first_line(str(err))}", source=source, line=err.line
         ) from None
-    except (LarkError, ValueError) as err:
+    except RecursionError:
+        # lark's tree and python-hcl2's rules recurse once per level of nesting.
+        raise SpecError("cannot parse HCL: nested too deeply", source=source) from None
+    except (LarkError, ValueError, RuntimeError) as err:
         raise SpecError(f"cannot parse HCL: {_first_line(str(err))}", source=source) from None
+    return data
+
+
+def _refuse_duplicates(tree: Any, source: str, options: Any) -> None:
+    """Terraform refuses an argument set twice, or as an argument and a block, and a key given
+    twice in an object; python-hcl2 would keep the last silently."""
+    from hcl2.rules.base import AttributeRule, BlockRule, BodyRule
+    from hcl2.rules.containers import ObjectElemRule, ObjectRule
+
+    def name_of(node: Any) -> str:
+        if isinstance(node, AttributeRule):
+            return str(node.identifier.serialize(options))
+        if isinstance(node, BlockRule):
+            return str(node.labels[0].serialize(options))
+        return str(node.key.serialize(options))
+
+    # Without recursion (the tree may be deep); each node with the dotted name of where it is.
+    pending: list[tuple[Any, str]] = [(tree, "")]
+    while pending:
+        node, prefix = pending.pop()
+        if isinstance(node, BodyRule):
+            named = [c for c in node.children if isinstance(c, AttributeRule)]
+            # Blocks of one type may repeat; only an argument of the same name clashes.
+            first_blocks: dict[str, Any] = {}
+            for child in node.children:
+                if isinstance(child, BlockRule):
+                    first_blocks.setdefault(name_of(child), child)
+            _first_repeat([(name_of(c), c) for c in named] + list(first_blocks.items()),
+                          prefix, source)  # fmt: skip
+        elif isinstance(node, ObjectRule):
+            _first_repeat([(name_of(e), e) for e in node.elements], prefix, source)
+        if isinstance(node, AttributeRule | BlockRule | ObjectElemRule):
+            prefix = f"{prefix}{name_of(node)}."
+        pending.extend((c, prefix) for c in getattr(node, "children", ()) if c is not None)
+
+
+def _first_repeat(named: list[tuple[str, Any]], prefix: str, source: str) -> None:
+    seen: dict[str, int | None] = {}
+    for name, node in sorted(named, key=lambda pair: _line(pair[1]) or 0):
+        if name in seen:
+            first = f" (first on line {seen[name]})" if seen[name] else ""
+            raise SpecError(
+                f"set twice{first}", source=source, field=prefix + name, line=_line(node)
+            )
+        seen[name] = _line(node)
+
+
+def _line(node: Any) -> int | None:
+    meta = getattr(node, "_meta", None)
+    return getattr(meta, "line", None)
 
 
 def _literal_values(
@@ -81,24 +139,15 @@ def _literal_values(
     return values
 
 
-def _refuse_duplicates(text: str, source: str) -> None:
-    """Terraform refuses an attribute set twice; python-hcl2 would keep the last silently."""
-    seen: dict[str, int] = {}
-    for match in re.finditer(r"^(\w+)[ \t]*[={]", text, re.MULTILINE):
-        line = text.count("\n", 0, match.start()) + 1
-        name = match[1]
-        if name in seen:
-            raise SpecError(
-                f"set twice (first on line {seen[name]})", source=source, field=name, line=line
-            )
-        seen[name] = line
-
-
 def _parse_json(text: str, source: str) -> Any:
     try:
-        return json.loads(text)
+        return loads_json(text)
     except json.JSONDecodeError as err:
         raise SpecError(f"invalid JSON: {err.msg}", source=source, line=err.lineno) from None
+    except DuplicateKey as err:
+        raise SpecError("set twice", source=source, field=err.key) from None
+    except ValueError as err:
+        raise SpecError(str(err), source=source) from None
 
 
 def _hcl_locator(text: str) -> Callable[[str], int | None]:

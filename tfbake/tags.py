@@ -6,6 +6,8 @@ of the runbook (pulls, verification, image creation) succeeded.
 
 from __future__ import annotations
 
+import json
+
 PREFIX = "tfbake:"
 
 FINGERPRINT = "tfbake:fingerprint"  # the 64-hex fingerprint of the image set's inputs
@@ -37,3 +39,38 @@ ROLE_BUILDER = "builder"
 def is_reserved(key: str) -> bool:
     """Keys a user may not set in `tags`: tfbake's own and AWS's."""
     return key.startswith(PREFIX) or key.lower().startswith("aws:")
+
+
+# EC2's limits on a tag, and SSM's on one value of the runbook's ExtraTags parameter (each tag
+# travels as one JSON object there). Lengths are counted as AWS counts them, in UTF-16 code units:
+# a character outside the Basic Multilingual Plane (an emoji) counts as two.
+MAX_KEY_LENGTH = 128
+MAX_VALUE_LENGTH = 256
+MAX_PARAMETER_LENGTH = 512
+
+
+def aws_length(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def parameter_entry(key: str, value: str) -> str:
+    """A tag as the runbook's ExtraTags takes it; non-ASCII kept as is, so that a 256-character
+    value of accented letters does not grow sixfold into \\u escapes."""
+    return json.dumps({"Key": key, "Value": value}, ensure_ascii=False)
+
+
+def tag_problem(key: str, value: str) -> str | None:
+    """Why EC2 or SSM would refuse this tag of a spec, or None."""
+    if is_reserved(key):
+        return f"{key!r} is reserved for tfbake or AWS"
+    if not 1 <= aws_length(key) <= MAX_KEY_LENGTH:
+        return f"key {key!r} must have 1 to {MAX_KEY_LENGTH} characters"
+    if aws_length(value) > MAX_VALUE_LENGTH:
+        return f"value of {key!r} has {aws_length(value)} characters; at most {MAX_VALUE_LENGTH}"
+    entry = aws_length(parameter_entry(key, value))
+    if entry > MAX_PARAMETER_LENGTH:
+        return (
+            f"{key!r} takes {entry} characters as a runbook parameter (quotes, backslashes and "
+            f"control characters are escaped); at most {MAX_PARAMETER_LENGTH}"
+        )
+    return None

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -26,8 +27,13 @@ class Completed:
 
 
 def run_tfbake(
-    *args: str, stdin: str = "", env: Mapping[str, str | None] | None = None, timeout: float = 120
+    *args: str,
+    stdin: str | bytes = "",
+    env: Mapping[str, str | None] | None = None,
+    timeout: float = 120,
+    cwd: Path | None = None,
 ) -> Completed:
+    """`stdin` as bytes is written as is (to send what is not UTF-8)."""
     environment = dict(os.environ)
     for key, value in (env or {}).items():
         if value is None:
@@ -36,18 +42,23 @@ def run_tfbake(
             environment[key] = value
     proc = subprocess.run(
         [sys.executable, "-m", "tfbake", *args],
-        input=stdin,
+        input=stdin if isinstance(stdin, bytes) else stdin.encode(),
         capture_output=True,
-        text=True,
         env=environment,
         timeout=timeout,
         check=False,
+        cwd=cwd,
     )
-    return Completed(proc.returncode, proc.stdout, proc.stderr)
+    return Completed(proc.returncode, _text(proc.stdout), _text(proc.stderr))
 
 
-def external(query: Mapping[str, Any] | str, **kwargs: Any) -> Completed:
-    stdin = query if isinstance(query, str) else json.dumps(query)
+def _text(output: bytes) -> str:
+    # As text mode would read it (universal newlines), without failing on what is not UTF-8.
+    return output.decode(errors="replace").replace("\r\n", "\n")
+
+
+def external(query: Mapping[str, Any] | str | bytes, **kwargs: Any) -> Completed:
+    stdin = query if isinstance(query, str | bytes) else json.dumps(query)
     return run_tfbake("external", stdin=stdin, **kwargs)
 
 

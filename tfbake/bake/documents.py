@@ -282,7 +282,7 @@ def runbook_parameters(
         "FingerprintScheme": [SCHEME],
         "SetName": [set_name],
         "Region": [region],
-        "ExtraTags": [json.dumps({"Key": k, "Value": v}) for k, v in all_extra.items()],
+        "ExtraTags": [tags.parameter_entry(k, v) for k, v in all_extra.items()],
     }
     optional = {
         "SubnetId": subnet_id,

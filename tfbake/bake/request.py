@@ -9,7 +9,7 @@ from tfbake.errors import BadInput
 from tfbake.pipeline import Plan
 
 DEFAULT_INSTANCE_TYPES = {"x86_64": "t3.large", "arm64": "t4g.large"}
-ECR_HOST_RE = re.compile(r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?")
+ECR_HOST_RE = re.compile(r"[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?")
 
 
 def image_name(plan: Plan) -> str:

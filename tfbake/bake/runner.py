@@ -30,7 +30,7 @@ from tfbake.bake.lock import BakeLock, Lock
 from tfbake.bake.request import lock_image_name, start_parameters
 from tfbake.catalog import find_by_fingerprint
 from tfbake.errors import AwsError, BakeCancelled, BakeFailed, BakeTimedOut
-from tfbake.manifests import store_manifest
+from tfbake.manifests import delete_manifest, store_manifest
 from tfbake.pipeline import Plan
 from tfbake.progress import Progress, ProgressSink
 
@@ -184,19 +184,41 @@ def _start(plan: Plan, aws: AwsContext, token: str, parameters: dict[str, list[s
     names = ensure_documents(ssm, runbook_name=builder.document_name)
     # Recorded before the bake starts, so `tfbake diff` can later explain what went into it.
     store_manifest(ssm, plan.fingerprint.value, plan.fingerprint.manifest, region)
-    with aws_errors("ssm:StartAutomationExecution", region):
-        response = ssm.start_automation_execution(
-            DocumentName=names.runbook,
-            # The version whose content was verified, not whatever is the default by now.
-            **({"DocumentVersion": names.runbook_version} if names.runbook_version else {}),
-            Parameters=parameters,
-            ClientToken=token,
-            Tags=[
-                {"Key": tags.FINGERPRINT, "Value": plan.fingerprint.value},
-                {"Key": tags.NAME, "Value": plan.image_set.name},
-            ],
-        )
+    try:
+        with aws_errors("ssm:StartAutomationExecution", region):
+            response = ssm.start_automation_execution(
+                DocumentName=names.runbook,
+                # The version whose content was verified, not whatever is the default by now.
+                **({"DocumentVersion": names.runbook_version} if names.runbook_version else {}),
+                Parameters=parameters,
+                ClientToken=token,
+                Tags=[
+                    {"Key": tags.FINGERPRINT, "Value": plan.fingerprint.value},
+                    {"Key": tags.NAME, "Value": plan.image_set.name},
+                ],
+            )
+    except AwsError as err:
+        if err.code != "IdempotentParameterMismatch":  # that token's bake exists: keep its record
+            _forget_unbaked_manifest(plan, aws)
+        raise
     return response["AutomationExecutionId"]
+
+
+def _forget_unbaked_manifest(plan: Plan, aws: AwsContext) -> None:
+    """After a refused start, the record of inputs that no AMI has; a retry records it again.
+
+    Kept when any AMI of the fingerprint exists (a forced rebake's refused start must not take
+    the explanation of the AMI already there). Best effort: the start's error is what counts.
+    """
+    with contextlib.suppress(AwsError):
+        lookup = find_by_fingerprint(
+            aws.client("ec2"),
+            plan.fingerprint.value,
+            plan.image_set.ami_owners,
+            aws.effective_region,
+        )
+        if lookup.ready is None and not lookup.unusable:
+            delete_manifest(aws.client("ssm"), plan.fingerprint.value, aws.effective_region)
 
 
 def _wait(

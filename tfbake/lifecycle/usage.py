@@ -176,4 +176,4 @@ def _version_number(template: _Template, version: str) -> int:
         return template.latest_version
     if version == "$Default":
         return template.default_version
-    return int(version) if version.isdigit() else template.default_version
+    return int(version) if version.isascii() and version.isdigit() else template.default_version
