@@ -278,12 +278,17 @@ def test_faults_can_be_set_over_http(aws: Any, sandbox: Sandbox) -> None:
     assert [c["Parameters"]["Images"] for c in commands] == [[" ".join(IMAGES)]] * 2
 
 
-def test_running_instances_are_online_in_ssm(aws: Any) -> None:
+def test_running_instances_with_a_profile_are_online_in_ssm(aws: Any) -> None:
     ec2, ssm, base_ami = aws
+    profile = {"Name": "tfbake-builder"}
     running, stopped = (
-        ec2.run_instances(ImageId=base_ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        ec2.run_instances(ImageId=base_ami, MinCount=1, MaxCount=1, IamInstanceProfile=profile)[
+            "Instances"
+        ][0]["InstanceId"]
         for _ in range(2)
     )
+    # Without an instance profile the agent has no credentials and never registers.
+    ec2.run_instances(ImageId=base_ami, MinCount=1, MaxCount=1)
     ec2.stop_instances(InstanceIds=[stopped])
 
     listed = ssm.describe_instance_information()["InstanceInformationList"]
