@@ -29,10 +29,10 @@ from demo import EXAMPLE, Step, apply, provider_setup, run
 from tests.support import terraform
 from tests.support.images import push_busybox_image
 from tests.support.registry import free_port, start_registry
+from tfbake.sandbox.base_images import debian_base_ami
 
 PAGE = b"hello from a container baked into the AMI by tfbake\n"
 SERVE_TIMEOUT = 180
-BASE_AMI = {"owners": ["136693071363"], "name": "tfbake-sandbox-debian-12-amd64-docker-*"}
 
 
 def say(message: str) -> None:
@@ -85,7 +85,7 @@ def _apply_three_times(
     containers = {"web": {"image": reference, "network": "host"}}
     extra = (
         f"-var=images={json.dumps([reference])}",
-        f"-var=base_ami={json.dumps(BASE_AMI)}",
+        f"-var=base_ami={json.dumps(debian_base_ami('debian-12-docker'))}",
         f"-var=containers={json.dumps(containers)}",
     )
     steps = []

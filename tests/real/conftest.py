@@ -18,7 +18,7 @@ from tests.support.cli import Completed, run_tfbake
 from tests.support.images import push_busybox_image, push_busybox_index
 from tests.support.real_sandbox import RealSandbox, start_real_sandbox
 from tests.support.registry import RegistryServer, start_registry
-from tfbake.sandbox.base_images import DEBIAN_OWNER
+from tfbake.sandbox.base_images import debian_base_ami
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,9 +50,9 @@ def state_dir(real_sandbox: RealSandbox) -> Path:
     return real_sandbox.state_dir
 
 
-DEBIAN = {"owners": [DEBIAN_OWNER], "name": "debian-12-amd64-*"}
+DEBIAN = debian_base_ami("debian-12")
 # The variant with Docker preinstalled: the fast path, for tests about other things.
-DEBIAN_WITH_DOCKER = {"owners": [DEBIAN_OWNER], "name": "tfbake-sandbox-debian-12-amd64-docker-*"}
+DEBIAN_WITH_DOCKER = debian_base_ami("debian-12-docker")
 BAKE_TIMEOUT = 600
 
 

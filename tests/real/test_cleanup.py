@@ -8,7 +8,6 @@ import signal
 from pathlib import Path
 
 from tests.support.real_sandbox import start_real_sandbox, wait_until
-from tfbake.sandbox.base_images import DEBIAN_OWNER
 
 CGROUPS = Path("/sys/fs/cgroup")
 
@@ -37,10 +36,7 @@ def test_a_killed_sandbox_leaves_no_machine_cgroup_or_state(tmp_path: Path) -> N
         state = sandbox.state_dir
         assert state.is_dir()
         ec2 = sandbox.client("ec2")
-        (image,) = ec2.describe_images(
-            Owners=[DEBIAN_OWNER], Filters=[{"Name": "name", "Values": ["debian-12-amd64-*"]}]
-        )["Images"]
-        instance_id = ec2.run_instances(ImageId=image["ImageId"], MinCount=1, MaxCount=1)[
+        instance_id = ec2.run_instances(ImageId=sandbox.base_ami_id(), MinCount=1, MaxCount=1)[
             "Instances"
         ][0]["InstanceId"]
         wait_until(lambda: processes_of(sandbox.process.pid), 120, "the machine to boot")

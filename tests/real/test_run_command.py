@@ -8,17 +8,13 @@ from typing import Any
 import pytest
 
 from tests.support.real_sandbox import RealSandbox, wait_until
-from tfbake.sandbox.base_images import DEBIAN_OWNER
 
 
 @pytest.fixture(scope="module")
 def instance(real_sandbox: RealSandbox) -> Any:
     ec2 = real_sandbox.client("ec2")
-    (image,) = ec2.describe_images(
-        Owners=[DEBIAN_OWNER], Filters=[{"Name": "name", "Values": ["debian-12-amd64-*"]}]
-    )["Images"]
     instance_id = ec2.run_instances(
-        ImageId=image["ImageId"],
+        ImageId=real_sandbox.base_ami_id(),
         MinCount=1,
         MaxCount=1,
         IamInstanceProfile={"Name": "tfbake-builder"},
@@ -56,7 +52,15 @@ def send(sandbox: RealSandbox, instance_id: str, *commands: str, timeout: str = 
 def test_a_script_runs_as_root_from_the_orchestration_directory(
     real_sandbox: RealSandbox, instance: str
 ) -> None:
-    invocation, _ = send(real_sandbox, instance, "id -u", "pwd", "cat /root/user-data-ran")
+    # The agent may register before cloud-init has run the user data, as on EC2.
+    invocation, _ = send(
+        real_sandbox,
+        instance,
+        "cloud-init status --wait >/dev/null",
+        "id -u",
+        "pwd",
+        "cat /root/user-data-ran",
+    )
     assert invocation["Status"] == "Success"
     uid, directory, user_data = invocation["StandardOutputContent"].split()
     assert uid == "0"

@@ -9,8 +9,6 @@ and its fault API over HTTP.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,22 +25,16 @@ from tests.support.registry import free_port
 # Building the roots the first time takes a few minutes; later starts reuse the cache.
 START_TIMEOUT_SECONDS = 900
 STATE_DIR_SAID = "machines and snapshots in "  # what `tfbake sandbox` says at start
-PROGRAMS = {
-    "systemd-nspawn": "systemd-container",
-    "debootstrap": "debootstrap",
-    "nsenter": "util-linux",
-}
 
 
 def require_real_prerequisites() -> None:
-    """Fail, never skip, with what to install."""
-    if os.geteuid() != 0:
-        pytest.fail("real-instance tests need root (systemd-nspawn)", pytrace=False)
-    missing = sorted({pkg for prog, pkg in PROGRAMS.items() if shutil.which(prog) is None})
-    if missing:
-        pytest.fail(
-            f"missing {', '.join(missing)}: apt-get install {' '.join(missing)}", pytrace=False
-        )
+    """Fail, never skip, with what to install: the sandbox's own check of the host."""
+    from tfbake.sandbox.machines.prerequisites import PrerequisiteMissing, check_prerequisites
+
+    try:
+        check_prerequisites()
+    except PrerequisiteMissing as err:
+        pytest.fail(str(err), pytrace=False)
 
 
 @dataclass
@@ -72,6 +64,16 @@ class RealSandbox:
             endpoint_url=self.url,
             config=Config(retries={"mode": "standard", "max_attempts": 3}),
         )
+
+    def base_ami_id(self, variant: str = "debian-12") -> str:
+        """The seeded Debian AMI of `variant`, found as a spec's base_ami would find it."""
+        from tfbake.sandbox.base_images import debian_base_ami
+
+        wanted = debian_base_ami(variant)
+        (image,) = self.client("ec2").describe_images(
+            Owners=wanted["owners"], Filters=[{"Name": "name", "Values": [wanted["name"]]}]
+        )["Images"]
+        return str(image["ImageId"])
 
     def fault(self, body: dict[str, Any]) -> None:
         request = urllib.request.Request(

@@ -53,6 +53,13 @@ def seed_base_images(region: str) -> dict[str, str]:
     return seeded
 
 
+def debian_base_ami(variant: str) -> dict[str, object]:
+    """A spec's `base_ami` that finds the seeded root of `variant` (real mode), newest first."""
+    from tfbake.sandbox.machines.roots import VARIANTS
+
+    return {"owners": [DEBIAN_OWNER], "name": f"{VARIANTS[variant].ami_name_prefix}-*"}
+
+
 def seed_debian_images(region: str, roots: list[BuiltRoot]) -> dict[str, BuiltRoot]:
     """Register one public AMI per real root (real mode); returns AMI id -> root.
 

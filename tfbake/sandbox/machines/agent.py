@@ -20,7 +20,6 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from tfbake.sandbox.machines.machine import AGENT_PATH, AGENT_UNIT, Machine, MachineError
@@ -218,7 +217,3 @@ def _wait(process: subprocess.Popen[bytes], timeout: int, cancelled: Any) -> str
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             return "TimedOut" if late else "Cancelled"
-
-
-def orchestration_root(machine: Machine) -> Path:
-    return machine.root / "var/lib/amazon/ssm" / machine.instance_id
