@@ -42,7 +42,9 @@ module "bake_infra" {
   name                               = "policies"
   registry_credentials_parameter_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/team/auths"
   ecr_repository_arns                = ["arn:aws:ecr:us-east-1:123456789012:repository/team/web"]
-  extra_egress                       = [{ description = "Team registry", port = 5000, cidr_blocks = ["10.0.0.0/8"] }]
+  extra_egress = [
+    { description = "Team registry", port = 5000, cidr_blocks = ["10.0.0.0/8"] },
+  ]
 }
 """
 
