@@ -63,6 +63,21 @@ def test_not_ready_ami_is_reported_never_returned(ec2: Any, sandbox: Sandbox) ->
     assert_one_line_error(result, ExitCode.AMI_MISSING, f"{ami} is failed")
 
 
+def test_a_salt_of_null_is_a_salt(ec2: Any, sandbox: Sandbox) -> None:
+    ami = seed_ami(ec2, fingerprint_of(salt="null"))
+    result = external(query(salt="null", on_missing="fail"))
+    assert result.code == 0, result.stderr
+    assert result.external_result()["ami_id"] == ami
+    assert fingerprint_of(salt="null") != fingerprint_of()
+
+
+def test_a_json_field_given_as_null_is_not_given(sandbox: Sandbox) -> None:
+    unset = external(query(on_missing="fail"))
+    nulled = external({**query(on_missing="fail"), "regions": "null", "share": "null"})
+    assert nulled.code == unset.code == ExitCode.AMI_MISSING, nulled.stderr
+    assert nulled.stderr == unset.stderr
+
+
 def test_region_from_the_query(ec2: Any, sandbox: Sandbox) -> None:
     result = external(query(region="eu-west-1", on_missing="fail"))
     assert_one_line_error(result, ExitCode.AMI_MISSING, "in eu-west-1")

@@ -48,8 +48,11 @@ def parse_query(stdin_text: str, environ: Mapping[str, str]) -> Query:
             f"{SOURCE}: protocol {raw.get('protocol')!r} is not supported; "
             f"this tfbake speaks protocol {PROTOCOL_VERSION!r} (upgrade the module or tfbake)"
         )
-    values = {key: value for key, value in raw.items() if value not in ("", "null")}
-    fields = {key: _decode_field(key, value) for key, value in values.items() if key in FIELDS}
+    # The module sends "" for a value not given, and a JSON field given as null arrives as
+    # jsonencode(null), "null". A plain string field keeps "null": it is what the user wrote.
+    values = {key: value for key, value in raw.items() if value != ""}
+    decoded = {key: _decode_field(key, value) for key, value in values.items() if key in FIELDS}
+    fields = {key: value for key, value in decoded.items() if value is not None}
     return Query(
         image_set=image_set_from_mapping(fields, SOURCE),
         region=values.get("region"),

@@ -85,20 +85,42 @@ resource "aws_iam_instance_profile" "this" {
   tags        = var.tags
 }
 
-# No ingress: the recipe arrives through SSM. Egress to any address: registries and the
-# AWS endpoints the agent talks to.
+# No ingress: the recipe arrives through SSM. Egress only on HTTPS and HTTP: the AWS endpoints
+# (SSM, EC2, ECR, S3) and registries over TLS, and package mirrors, some of which (Debian's)
+# serve plain HTTP with signed indexes. DNS and NTP go to the VPC's own resolver and time
+# service, which security groups do not filter. extra_egress adds a registry on another port.
 resource "aws_security_group" "this" {
+  # checkov:skip=CKV2_AWS_5:the runbook attaches this group to each builder it launches, outside Terraform.
   name_prefix = "${var.name}-builder-"
   description = "tfbake builder instances: no inbound traffic"
   vpc_id      = var.vpc_id
   tags        = var.tags
 
   egress {
-    description = "Registries and AWS endpoints"
-    from_port   = 0
-    to_port     = 0
-    protocol    = "-1"
-    cidr_blocks = ["0.0.0.0/0"]
+    description = "AWS endpoints and registries over HTTPS"
+    from_port   = 443
+    to_port     = 443
+    protocol    = "tcp"
+    cidr_blocks = var.egress_cidr_blocks
+  }
+
+  egress {
+    description = "Package mirrors over HTTP"
+    from_port   = 80
+    to_port     = 80
+    protocol    = "tcp"
+    cidr_blocks = var.egress_cidr_blocks
+  }
+
+  dynamic "egress" {
+    for_each = var.extra_egress
+    content {
+      description = egress.value.description
+      from_port   = egress.value.port
+      to_port     = egress.value.port
+      protocol    = "tcp"
+      cidr_blocks = egress.value.cidr_blocks
+    }
   }
 
   lifecycle {
@@ -314,6 +336,13 @@ data "aws_iam_policy_document" "caller" {
     ]
   }
 
+  # A base_ami given as ssm:/aws/service/... : AWS's public parameters have no account in the ARN.
+  statement {
+    sid       = "PublicBaseAmiParameters"
+    actions   = ["ssm:GetParameter"]
+    resources = ["arn:${local.partition}:ssm:*::parameter/aws/service/*"]
+  }
+
   statement {
     sid       = "StartBakes"
     actions   = ["ssm:StartAutomationExecution"]
@@ -322,7 +351,14 @@ data "aws_iam_policy_document" "caller" {
 
   statement {
     sid       = "FollowBakes"
-    actions   = ["ssm:GetAutomationExecution", "ssm:StopAutomationExecution", "ssm:ListCommandInvocations"]
+    actions   = ["ssm:GetAutomationExecution", "ssm:StopAutomationExecution"]
+    resources = ["arn:${local.partition}:ssm:*:${local.account}:automation-execution/*"]
+  }
+
+  # The recipe's output for a failure report. Neither call has a resource type: "*" or nothing.
+  statement {
+    sid       = "ReadRecipeOutput"
+    actions   = ["ssm:ListCommandInvocations", "ssm:GetCommandInvocation"]
     resources = ["*"]
   }
 

@@ -48,3 +48,24 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "egress_cidr_blocks" {
+  description = "Where builders may connect on TCP 443 (AWS endpoints, registries) and 80 (package mirrors). Narrow it when VPC endpoints and a proxy serve them."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "extra_egress" {
+  description = "More TCP ports builders may connect to, such as a registry on 5000: {description, port, cidr_blocks}."
+  type = list(object({
+    description = string
+    port        = number
+    cidr_blocks = list(string)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for rule in var.extra_egress : rule.port >= 1 && rule.port <= 65535 && floor(rule.port) == rule.port])
+    error_message = "extra_egress: every port must be a whole number from 1 to 65535."
+  }
+}

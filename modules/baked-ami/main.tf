@@ -1,7 +1,25 @@
 data "aws_region" "current" {}
 
 locals {
-  region = var.region == null ? data.aws_region.current.name : var.region
+  # AWS provider 6 calls the configured region `region` and deprecates `name`, which is all 5.x
+  # has. lookup() reads whichever exists without naming a deprecated attribute in the source,
+  # and try() evaluates the fallback only when `region` is absent.
+  region = var.region != null ? var.region : try(
+    coalesce(lookup(data.aws_region.current, "region", null)),
+    lookup(data.aws_region.current, "name", null),
+  )
+
+  # Docker's reference grammar (distribution/reference) as tfbake states it:
+  # [host[:port]/]path[:tag][@digest], a lower-case path, a name (host and path) of at most 255
+  # characters, and no bare 64-hex image ID as a Docker Hub repository. tests/e2e feeds the same
+  # accepted and rejected references to this and to tfbake. Checked at plan, before tfbake runs.
+  reference_pattern = "^((?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\\[[0-9a-fA-F:.]+\\])(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)(?::[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64}|@sha512:[0-9a-f]{128})?$"
+  image_id_pattern  = "^(?:(?:index\\.)?docker\\.io/)?[a-f0-9]{64}(?:[:@].*)?$"
+  invalid_images = [
+    for ref in var.images : ref
+    if !(can(regex(local.reference_pattern, ref)) && length(try(regex(local.reference_pattern, ref)[0], "")) <= 255 && !can(regex(local.image_id_pattern, ref)))
+  ]
+
   # The home region is where the bake runs; tfbake ignores it in regions.
   copy_regions    = [for region in var.regions == null ? [] : var.regions : region if region != local.region]
   region_kms_keys = var.region_kms_keys == null ? {} : var.region_kms_keys
@@ -44,6 +62,11 @@ data "external" "this" {
 
   # Rules that span variables, checked at plan as tfbake checks them before any bake.
   lifecycle {
+    precondition {
+      condition     = length(local.invalid_images) == 0
+      error_message = "var.images: invalid image reference ${join(", ", [for ref in local.invalid_images : jsonencode(ref)])}. A reference is [registry[:port]/]repository[:tag][@sha256:digest] with a lower-case repository."
+    }
+
     precondition {
       condition     = alltrue([for region in keys(local.region_kms_keys) : contains(local.copy_regions, region)])
       error_message = "region_kms_keys may only name regions of regions other than the home region (${local.region}), whose key is volume.kms_key_id."

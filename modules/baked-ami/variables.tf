@@ -16,16 +16,6 @@ variable "images" {
     condition     = length(var.images) > 0
     error_message = "images is empty: an image set needs at least one image."
   }
-
-  # Docker's reference grammar (distribution/reference): [host[:port]/]path[:tag][@digest],
-  # with a lower-case path. tfbake rejects the same references; checking here names the variable.
-  validation {
-    condition = alltrue([
-      for ref in var.images :
-      can(regex("^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64}|@sha512:[0-9a-f]{128})?$", ref))
-    ])
-    error_message = "Invalid image reference: ${join(", ", [for ref in var.images : jsonencode(ref) if !can(regex("^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64}|@sha512:[0-9a-f]{128})?$", ref))])}. A reference is [registry[:port]/]repository[:tag][@sha256:digest] with a lower-case repository."
-  }
 }
 
 variable "base_ami" {

@@ -6,13 +6,19 @@ One apply of the module alone in the sandbox; the policies are then read from `t
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.bakes import BASE
+from tests.support.cli import external, run_tfbake
+from tests.support.specs import query, write_spec
 from tests.support.terraform import Root, stage
+from tfbake.errors import ExitCode
 from tfbake.sandbox import Sandbox
 
 ROOT = """
@@ -36,15 +42,18 @@ module "bake_infra" {
   name                               = "policies"
   registry_credentials_parameter_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/team/auths"
   ecr_repository_arns                = ["arn:aws:ecr:us-east-1:123456789012:repository/team/web"]
+  extra_egress = [
+    { description = "Team registry", port = 5000, cidr_blocks = ["10.0.0.0/8"] },
+  ]
 }
 """
 
 
 @pytest.fixture(scope="module")
-def policies(
+def resources(
     sandbox_server: Sandbox, terraform_bin: str, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, list[dict[str, Any]]]:
-    """Each policy document of the module by its name, as a list of statements."""
+) -> list[dict[str, Any]]:
+    """The module's resources and data sources as `terraform show -json` gives them."""
     sandbox_server.reset()
     tree = tmp_path_factory.mktemp("bake-infra")
     stage(tree)
@@ -58,11 +67,32 @@ def policies(
         [terraform_bin, "show", "-json"], cwd=root_dir, capture_output=True, text=True, check=True
     )
     (module,) = json.loads(shown.stdout)["values"]["root_module"]["child_modules"]
+    return module["resources"]
+
+
+@pytest.fixture(scope="module")
+def policies(resources: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Each policy document of the module by its name, as a list of statements."""
     return {
         resource["name"]: _statements(resource["values"]["json"])
-        for resource in module["resources"]
+        for resource in resources
         if resource["type"] == "aws_iam_policy_document"
     }
+
+
+def test_builders_take_no_inbound_traffic_and_reach_out_on_named_ports_only(
+    resources: list[dict[str, Any]],
+) -> None:
+    (group,) = [r["values"] for r in resources if r["type"] == "aws_security_group"]
+    assert group["ingress"] == []
+    egress = sorted(
+        (r["protocol"], r["from_port"], r["to_port"], *r["cidr_blocks"]) for r in group["egress"]
+    )
+    assert egress == [
+        ("tcp", 80, 80, "0.0.0.0/0"),
+        ("tcp", 443, 443, "0.0.0.0/0"),
+        ("tcp", 5000, 5000, "10.0.0.0/8"),
+    ]
 
 
 def _statements(document: str) -> list[dict[str, Any]]:
@@ -217,3 +247,42 @@ def test_the_builder_role_has_no_managed_policy(
     (role,) = [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("policies-builder")]
     attached = iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
     assert attached == []
+
+
+def test_the_caller_reads_public_base_ami_parameters_and_its_own_only(
+    policies: dict[str, list[dict[str, Any]]],
+) -> None:
+    reads = sorted(
+        r for s in granting(policies["caller"], "ssm:GetParameter") for r in s["Resource"]
+    )
+    assert reads == [
+        "arn:aws:ssm:*:123456789012:parameter/tfbake/locks/*",
+        "arn:aws:ssm:*:123456789012:parameter/tfbake/manifests/*",
+        "arn:aws:ssm:*::parameter/aws/service/*",
+    ]
+
+
+def test_the_caller_policy_grants_every_call_of_ensure_and_external(
+    policies: dict[str, list[dict[str, Any]]], sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.log.clear()  # the fixture's own set-up calls
+    spec = write_spec(tmp_path, base_ami=BASE)
+    baked = run_tfbake("ensure", str(spec))
+    assert baked.code == 0, baked.stderr
+    assert run_tfbake("ensure", str(spec)).code == 0
+    assert external(query(base_ami=BASE, on_missing="fail")).code == 0
+    sandbox.inject_failure("RunRecipe", "tfbake: pull failed")
+    failed = run_tfbake("ensure", str(write_spec(tmp_path, base_ami=BASE, salt="fails")))
+    assert failed.code == ExitCode.BAKE_FAILED, failed.stderr
+    called = {f"{call.service}:{call.action}" for call in sandbox.log.calls}
+    # Every principal may ask who it is; IAM grants nothing for it.
+    called.discard("sts:GetCallerIdentity")
+    assert {"ssm:StartAutomationExecution", "ssm:GetCommandInvocation"} <= called
+    granted = [
+        action
+        for statement in policies["caller"]
+        if statement.get("Effect", "Allow") == "Allow"
+        for action in statement["Action"]
+    ]
+    missing = sorted(a for a in called if not any(fnmatch.fnmatchcase(a, g) for g in granted))
+    assert missing == []

@@ -37,3 +37,5 @@ def test_terraform_validate(terraform_bin: str, directory: str, tmp_path: Path) 
     validated = root.validate()
     assert validated.code == 0, validated.stderr + validated.stdout
     assert "Success! The configuration is valid" in validated.stdout
+    # A deprecated attribute (AWS provider 6 deprecates aws_region's name) shows as a warning.
+    assert "Warning" not in validated.stdout + validated.stderr
