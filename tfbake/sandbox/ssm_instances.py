@@ -11,10 +11,12 @@ them. Any other command is left to moto.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from tfbake.bake.budget import DOCUMENT_SIZE_LIMIT, document_size
 from tfbake.sandbox.controls import SandboxControls
 from tfbake.sandbox.faults import STDERR_KEPT_CHARS, STDOUT_KEPT_CHARS, RecordedCommand
 from tfbake.sandbox.run_command import (
@@ -154,19 +156,25 @@ def list_command_invocations(controls: SandboxControls, request: Request) -> dic
 
 
 def send_command(controls: SandboxControls, request: Request) -> dict[str, Any]:
-    """Real mode only: run the document in each instance's machine; recorded mode leaves it
-    to moto, which records it."""
-    fleet = controls.fleet
-    if fleet is None:
-        raise NotHandled()
+    """Both modes refuse a document that its values would take past 64 KB, as Run Command does.
+    Real mode then runs the document in each instance's machine; recorded mode leaves it to
+    moto, which records it."""
     body = request.body
     name, ids = body["DocumentName"], list(body.get("InstanceIds") or [])
+    fleet = controls.fleet
+    content = _command_content(controls, request.region, name)
+    if content is not None:
+        _refuse_oversized(name, content, body.get("Parameters") or {})
+    if fleet is None:
+        raise NotHandled()
     if not ids:
         raise ApiError("InvalidInstanceId", "SendCommand names no instance")
     offline = [i for i in ids if not fleet.agent_online(i)]
     if offline:
         raise ApiError("InvalidInstanceId", f"Instances {offline} not in a valid state for account")
-    document = _command_document(controls, request.region, name)
+    if content is None:
+        raise ApiError("InvalidDocument", f"Document {name} does not exist")
+    document = parse_document(content)
     try:
         parameters = command_parameters(
             name, document.get("parameters") or {}, body.get("Parameters") or {}
@@ -193,17 +201,27 @@ def send_command(controls: SandboxControls, request: Request) -> dict[str, Any]:
     }
 
 
-def _command_document(controls: SandboxControls, region: str, name: str) -> dict[str, Any]:
+def _command_content(controls: SandboxControls, region: str, name: str) -> str | None:
+    """The document's content as SSM stores it, or None when there is no such document."""
     if name == AWS_RUN_SHELL_SCRIPT:
         from tfbake.sandbox.machines.agent import RUN_SHELL_SCRIPT
 
-        return RUN_SHELL_SCRIPT
+        return json.dumps(RUN_SHELL_SCRIPT)
     ssm = controls.client("ssm", region)
     try:
-        content = ssm.get_document(Name=name)["Content"]
-    except ssm.exceptions.InvalidDocument as err:
-        raise ApiError("InvalidDocument", f"Document {name} does not exist") from err
-    return parse_document(content)
+        return str(ssm.get_document(Name=name)["Content"])
+    except ssm.exceptions.InvalidDocument:
+        return None
+
+
+def _refuse_oversized(name: str, content: str, parameters: dict[str, list[str]]) -> None:
+    size = document_size(content, parameters)
+    if size > DOCUMENT_SIZE_LIMIT:
+        raise ApiError(
+            "MaxDocumentSizeExceeded",
+            f"The size limit of a document is 64 KB: {name} and its parameter values take "
+            f"{size} bytes",
+        )
 
 
 def list_commands(controls: SandboxControls, request: Request) -> dict[str, Any]:
