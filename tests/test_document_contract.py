@@ -1,0 +1,162 @@
+"""The documents held to AWS's contract: every allowedPattern under both of SSM's regex engines
+(Java's at the API, Go's RE2 on the agent), at the full capacity of its parameter."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import re2
+import yaml
+
+from tfbake.bake import documents
+from tfbake.bake.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
+from tfbake.reference import check_pinned_form
+
+CHECKER = Path(__file__).parent / "support" / "RegexChecker.java"
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+ECR_FIPS = "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com"
+
+
+def _long_reference(index: int) -> str:
+    """A long pinned reference that uses every part of the grammar."""
+    repository = "/".join(f"team-{index:04d}__x.y--z" for _ in range(4))
+    return f"registry-{index:04d}.example.com:5000/{repository}:v1.2.3-rc_{index}@{DIGEST}"
+
+
+def _images_at_capacity(capacity: int) -> str:
+    references: list[str] = []
+    # Room is kept for a last reference, sized to fill the capacity to its last character.
+    while len(" ".join([*references, _long_reference(len(references))])) <= capacity - 100:
+        references.append(_long_reference(len(references)))
+    text = " ".join(references) + " r.io/"
+    return text + "a" * (capacity - len(text) - len(DIGEST) - 1) + "@" + DIGEST
+
+
+def _base64_at(characters: int) -> str:
+    return base64.b64encode(bytes(range(256)) * (characters // 4 * 3 // 256 + 1)).decode()[
+        :characters
+    ]
+
+
+IMAGES_FULL = _images_at_capacity(IMAGES.capacity)
+# Each parameter's longest valid value: a joined value at its slots' capacity, any other value
+# at the 512 characters StartAutomationExecution allows (or the most its grammar allows).
+FULL: Mapping[str, str] = {
+    "Images": IMAGES_FULL,
+    "Provision": _base64_at(PROVISION.capacity),
+    "AnsibleBundle": _base64_at(ANSIBLE_BUNDLE.capacity),
+    "RegistryCredentialsParameter": "/tfbake/" + "registry-auths." * 33,
+    "EcrRegistries": " ".join([ECR_FIPS] * 9),
+    "Region": "us-gov-west-1",
+    "AnsiblePlaybook": "/".join(["r" * 15] * 32),
+    "AnsibleExtraVars": json.dumps({"k": "v" * 500}),
+    "AutomationAssumeRole": "arn:aws-us-gov:iam::123456789012:role/" + "p/" * 236,
+    "BaseAmiId": "ami-0123456789abcdef0",
+    "InstanceType": "u-24tb1.112xlarge",
+    "SubnetId": "subnet-0123456789abcdef0",
+    "InstanceProfileName": "p" * 128,
+    "KmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/" + "k" * 473,
+    "ImageName": "tfbake-" + "n" * 121,
+    "Fingerprint": "f" * 64,
+    "FingerprintScheme": "tfbake.fingerprint/" + "1" * 45,
+    "SetName": "s" * 64,
+}
+SLOT_VALUES = {chunk.name: FULL[chunk.name][:SLICE_CHARACTERS] for chunk in CHUNKED}
+
+
+def _declared() -> list[tuple[str, str, dict[str, Any]]]:
+    """(document, parameter, declaration) of every parameter with an allowedPattern."""
+    found = []
+    for document, content in (
+        ("runbook", documents.runbook_content()),
+        ("recipe", documents.recipe_command_content()),
+    ):
+        for name, spec in yaml.safe_load(content)["parameters"].items():
+            if "allowedPattern" in spec:
+                found.append((document, name, spec))
+    return found
+
+
+def _full_value(name: str) -> str:
+    for chunk in CHUNKED:
+        if name in chunk.slot_names:
+            return SLOT_VALUES[chunk.name]
+    return FULL[name]
+
+
+def _java(pairs: list[tuple[str, str]]) -> list[str]:
+    java = shutil.which("java")
+    if java is None:
+        pytest.fail(
+            "no `java` on PATH: SSM checks allowedPattern with Java's regex engine and this test "
+            "runs it; install openjdk-17-jre-headless (bash .ci/install-packages does)"
+        )
+    stdin = "".join(f"{pattern}\0{value}\0" for pattern, value in pairs)
+    done = subprocess.run(
+        [java, str(CHECKER)], input=stdin.encode(), capture_output=True, timeout=120, check=True
+    )
+    return done.stdout.decode().splitlines()
+
+
+CASES = _declared()
+IDS = [f"{document}-{name}" for document, name, _ in CASES]
+
+
+def test_the_values_at_capacity_are_what_a_bake_sends() -> None:
+    for reference in IMAGES_FULL.split(" "):
+        check_pinned_form(reference)
+    assert len(IMAGES_FULL) == IMAGES.capacity
+    assert len(FULL["AnsibleBundle"]) == ANSIBLE_BUNDLE.capacity
+    assert documents.PLAYBOOK_RE.fullmatch(FULL["AnsiblePlaybook"])
+    assert all(len(FULL[name]) <= SLICE_CHARACTERS for name in FULL if name not in SLOT_VALUES)
+
+
+def test_java_takes_every_pattern_at_full_capacity_and_every_default() -> None:
+    pairs = [(spec["allowedPattern"], _full_value(name)) for _, name, spec in CASES]
+    pairs += [
+        (spec["allowedPattern"], str(spec["default"])) for _, _, spec in CASES if "default" in spec
+    ]
+    verdicts = _java(pairs)
+
+    failed = [
+        (pattern[:60], verdict)
+        for (pattern, _), verdict in zip(pairs, verdicts, strict=True)
+        if verdict != "match"
+    ]
+    assert len(verdicts) == len(pairs)
+    assert failed == []
+
+
+@pytest.mark.parametrize(("document", "name", "spec"), CASES, ids=IDS)
+def test_re2_takes_every_pattern_at_full_capacity(
+    document: str, name: str, spec: dict[str, Any]
+) -> None:
+    pattern = re2.compile(spec["allowedPattern"])
+
+    assert pattern.search(_full_value(name))
+    if "default" in spec:
+        assert pattern.search(str(spec["default"]))
+
+
+def _nested_images_pattern() -> str:
+    """The Images pattern as it was: Docker's grammar as nested quantified groups."""
+    host = r"[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?"
+    registry = rf"({host}(\.{host})*|\[[0-9a-fA-F:.]+\])(:[0-9]+)?"
+    path = r"[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*"
+    reference = (
+        rf"{registry}/{path}(/{path})*(:[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+        r"@(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})"
+    )
+    return rf"^{reference}( {reference})*$"
+
+
+def test_the_java_checker_sees_a_nested_pattern_overflow_at_capacity() -> None:
+    """What the flat patterns avoid: Java's stack runs out on the grammar as one pattern."""
+    assert _java([(_nested_images_pattern(), IMAGES_FULL)]) == ["overflow"]
