@@ -15,8 +15,10 @@ import pytest
 import re2
 import yaml
 
+from tests.support.scratch_root import make_scratch_builder
 from tfbake.bake import documents
 from tfbake.bake.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
+from tfbake.errors import InvalidReference
 from tfbake.reference import check_pinned_form
 
 CHECKER = Path(__file__).parent / "support" / "RegexChecker.java"
@@ -160,3 +162,32 @@ def _nested_images_pattern() -> str:
 def test_the_java_checker_sees_a_nested_pattern_overflow_at_capacity() -> None:
     """What the flat patterns avoid: Java's stack runs out on the grammar as one pattern."""
     assert _java([(_nested_images_pattern(), IMAGES_FULL)]) == ["overflow"]
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        f"docker.io/library/nginx:1.27@{DIGEST}",
+        f"localhost:5000/a/b__c.d-e@{DIGEST}",
+        f"[::1]:5000/app@{DIGEST}",
+        f"r.io/app@sha512:{'0' * 128}",
+        "docker.io/library/nginx:1.27",
+        f"nginx@{DIGEST}",
+        f"r.io/App@{DIGEST}",
+        f"r.io/a..b@{DIGEST}",
+        f"r.io/a:{'t' * 129}@{DIGEST}",
+        f"r.io/a@sha256:{'A' * 64}",
+        f"-r.io/a@{DIGEST}",
+    ],
+)
+def test_tfbake_and_the_recipe_hold_one_grammar(tmp_path: Path, reference: str) -> None:
+    """The grammar the flat Images pattern leaves out, held alike before the call and after."""
+    try:
+        check_pinned_form(reference)
+    except InvalidReference:
+        by_tfbake = False
+    else:
+        by_tfbake = True
+    run = make_scratch_builder(tmp_path).run(SSM_Images=reference)
+
+    assert ("invalid image reference in SSM_Images" not in run.output) is by_tfbake, run.output

@@ -41,7 +41,7 @@ _NAME_MAX = 255
 # included. The one rule: credentials, the builder's ECR logins and the recipe's check
 # (recipe.sh's re_ecr_host, which a test holds equal to this) all read it.
 ECR_HOST_RE = re.compile(
-    r"(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
+    r"[0-9]{12}\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
 )
 
 
