@@ -1,5 +1,7 @@
 """The documents held to AWS's contract: every allowedPattern under both of SSM's regex engines
-(Java's at the API, Go's RE2 on the agent), at the full capacity of its parameter."""
+(Java's at the API, Go's RE2 on the agent), at the full capacity of its parameter; the grammar
+the flat patterns leave out, held alike by tfbake and the recipe; the sandbox checking patterns
+as the two engines would."""
 
 from __future__ import annotations
 
@@ -14,12 +16,15 @@ from typing import Any
 import pytest
 import re2
 import yaml
+from botocore.exceptions import ClientError
 
+from tests.support.sandbox_helpers import clients
 from tests.support.scratch_root import make_scratch_builder
 from tfbake.bake import documents
 from tfbake.bake.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
 from tfbake.errors import InvalidReference
 from tfbake.reference import check_pinned_form
+from tfbake.sandbox import Sandbox
 
 CHECKER = Path(__file__).parent / "support" / "RegexChecker.java"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -191,3 +196,60 @@ def test_tfbake_and_the_recipe_hold_one_grammar(tmp_path: Path, reference: str) 
     run = make_scratch_builder(tmp_path).run(SSM_Images=reference)
 
     assert ("invalid image reference in SSM_Images" not in run.output) is by_tfbake, run.output
+
+
+NESTED = "^([a-z]+ )*[a-z]+$"
+TOO_LONG_FOR_RE2 = "^[a-z]{0,2048}$"
+
+
+def _command_document(ssm: Any, name: str, pattern: str) -> None:
+    content = {
+        "schemaVersion": "2.2",
+        "description": "one parameter",
+        "parameters": {"Names": {"type": "String", "allowedPattern": pattern}},
+        "mainSteps": [
+            {"action": "aws:runShellScript", "name": "Run", "inputs": {"runCommand": ["true"]}}
+        ],
+    }
+    ssm.create_document(Name=name, Content=json.dumps(content), DocumentType="Command")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "reason"),
+    [
+        (TOO_LONG_FOR_RE2, "abc", "RE2"),
+        (NESTED, "ab cd", "Java"),
+        ("^[a-z]{0,8}$", "ab cd", "fails allowedPattern"),
+    ],
+)
+def test_the_sandbox_checks_a_command_pattern_as_both_engines_would(
+    sandbox: Sandbox, pattern: str, value: str, reason: str
+) -> None:
+    _, ssm = clients(sandbox)
+    name = f"pattern-{reason.split()[0].lower()}"
+    _command_document(ssm, name, pattern)
+
+    with pytest.raises(ClientError) as caught:
+        ssm.send_command(
+            DocumentName=name, InstanceIds=["i-0123456789abcdef0"], Parameters={"Names": [value]}
+        )
+
+    assert caught.value.response["Error"]["Code"] == "InvalidParameters"
+    assert reason in caught.value.response["Error"]["Message"]
+
+
+def test_the_sandbox_refuses_a_runbook_pattern_java_would_overflow_on(sandbox: Sandbox) -> None:
+    _, ssm = clients(sandbox)
+    content = {
+        "schemaVersion": "0.3",
+        "parameters": {"Names": {"type": "String", "allowedPattern": NESTED}},
+        "mainSteps": [{"name": "Wait", "action": "aws:sleep", "inputs": {"Duration": "PT0S"}}],
+    }
+    ssm.create_document(
+        Name="nested-pattern", Content=json.dumps(content), DocumentType="Automation"
+    )
+
+    with pytest.raises(ssm.exceptions.InvalidAutomationExecutionParametersException) as caught:
+        ssm.start_automation_execution(DocumentName="nested-pattern", Parameters={"Names": ["a b"]})
+
+    assert "Java" in str(caught.value)

@@ -156,24 +156,18 @@ def list_command_invocations(controls: SandboxControls, request: Request) -> dic
 
 
 def send_command(controls: SandboxControls, request: Request) -> dict[str, Any]:
-    """Both modes refuse a document that its values would take past 64 KB, as Run Command does.
-    Real mode then runs the document in each instance's machine; recorded mode leaves it to
-    moto, which records it."""
+    """Both modes check the parameters as Run Command does (the 64 KB with the document, each
+    allowedPattern as SSM's engines take it). Real mode then runs the document in each
+    instance's machine; recorded mode leaves it to moto, which records it."""
     body = request.body
     name, ids = body["DocumentName"], list(body.get("InstanceIds") or [])
     fleet = controls.fleet
     content = _command_content(controls, request.region, name)
-    if content is not None:
-        _refuse_oversized(name, content, body.get("Parameters") or {})
-    if fleet is None:
-        raise NotHandled()
-    if not ids:
-        raise ApiError("InvalidInstanceId", "SendCommand names no instance")
-    offline = [i for i in ids if not fleet.agent_online(i)]
-    if offline:
-        raise ApiError("InvalidInstanceId", f"Instances {offline} not in a valid state for account")
     if content is None:
+        if fleet is None:
+            raise NotHandled()
         raise ApiError("InvalidDocument", f"Document {name} does not exist")
+    _refuse_oversized(name, content, body.get("Parameters") or {})
     document = parse_document(content)
     try:
         parameters = command_parameters(
@@ -181,6 +175,13 @@ def send_command(controls: SandboxControls, request: Request) -> dict[str, Any]:
         )
     except InvalidCommandParameters as err:
         raise ApiError("InvalidParameters", str(err)) from err
+    if fleet is None:
+        raise NotHandled()
+    if not ids:
+        raise ApiError("InvalidInstanceId", "SendCommand names no instance")
+    offline = [i for i in ids if not fleet.agent_online(i)]
+    if offline:
+        raise ApiError("InvalidInstanceId", f"Instances {offline} not in a valid state for account")
     plugin = "aws:runShellScript"
     command = RecordedCommand(str(uuid.uuid4()), "", plugin, name, tuple(ids), parameters)
     run_in_machines(fleet, controls.commands, command, document)
