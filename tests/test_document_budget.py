@@ -94,7 +94,7 @@ def test_the_recipe_budget_counts_the_values_run_command_sends(sandbox: Sandbox)
     details = wait_for_execution(ssm, start_bake(ssm, parameters)[0])
     [command] = sandbox.recorded_commands()
 
-    read = budget.command_parameters(
+    read = budget.recipe_parameters_sent(
         documents.runbook_content(), documents.document_names().recipe or "", parameters
     )
     assert details["AutomationExecutionStatus"] == "Success", details.get("FailureMessage")

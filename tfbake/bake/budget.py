@@ -6,8 +6,10 @@ MaxDocumentSizeExceeded when a Command document and its values exceed it. The re
 is sent whole with every value RunRecipe hands it, so its size and those values share one budget.
 
 StartAutomationExecution documents no such error, but the quota is stated for documents of
-every type: the runbook and its own parameter values are held to the same budget, which costs
-nothing for a set that fits the recipe's and refuses only what might be refused there.
+every type: the runbook and its own parameter values are held to the same budget. With the
+documents of this release it is the tighter of the two by a few hundred bytes (tags and slot
+names count there), so the reading costs little, and a set is refused before its builder starts
+rather than at RunRecipe.
 
 Sizes are UTF-8 bytes of the content and of every parameter name and value, counted with the
 names so that the reading errs on the side of refusing here rather than there; SSM's quotas
@@ -60,7 +62,7 @@ def refuse_oversized(
     )
 
 
-def command_parameters(
+def recipe_parameters_sent(
     runbook: str, recipe_name: str, values: Mapping[str, Sequence[str]]
 ) -> dict[str, list[str]]:
     """The parameters the runbook's aws:runCommand of `recipe_name` sends, for `values`.

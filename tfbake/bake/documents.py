@@ -313,7 +313,9 @@ def refuse_oversized_bake(parameters: Mapping[str, Sequence[str]]) -> None:
                              ("Ansible bundle", ANSIBLE_BUNDLE))
     }  # fmt: skip
     recipe = recipe_command_content()
-    sent = budget.command_parameters(runbook_content(), document_names().recipe or "", parameters)
+    sent = budget.recipe_parameters_sent(
+        runbook_content(), document_names().recipe or "", parameters
+    )
     budget.refuse_oversized("recipe", recipe, sent, parts)
     budget.refuse_oversized("runbook", runbook_content(), parameters, parts)
 
