@@ -57,7 +57,10 @@ def start_automation_execution(controls: SandboxControls, request: Request) -> d
     content, version = _automation_document(
         controls, request.region, name, body.get("DocumentVersion")
     )
-    _refuse_oversized(name, content, given)
+    # AWS states the 64 KB with the run-time values for every document type but names no error
+    # of StartAutomationExecution for it: the sandbox refuses with the error that call gives
+    # for parameters, so that a runbook that might be refused there is refused here.
+    refuse_oversized(name, content, given, "InvalidAutomationExecutionParametersException")
     document = yaml.safe_load(content)
     try:
         values = resolve_parameters(document, given)
@@ -139,14 +142,12 @@ def _automation_document(
     return str(found["Content"]), str(found.get("DocumentVersion") or "1")
 
 
-def _refuse_oversized(name: str, content: str, given: dict[str, list[str]]) -> None:
-    # AWS documents the 64 KB with the run-time values for every document type but names no
-    # error of StartAutomationExecution for it: the sandbox refuses with the error it gives for
-    # parameters, so that a runbook that might be refused there is refused here (budget.py).
+def refuse_oversized(name: str, content: str, given: dict[str, list[str]], code: str) -> None:
+    """Refuse with `code` a document that its parameter values take past 64 KB (budget.py)."""
     size = document_size(content, given)
     if size > DOCUMENT_SIZE_LIMIT:
         raise ApiError(
-            "InvalidAutomationExecutionParametersException",
+            code,
             f"The size limit of a document is 64 KB: {name} and its parameter values take "
             f"{size} bytes",
         )

@@ -16,7 +16,6 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from tfbake.bake.budget import DOCUMENT_SIZE_LIMIT, document_size
 from tfbake.sandbox.controls import SandboxControls
 from tfbake.sandbox.faults import STDERR_KEPT_CHARS, STDOUT_KEPT_CHARS, RecordedCommand
 from tfbake.sandbox.run_command import (
@@ -26,7 +25,14 @@ from tfbake.sandbox.run_command import (
     parse_document,
     run_in_machines,
 )
-from tfbake.sandbox.ssm_api import ApiError, Handler, NotHandled, Request, paged
+from tfbake.sandbox.ssm_api import (
+    ApiError,
+    Handler,
+    NotHandled,
+    Request,
+    paged,
+    refuse_oversized,
+)
 
 
 def describe_instance_information(controls: SandboxControls, request: Request) -> dict[str, Any]:
@@ -167,7 +173,7 @@ def send_command(controls: SandboxControls, request: Request) -> dict[str, Any]:
         if fleet is None:
             raise NotHandled()
         raise ApiError("InvalidDocument", f"Document {name} does not exist")
-    _refuse_oversized(name, content, body.get("Parameters") or {})
+    refuse_oversized(name, content, body.get("Parameters") or {}, "MaxDocumentSizeExceeded")
     document = parse_document(content)
     try:
         parameters = command_parameters(
@@ -213,16 +219,6 @@ def _command_content(controls: SandboxControls, region: str, name: str) -> str |
         return str(ssm.get_document(Name=name)["Content"])
     except ssm.exceptions.InvalidDocument:
         return None
-
-
-def _refuse_oversized(name: str, content: str, parameters: dict[str, list[str]]) -> None:
-    size = document_size(content, parameters)
-    if size > DOCUMENT_SIZE_LIMIT:
-        raise ApiError(
-            "MaxDocumentSizeExceeded",
-            f"The size limit of a document is 64 KB: {name} and its parameter values take "
-            f"{size} bytes",
-        )
 
 
 def list_commands(controls: SandboxControls, request: Request) -> dict[str, Any]:
