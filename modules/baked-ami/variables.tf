@@ -117,7 +117,7 @@ variable "builder" {
   }
 
   validation {
-    condition     = var.builder.timeout_minutes <= 720 || coalesce(var.builder.automation_role_arn, "") != ""
+    condition     = var.builder.timeout_minutes <= 720 || try(length(var.builder.automation_role_arn) > 0, false)
     error_message = "builder.timeout_minutes above 720 needs builder.automation_role_arn: SSM runs an automation for longer than 12 hours only under an assume role."
   }
 }
