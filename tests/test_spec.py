@@ -107,6 +107,7 @@ def test_base_ami_forms(value: Any, expected: BaseAmi) -> None:
         ({"builder": {"instance_type": "large"}}, "builder.instance_type", "instance type"),
         ({"builder": {"automation_role_arn": "role"}}, "builder.automation_role_arn", "ARN"),
         ({"builder": {"timeout_minutes": 0}}, "builder.timeout_minutes", "whole number"),
+        ({"builder": {"timeout_minutes": 721}}, "builder.timeout_minutes", "automation_role_arn"),
         ({"insecure_registries": ["a b"]}, "insecure_registries", "host[:port]"),
         ({"registry_credentials_parameter": "$(x)"}, "registry_credentials_parameter", "name"),
     ],
@@ -118,6 +119,15 @@ def test_invalid_field_is_named(changes: dict[str, Any], field: str, message: st
     assert message in caught.value.message
     assert caught.value.message.startswith(f"spec.hcl: {field}: ")
     assert caught.value.exit_code == ExitCode.BAD_INPUT
+
+
+def test_a_wait_of_twelve_hours_needs_no_role_and_a_longer_one_with_a_role_is_accepted() -> None:
+    role = "arn:aws:iam::123456789012:role/tfbake-automation"
+    at_most = image_set_from_mapping(spec(builder={"timeout_minutes": 720}), "spec.hcl")
+    longer = spec(builder={"timeout_minutes": 721, "automation_role_arn": role})
+
+    assert at_most.builder.timeout_minutes == 720
+    assert image_set_from_mapping(longer, "spec.hcl").builder.timeout_minutes == 721
 
 
 def test_not_a_mapping() -> None:

@@ -19,13 +19,11 @@ from pathlib import Path
 
 from tfbake.aws import AwsContext, aws_errors
 from tfbake.errors import RegistryError
+from tfbake.reference import ECR_HOST_RE
 
 # Docker keeps Hub credentials under its legacy index URL, and passes that URL to helpers.
 DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
 _DOCKER_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
-_ECR_HOST_RE = re.compile(
-    r"^(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$"
-)
 _HELPER_TIMEOUT = 30.0
 _NOT_FOUND = "credentials not found"
 
@@ -62,7 +60,7 @@ def default_docker_config() -> Path:
 
 
 def ecr_region(host: str) -> str | None:
-    match = _ECR_HOST_RE.match(host)
+    match = ECR_HOST_RE.fullmatch(host)
     return match["region"] if match else None
 
 

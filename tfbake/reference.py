@@ -37,6 +37,16 @@ _DOMAIN_RE = re.compile(_DOMAIN)
 _DIGEST_LENGTHS = {"sha256": 64, "sha512": 128}
 _ANONYMOUS_ID_RE = re.compile(r"[a-f0-9]{64}")
 _NAME_MAX = 255
+# Amazon ECR's registry hosts, the FIPS endpoints (dkr.ecr-fips) and the China partition
+# included. The one rule: credentials, the builder's ECR logins and the recipe's check
+# (recipe.sh's re_ecr_host, which a test holds equal to this) all read it.
+ECR_HOST_RE = re.compile(
+    r"[0-9]{12}\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
+)
+
+
+def is_ecr_host(host: str) -> bool:
+    return ECR_HOST_RE.fullmatch(host) is not None
 
 
 @dataclass(frozen=True, order=True)
@@ -113,6 +123,22 @@ def validate_digest(digest: str, reference: str | None = None) -> str:
             "(expected sha256: and 64 lower-case hex characters)"
         )
     return digest
+
+
+def check_pinned_form(text: str) -> None:
+    """Refuse `text` unless it is a reference in the exact form a bake hands the builder.
+
+    That form is Docker's grammar, normalised (explicit registry, library/ for Docker Hub) and
+    pinned by a digest: what `str(ImageReference)` of a pinned reference gives. The documents'
+    allowedPattern only admits the alphabet (SSM's two regex engines need a flat pattern), so
+    this is where the grammar is held before the call, as recipe.sh holds it on the builder.
+    """
+    reference = parse_reference(text)
+    if not reference.is_pinned or str(reference) != text:
+        raise InvalidReference(
+            f"invalid image reference {text!r} for a bake: expected the normalised, pinned form "
+            "registry/repository[:tag]@sha256:<64 hex>"
+        )
 
 
 def parse_references(texts: list[object]) -> list[ImageReference]:

@@ -350,6 +350,9 @@ BUILDER_PATTERNS = {
     ),
     "document_name": (re.compile(r"[a-zA-Z0-9_.:/-]{3,128}"), "an SSM document name"),
 }
+# Automations that run longer than 12 hours need an assume role (the caller's own session
+# credentials expire), so a longer wait without one would end in a failed bake.
+MAX_MINUTES_WITHOUT_ROLE = 12 * 60
 SSM_PARAMETER_RE = re.compile(r"[A-Za-z0-9_.\-/]{1,2048}")
 HOST_PORT_RE = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?|\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?")
 
@@ -361,7 +364,7 @@ def _builder(fields: _Fields) -> Builder:
         for item in value if isinstance(value, list | tuple) else [value]:
             if isinstance(item, str) and item and not pattern.fullmatch(item):
                 raise fields.error(name, f"{item!r} is not {shape}")
-    return Builder(
+    builder = Builder(
         instance_type=fields.string("instance_type") or None,
         subnet_id=fields.string("subnet_id") or None,
         security_group_ids=fields.strings("security_group_ids"),
@@ -370,6 +373,14 @@ def _builder(fields: _Fields) -> Builder:
         document_name=fields.string("document_name") or None,
         timeout_minutes=fields.integer("timeout_minutes", 60, 1, 24 * 60),
     )
+    if builder.timeout_minutes > MAX_MINUTES_WITHOUT_ROLE and not builder.automation_role_arn:
+        raise fields.error(
+            "timeout_minutes",
+            f"{builder.timeout_minutes} minutes needs builder.automation_role_arn: SSM runs an "
+            f"automation for longer than {MAX_MINUTES_WITHOUT_ROLE // 60} hours only under an "
+            "assume role",
+        )
+    return builder
 
 
 def _ansible(fields: _Fields, base_dir: Path | None) -> Ansible | None:

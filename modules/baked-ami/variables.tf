@@ -105,6 +105,11 @@ variable "builder" {
     condition     = var.builder.timeout_minutes >= 1 && var.builder.timeout_minutes <= 1440
     error_message = "builder.timeout_minutes must be from 1 to 1440."
   }
+
+  validation {
+    condition     = var.builder.timeout_minutes <= 720 || try(length(var.builder.automation_role_arn) > 0, false)
+    error_message = "builder.timeout_minutes above 720 needs builder.automation_role_arn: SSM runs an automation for longer than 12 hours only under an assume role."
+  }
 }
 
 variable "ami_owners" {

@@ -23,28 +23,27 @@ from typing import Any
 
 from tfbake import tags
 from tfbake.aws import aws_errors
+from tfbake.bake import budget
 from tfbake.bake.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
 from tfbake.errors import AwsError, BadInput
+from tfbake.reference import check_pinned_form
 
 RUNBOOK_TEMPLATE = "runbook.yaml"
 RECIPE_TEMPLATE = "recipe-command.yaml"
 RECIPE_SCRIPT = "recipe.sh"
 
-# The grammar of tfbake/reference.py, restricted to normalised, pinned references; recipe.sh
-# checks the same. SSM applies allowedPattern before the command reaches the instance.
-_HOST = r"[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?"
-_REGISTRY = rf"({_HOST}(\.{_HOST})*|\[[0-9a-fA-F:.]+\])(:[0-9]+)?"
-_PATH = r"[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*"
-_REFERENCE = (
-    rf"{_REGISTRY}/{_PATH}(/{_PATH})*(:[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
-    r"@(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})"
-)
-IMAGES_PATTERN = rf"^{_REFERENCE}( {_REFERENCE})*$"
-_ECR_HOST = r"[0-9]{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"
-ECR_REGISTRIES_PATTERN = rf"^({_ECR_HOST}( {_ECR_HOST})*)?$"
+# allowedPattern is checked twice with two regex engines: by SSM at the API with Java's, which
+# recurses per repetition of a quantified group and overflows its stack on long values, and by
+# the agent with Go's RE2, which refuses a repetition count above 1000. So every pattern is
+# flat: character classes, bounded repetition of at most 1000, alternation of anchored
+# branches, no quantified group. The grammar of each value is held by tfbake before the call
+# (reference.check_pinned_form, reference.ECR_HOST_RE, PLAYBOOK_RE) and by recipe.sh on the
+# builder; the patterns fence the alphabet.
+IMAGES_PATTERN = rf"^[{IMAGES.characters}]+$"
+ECR_REGISTRIES_PATTERN = r"^[0-9a-z. -]*$"
 # A playbook path inside the Ansible bundle (tfbake.ansible checks specs against it too).
 PLAYBOOK_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]*(/[A-Za-z0-9_][A-Za-z0-9_.@+-]*){0,31}")
-PLAYBOOK_PATTERN = rf"^({PLAYBOOK_RE.pattern})?$"
+PLAYBOOK_PATTERN = rf"^[A-Za-z0-9_.@+/-]{{0,{SLICE_CHARACTERS}}}$"
 
 _NAME_HASH_LENGTH = 12
 _DOCUMENT_ACTIVE_TIMEOUT_SECONDS = 60.0
@@ -114,6 +113,7 @@ def runbook_content() -> str:
         .replace("__PROVISION_JOINED__", PROVISION.joined())
         .replace("__ANSIBLE_BUNDLE_JOINED__", ANSIBLE_BUNDLE.joined())
         .replace("__PLAYBOOK_PATTERN__", _yaml_single_quoted(PLAYBOOK_PATTERN))
+        .replace("__ECR_PATTERN__", _yaml_single_quoted(ECR_REGISTRIES_PATTERN))
     )
 
 
@@ -293,13 +293,31 @@ def runbook_parameters(
         "EcrRegistries": " ".join(ecr_registries) if ecr_registries else None,
     }
     parameters.update({name: [value] for name, value in optional.items() if value})
+    for image in images:
+        check_pinned_form(image)
     parameters.update(IMAGES.split(" ".join(images), "the image references"))
     if provision:
         parameters.update(PROVISION.split(encode_provision(provision), "the provision commands"))
     parameters.update(ansible_parameters(ansible_bundle, ansible_playbook, ansible_extra_vars))
     if security_group_ids:
         parameters["SecurityGroupIds"] = list(security_group_ids)
+    refuse_oversized_bake(parameters)
     return parameters
+
+
+def refuse_oversized_bake(parameters: Mapping[str, Sequence[str]]) -> None:
+    """Refuse parameters that would take either document past its 64 KB (budget.py)."""
+    parts = {
+        label: sum(len(v) for slot in chunk.slot_names for v in parameters.get(slot, ()))
+        for label, chunk in (("images", IMAGES), ("provision", PROVISION),
+                             ("Ansible bundle", ANSIBLE_BUNDLE))
+    }  # fmt: skip
+    recipe = recipe_command_content()
+    sent = budget.recipe_parameters_sent(
+        runbook_content(), document_names().recipe or "", parameters
+    )
+    budget.refuse_oversized("recipe", recipe, sent, parts)
+    budget.refuse_oversized("runbook", runbook_content(), parameters, parts)
 
 
 def ansible_parameters(

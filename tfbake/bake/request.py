@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from tfbake.errors import BadInput
 from tfbake.pipeline import Plan
+from tfbake.reference import is_ecr_host
 
 DEFAULT_INSTANCE_TYPES = {"x86_64": "t3.large", "arm64": "t4g.large"}
-ECR_HOST_RE = re.compile(r"[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?")
 
 
 def image_name(plan: Plan) -> str:
@@ -28,7 +27,7 @@ def lock_image_name(name: str, token: str, *, unique: bool) -> str:
 
 def ecr_registries(plan: Plan) -> list[str]:
     hosts = {image.reference.registry for image in plan.images}
-    return sorted(host for host in hosts if ECR_HOST_RE.fullmatch(host))
+    return sorted(host for host in hosts if is_ecr_host(host))
 
 
 def refuse_doomed_bake(plan: Plan) -> None:

@@ -11,7 +11,6 @@ cleanup does not run after a stop: `tfbake cancel` terminates the builder itself
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfbake.sandbox.actions import ACTIONS, ActionContext, CommandFailed, StepCancelled, StepFailed
+from tfbake.sandbox.allowed_patterns import value_problem
 from tfbake.sandbox.expressions import ExpressionError, select, substitute, typed_output
 from tfbake.sandbox.faults import CommandLog, Faults
 
@@ -113,8 +113,11 @@ def _check_allowed(name: str, spec: dict[str, Any], value: Any) -> None:
     items = value if isinstance(value, list) else [value]
     pattern, allowed = spec.get("allowedPattern"), spec.get("allowedValues")
     for item in items:
-        if pattern and isinstance(item, str) and not re.search(pattern, item):
-            raise InvalidParameters(f"Parameter {name}={item!r} fails allowedPattern {pattern}")
+        problem = (
+            pattern and isinstance(item, str) and value_problem(name, pattern, item, agent=False)
+        )
+        if problem:
+            raise InvalidParameters(problem)
         if allowed and item not in allowed:
             raise InvalidParameters(f"Parameter {name}={item!r} is not one of {allowed}")
 

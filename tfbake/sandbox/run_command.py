@@ -8,12 +8,12 @@ the same whichever way it is sent.
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from dataclasses import replace
 from typing import Any
 
+from tfbake.sandbox.allowed_patterns import value_problem
 from tfbake.sandbox.expressions import text_of
 from tfbake.sandbox.faults import CommandLog, Invocation, RecordedCommand
 
@@ -42,10 +42,10 @@ def command_parameters(
         values = [text_of(v) for v in value] if isinstance(value, list) else [text_of(value)]
         pattern = spec.get("allowedPattern")
         for item in values:
-            if pattern and not re.search(pattern, item):
-                raise InvalidCommandParameters(
-                    f"{name}={item!r} does not match allowedPattern {pattern}"
-                )
+            # The agent checks again with Go's RE2 (allowed_patterns.py).
+            problem = pattern and value_problem(name, pattern, item, agent=True)
+            if problem:
+                raise InvalidCommandParameters(problem)
         result[name] = values
     return result
 

@@ -11,6 +11,7 @@ them. Any other command is left to moto.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -24,7 +25,14 @@ from tfbake.sandbox.run_command import (
     parse_document,
     run_in_machines,
 )
-from tfbake.sandbox.ssm_api import ApiError, Handler, NotHandled, Request, paged
+from tfbake.sandbox.ssm_api import (
+    ApiError,
+    Handler,
+    NotHandled,
+    Request,
+    paged,
+    refuse_oversized,
+)
 
 
 def describe_instance_information(controls: SandboxControls, request: Request) -> dict[str, Any]:
@@ -154,25 +162,32 @@ def list_command_invocations(controls: SandboxControls, request: Request) -> dic
 
 
 def send_command(controls: SandboxControls, request: Request) -> dict[str, Any]:
-    """Real mode only: run the document in each instance's machine; recorded mode leaves it
-    to moto, which records it."""
-    fleet = controls.fleet
-    if fleet is None:
-        raise NotHandled()
+    """Both modes check the parameters as Run Command does (the 64 KB with the document, each
+    allowedPattern as SSM's engines take it). Real mode then runs the document in each
+    instance's machine; recorded mode leaves it to moto, which records it."""
     body = request.body
     name, ids = body["DocumentName"], list(body.get("InstanceIds") or [])
-    if not ids:
-        raise ApiError("InvalidInstanceId", "SendCommand names no instance")
-    offline = [i for i in ids if not fleet.agent_online(i)]
-    if offline:
-        raise ApiError("InvalidInstanceId", f"Instances {offline} not in a valid state for account")
-    document = _command_document(controls, request.region, name)
+    fleet = controls.fleet
+    content = _command_content(controls, request.region, name)
+    if content is None:
+        if fleet is None:
+            raise NotHandled()
+        raise ApiError("InvalidDocument", f"Document {name} does not exist")
+    refuse_oversized(name, content, body.get("Parameters") or {}, "MaxDocumentSizeExceeded")
+    document = parse_document(content)
     try:
         parameters = command_parameters(
             name, document.get("parameters") or {}, body.get("Parameters") or {}
         )
     except InvalidCommandParameters as err:
         raise ApiError("InvalidParameters", str(err)) from err
+    if fleet is None:
+        raise NotHandled()
+    if not ids:
+        raise ApiError("InvalidInstanceId", "SendCommand names no instance")
+    offline = [i for i in ids if not fleet.agent_online(i)]
+    if offline:
+        raise ApiError("InvalidInstanceId", f"Instances {offline} not in a valid state for account")
     plugin = "aws:runShellScript"
     command = RecordedCommand(str(uuid.uuid4()), "", plugin, name, tuple(ids), parameters)
     run_in_machines(fleet, controls.commands, command, document)
@@ -193,17 +208,17 @@ def send_command(controls: SandboxControls, request: Request) -> dict[str, Any]:
     }
 
 
-def _command_document(controls: SandboxControls, region: str, name: str) -> dict[str, Any]:
+def _command_content(controls: SandboxControls, region: str, name: str) -> str | None:
+    """The document's content as SSM stores it, or None when there is no such document."""
     if name == AWS_RUN_SHELL_SCRIPT:
         from tfbake.sandbox.machines.agent import RUN_SHELL_SCRIPT
 
-        return RUN_SHELL_SCRIPT
+        return json.dumps(RUN_SHELL_SCRIPT)
     ssm = controls.client("ssm", region)
     try:
-        content = ssm.get_document(Name=name)["Content"]
-    except ssm.exceptions.InvalidDocument as err:
-        raise ApiError("InvalidDocument", f"Document {name} does not exist") from err
-    return parse_document(content)
+        return str(ssm.get_document(Name=name)["Content"])
+    except ssm.exceptions.InvalidDocument:
+        return None
 
 
 def list_commands(controls: SandboxControls, request: Request) -> dict[str, Any]:
