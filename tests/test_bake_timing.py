@@ -107,6 +107,8 @@ def test_the_recipe_times_each_pull_in_lines_the_client_reads(tmp_path: Path) ->
     pulls = [part for part in recipe_parts(run.output) if part.kind == "pull"]
     assert sorted(part.subject for part in pulls) == sorted(images)
     assert all(0 <= part.seconds < 60 for part in pulls)
+    (together,) = [part for part in recipe_parts(run.output) if part.kind == "pulls"]
+    assert max(part.seconds for part in pulls) <= together.seconds
 
 
 def test_the_recipe_times_a_docker_install(tmp_path: Path) -> None:

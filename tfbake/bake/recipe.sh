@@ -56,7 +56,8 @@ say() { printf 'tfbake: %s\n' "$*"; }
 
 # One line per timed part of the recipe, for the client's time breakdown (tfbake/bake/timing.py
 # parses it): "tfbake: timed <part> <what> <seconds> s", seconds with three decimals; the parts
-# are "pull" (of each image reference) and "install" (of docker).
+# are "pull" (of each image reference), "pulls" (all of them, side by side) and "install" (of
+# docker).
 say_timed() { say "timed $1 $2 $3 s"; }
 
 # Microseconds since the epoch: bash 5's clock, without a process per reading.
@@ -320,7 +321,8 @@ timed_pull() {
 
 pull_images() {
     say "pulling ${#images[@]} images"
-    local i pids=()
+    local i pids=() started
+    started="$(now_micros)"
     for i in "${!images[@]}"; do
         timed_pull "$i" &
         pids[i]=$!
@@ -340,6 +342,7 @@ pull_images() {
     if ((${#failures[@]} > 0)); then
         fail "${#failures[@]} of ${#images[@]} image pulls failed: ${failures[*]}"
     fi
+    say_timed pulls all "$(seconds_since "$started")"
 }
 
 tag_images() {

@@ -35,10 +35,10 @@ from tfbake.manifests import delete_manifest, store_manifest
 from tfbake.pipeline import Plan
 from tfbake.progress import Progress, ProgressSink
 
-# Poll quickly at first (short bakes, attaching to a finished one), then settle at a rate that
-# stays far below SSM's throttling limits: 7.5 GetAutomationExecution calls a minute, 11.5 calls
-# with the recipe's output read while it runs. The end of a bake is learnt at most 8 s late.
-POLL_FIRST_SECONDS = 1.0
+# Poll quickly at first (short bakes), then settle at a rate that stays far below SSM's
+# throttling limits: 7.5 GetAutomationExecution calls a minute, 11.5 calls with the recipe's
+# output read while it runs. The end of a bake is learnt at most 8 s late.
+POLL_FIRST_SECONDS = 2.0
 POLL_MAX_SECONDS = 8.0
 # The recipe's output is read at most this often while it runs (one ListCommandInvocations).
 RECIPE_TAIL_SECONDS = 30.0

@@ -44,7 +44,9 @@ STEP_PHASES: Mapping[str, str] = {
 RECIPE_STEP = "RunRecipe"
 BUILDER_STEP = "IdentifyBuilder"
 # What the recipe prints (tfbake/bake/recipe.sh, say_timed).
-TIMED_LINE = re.compile(r"^tfbake: timed (pull|install) (\S+) ([0-9]+\.[0-9]{3}) s$", re.MULTILINE)
+TIMED_LINE = re.compile(
+    r"^tfbake: timed (pull|pulls|install) (\S+) ([0-9]+\.[0-9]{3}) s$", re.MULTILINE
+)
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,8 @@ class StepTime:
 class RecipePart:
     """A part of the recipe it timed itself: the pull of one image, the Docker install."""
 
-    kind: str  # "pull" or "install"
-    subject: str  # the pinned reference pulled, or what was installed
+    kind: str  # "pull", "pulls" (all pulls, side by side) or "install"
+    subject: str  # the pinned reference pulled, "all", or what was installed
     seconds: float
 
 
@@ -188,10 +190,18 @@ def timing_json(timing: BakeTiming) -> dict[str, Any]:
         # A list: the bake's order survives a JSON printer that sorts keys.
         "phases": [{"name": p, "seconds": _rounded(s)} for p, s in timing.phases().items()],
         "steps": [
-            {"name": s.name, "phase": s.phase, "status": s.status, "seconds": _rounded(s.seconds)}
+            {
+                "name": s.name,
+                "phase": s.phase,
+                "status": s.status,
+                # From the execution's start to the step's.
+                "offset": _rounded(s.started - (timing.started or s.started)),
+                "seconds": _rounded(s.seconds),
+            }
             for s in timing.steps
         ],
         "pulls": [{"image": p.subject, "seconds": p.seconds} for p in timing.pulls],
+        "pulls_seconds": next((p.seconds for p in timing.recipe if p.kind == "pulls"), None),
         "installs": [
             {"name": p.subject, "seconds": p.seconds} for p in timing.recipe if p.kind == "install"
         ],
