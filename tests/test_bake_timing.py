@@ -7,6 +7,7 @@ the recipe's lines come from running the real recipe under a scratch root.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,26 @@ def test_the_recipe_times_a_docker_install(tmp_path: Path) -> None:
     run = builder.run(SSM_Images="registry.example.com/web:1.0@sha256:" + "a" * 64)
     assert run.returncode == 0, run.output
     assert [p.subject for p in recipe_parts(run.output) if p.kind == "install"] == ["docker"]
+
+
+def test_the_waiting_client_polls_often_enough_to_notice_the_end_within_10_s(
+    aws: AwsContext, sandbox: Sandbox
+) -> None:
+    from tfbake.bake.request import image_name
+    from tfbake.bake.runner import run_bake
+
+    # The client's waits are shortened, not skipped: the bake still runs at its own pace.
+    sandbox.delay_step("RunRecipe", 2.0)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(0.05)
+
+    plan = plan_for(aws)
+    run = run_bake(plan, aws, on_progress=no_progress, timeout_seconds=120,
+                   image_name=image_name(plan), sleep=sleep)  # fmt: skip
+    assert run.timing is not None
+    assert len(waits) >= 5, waits
+    # At most 10 s late, and at least 5 s apart once settled: <= 12 polls a minute.
+    assert 5 <= max(waits) <= 10
