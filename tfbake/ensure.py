@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from tfbake import tags
 from tfbake.aws import AwsContext
+from tfbake.distribute.result import COPIED, DistributedResult
 from tfbake.errors import AmiMissing, BakeFailed
 from tfbake.pipeline import BAKED, FOUND, Plan, Result, look_up
 from tfbake.progress import ProgressSink
@@ -100,7 +103,16 @@ def _ensure(
         baked = _proven(baked, run.execution_id, aws)
     # An attached client did not bake; it reports what it found, like any other lookup.
     status = FOUND if run.attached else BAKED
-    return _distribute(Result(plan, baked.region, status, baked.ami, baked.unusable), aws)
+    result = Result(plan, baked.region, status, baked.ami, baked.unusable, run.timing)
+    started = time.monotonic()
+    distributed = _distribute(result, aws)
+    # The copies belong to the bake's time: without them the AMI is not where it is used.
+    copies = distributed.copies if isinstance(distributed, DistributedResult) else ()
+    if run.timing is not None and any(copy.status == COPIED for copy in copies):
+        distributed = replace(
+            distributed, timing=run.timing.with_copies(time.monotonic() - started)
+        )
+    return distributed
 
 
 # A lock can be left only by a client killed while its bake ran: look for one only while the

@@ -7,6 +7,7 @@ and then `look_up` or `ensure`, and render the Result. Nothing here prints.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tfbake.aws import AwsContext
 from tfbake.baseami import resolve_base_ami
@@ -14,6 +15,9 @@ from tfbake.catalog import AmiRecord, Lookup, find_by_fingerprint
 from tfbake.fingerprint import Fingerprint, fingerprint_of, inputs_manifest
 from tfbake.reference import ResolvedImage
 from tfbake.spec import ImageSet
+
+if TYPE_CHECKING:
+    from tfbake.bake.timing import BakeTiming
 
 # Result statuses, as the CLI's JSON and the external protocol report them.
 FOUND = "found"  # a ready AMI exists
@@ -40,6 +44,7 @@ class Result:
     status: str
     ami: AmiRecord | None
     unusable: tuple[AmiRecord, ...] = ()
+    timing: BakeTiming | None = None  # how long the bake took, when this run baked
 
     @property
     def ami_id(self) -> str | None:

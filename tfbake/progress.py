@@ -12,7 +12,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from tfbake.bake.timing import BakeTiming
 
 LOG_FILE_ENV = "TFBAKE_LOG_FILE"
 # Off a terminal (CI, the external log) a line is written at the first poll this long after the
@@ -125,6 +128,13 @@ class LogFileProgress:
     def __call__(self, progress: Progress) -> None:
         if self.heartbeat.due(progress):
             self.write(describe(progress))
+
+    def write_timing(self, timing: BakeTiming) -> None:
+        """The bake's time breakdown, one log line per part."""
+        from tfbake.bake.timing import timing_lines
+
+        for line in timing_lines(timing):
+            self.write(line)
 
     def write(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from tfbake.bake.timing import timing_json
 from tfbake.distribute.result import DistributedResult, ami_ids, missing_regions
 from tfbake.fingerprint import SCHEME
 from tfbake.pipeline import Plan, Result
@@ -48,6 +49,7 @@ def result_json(result: Result) -> dict[str, Any]:
             {"ami_id": ami.ami_id, "state": ami.state, "status": ami.status or None}
             for ami in result.unusable
         ],
+        "timing": timing_json(result.timing) if result.timing else None,
     }
 
 

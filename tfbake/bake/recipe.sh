@@ -54,6 +54,24 @@ re_playbook='^[A-Za-z0-9_][A-Za-z0-9_.@+-]*(/[A-Za-z0-9_][A-Za-z0-9_.@+-]*){0,31
 
 say() { printf 'tfbake: %s\n' "$*"; }
 
+# One line per timed part of the recipe, for the client's time breakdown (tfbake/bake/timing.py
+# parses it): "tfbake: timed <part> <what> <seconds> s", seconds with three decimals; the parts
+# are "pull" (of each image reference), "pulls" (all of them, side by side) and "install" (of
+# docker).
+say_timed() { say "timed $1 $2 $3 s"; }
+
+# Microseconds since the epoch: bash 5's clock, without a process per reading.
+now_micros() {
+    local now="${EPOCHREALTIME:-}"
+    if [[ -n "$now" ]]; then printf '%s\n' "${now/[.,]/}"; else date +%s%6N; fi
+}
+
+# Seconds since $1 (a now_micros reading), with three decimals.
+seconds_since() {
+    local micros=$(($(now_micros) - $1))
+    printf '%d.%03d\n' $((micros / 1000000)) $((micros % 1000000 / 1000))
+}
+
 fail() {
     printf 'tfbake: error: %s\n' "$*"
     exit 1
@@ -196,7 +214,8 @@ install_docker() {
         return 0
     fi
     [[ -r "$root/etc/os-release" ]] || fail "Docker is missing and /etc/os-release is unreadable"
-    local id id_like
+    local id id_like started
+    started="$(now_micros)"
     id="$(os_release_field ID)"
     id_like="$(os_release_field ID_LIKE)"
     case " $id $id_like " in
@@ -214,6 +233,7 @@ install_docker() {
             ;;
     esac
     command -v docker >/dev/null 2>&1 || fail "Docker was installed but 'docker' is not on PATH"
+    say_timed install docker "$(seconds_since "$started")"
 }
 
 unit_exists() {
@@ -291,11 +311,20 @@ log_in_to_registries() {
 
 pinned_name() { printf '%s@%s\n' "${names[$1]}" "${digests[$1]}"; }
 
+timed_pull() {
+    local i="$1" started status=0
+    started="$(now_micros)"
+    docker pull --quiet "$(pinned_name "$i")" >"$workdir/pull.$i.log" 2>&1 || status=$?
+    seconds_since "$started" >"$workdir/pull.$i.seconds"
+    return "$status"
+}
+
 pull_images() {
     say "pulling ${#images[@]} images"
-    local i pids=()
+    local i pids=() started
+    started="$(now_micros)"
     for i in "${!images[@]}"; do
-        docker pull --quiet "$(pinned_name "$i")" >"$workdir/pull.$i.log" 2>&1 &
+        timed_pull "$i" &
         pids[i]=$!
     done
     # Wait for every pull, so that all failures are reported, not only the first.
@@ -303,6 +332,7 @@ pull_images() {
     for i in "${!images[@]}"; do
         if wait "${pids[$i]}"; then
             say "pulled ${images[$i]}"
+            say_timed pull "${images[$i]}" "$(<"$workdir/pull.$i.seconds")"
         else
             say "pull failed: ${images[$i]}"
             tail -n 5 "$workdir/pull.$i.log" | sed 's/^/    /'
@@ -312,6 +342,7 @@ pull_images() {
     if ((${#failures[@]} > 0)); then
         fail "${#failures[@]} of ${#images[@]} image pulls failed: ${failures[*]}"
     fi
+    say_timed pulls all "$(seconds_since "$started")"
 }
 
 tag_images() {

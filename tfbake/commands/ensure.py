@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from tfbake.bake.timing import timing_lines
 from tfbake.ensure import ensure
 from tfbake.errors import BakeInterrupted, TfbakeError
 from tfbake.pipeline import BAKED, plan_image_set
@@ -39,6 +40,9 @@ def run_ensure(settings: Any, spec: Path, *, force: bool) -> None:
         f"(fingerprint {plan.fingerprint.short}) in {result.region}",
         err=True,
     )
+    if settings.verbose and result.timing:
+        for line in timing_lines(result.timing):
+            click.echo(f"tfbake: {line}", err=True)
     if settings.json:
         click.echo(json.dumps(result_json(result), indent=2, sort_keys=True))
     else:

@@ -34,5 +34,7 @@ def run_external(settings: Any, stdin_text: str) -> None:
         raise
     if result.status != "found":
         log.write(f"{result.status} {result.ami_id}")
+    if result.timing:
+        log.write_timing(result.timing)
     # One write, after everything succeeded: Terraform must never see a partial object.
     click.echo(json.dumps(external_reply(result), separators=(",", ":")))

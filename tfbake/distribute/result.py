@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from tfbake.pipeline import Result
 
@@ -24,9 +24,8 @@ class DistributedResult(Result):
 
 
 def with_copies(result: Result, copies: tuple[RegionAmi, ...]) -> DistributedResult:
-    return DistributedResult(
-        result.plan, result.region, result.status, result.ami, result.unusable, copies
-    )
+    own = {field.name: getattr(result, field.name) for field in fields(Result)}
+    return DistributedResult(**own, copies=copies)
 
 
 def ami_ids(result: Result) -> dict[str, str]:
