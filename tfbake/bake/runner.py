@@ -103,7 +103,7 @@ def run_bake(
             # across all the clients that see it; the others attach to the winner's bake.
             held = lock.take_over(held.record) or lock.acquire_or_read()
             continue
-        final = _wait(ssm, held, region, on_progress, deadline, sleep)
+        final = _wait(ssm, held, first, region, on_progress, deadline, sleep)
         _release(lock, held)
         timing = read_timing(ssm, final.execution_id, region)
         if final.status == SUCCESS:
@@ -227,11 +227,13 @@ def _forget_unbaked_manifest(plan: Plan, aws: AwsContext) -> None:
 def _wait(
     ssm: Any,
     lock: Lock,
+    first: Snapshot | None,
     region: str,
     on_progress: ProgressSink,
     deadline: float,
     sleep: Callable[[float], None],
 ) -> Snapshot:
+    """Poll until the execution ends, starting from `first`, the poll just made (if any)."""
     from tfbake.bake.steps import runbook_step_count
 
     execution_id = lock.record.execution_id
@@ -239,7 +241,8 @@ def _wait(
     interval = POLL_FIRST_SECONDS
     recipe = _RecipeTail(ssm, region)
     while True:
-        state = _patient_snapshot(ssm, execution_id, region, sleep, deadline)
+        state = first or _patient_snapshot(ssm, execution_id, region, sleep, deadline)
+        first = None
         elapsed = time.monotonic() - started
         on_progress(Progress(execution_id, state.current_step, state.steps_done + state.active,
                              runbook_step_count(), elapsed, not lock.owned,
