@@ -54,6 +54,8 @@ class ActionContext:
     commands: CommandLog
     fleet: Any = None  # real mode's machines: commands run in them instead of being recorded
     poll_seconds: float = 0.05
+    # API name -> EC2's NotFound code when this read must not find its resource yet (faults.py)
+    not_found: Callable[[str], str | None] = lambda _api: None
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,9 @@ def call_api(ctx: ActionContext, service: str, api: str, params: dict[str, Any])
     method = getattr(client, xform_name(api), None)
     if method is None:
         raise StepFailed(f"{service}:{api} is not an API of {service}")
+    stale = ctx.not_found(api)
+    if stale:
+        raise StepFailed(f"{api}: {stale}: the resource does not exist (yet)")
     try:
         response = method(**params)
     except ClientError as err:

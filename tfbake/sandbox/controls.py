@@ -19,6 +19,15 @@ _RESET_JOIN_SECONDS = 5.0
 
 
 @dataclass
+class Limits:
+    """AWS's account limits that tests lower to reach them cheaply; reset() restores them."""
+
+    documents: int = 500  # documents an account owns (CreateDocument: DocumentLimitExceeded)
+    # GetAutomationExecution's StepExecutions, past which it sets StepExecutionsTruncated.
+    step_executions_kept: int = 100
+
+
+@dataclass
 class SandboxControls:
     faults: Faults = field(default_factory=Faults)
     commands: CommandLog = field(default_factory=CommandLog)
@@ -28,6 +37,7 @@ class SandboxControls:
     runners: list[Runner] = field(default_factory=list)
     endpoint_url: str = ""
     fleet: Any = None  # the real-instances mode's machines (machines/fleet.py), or None
+    limits: Limits = field(default_factory=Limits)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _session: Any = field(default=None, repr=False)
 
@@ -84,3 +94,4 @@ class SandboxControls:
             self.runners.clear()
         self.faults.clear()
         self.commands.clear()
+        self.limits = Limits()

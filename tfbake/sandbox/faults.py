@@ -16,6 +16,11 @@ from typing import Any
 STDOUT_KEPT_CHARS = 24_000
 STDERR_KEPT_CHARS = 8_000
 PLUGIN_OUTPUT_KEPT_CHARS = 2_500
+# What EC2 answers a read of a resource it does not know (yet).
+NOT_FOUND_ERRORS = {
+    "DescribeImages": "InvalidAMIID.NotFound",
+    "DescribeInstances": "InvalidInstanceID.NotFound",
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,9 @@ class Faults:
     delays: dict[str, float] = field(default_factory=dict)  # step name -> seconds
     throttles: dict[str, int] = field(default_factory=dict)  # API action -> responses left
     denials: dict[str, int] = field(default_factory=dict)  # API action -> responses left
+    # step name -> reads left that, like an eventually consistent read on AWS, do not find
+    # their resource yet (what was just created): DescribeImages, DescribeInstances.
+    not_found: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def fail_step(self, step: str, message: str) -> None:
@@ -96,6 +104,15 @@ class Faults:
     def deny(self, action: str, times: int) -> None:
         with self._lock:
             self.denials[action] = times
+
+    def not_found_reads(self, step: str, times: int = 1) -> None:
+        with self._lock:
+            self.not_found[step] = times
+
+    def take_not_found(self, step: str, api: str) -> str | None:
+        """EC2's error code when this read by `step` must not find its resource yet, else None."""
+        code = NOT_FOUND_ERRORS.get(api)
+        return code if code and self._take(self.not_found, step) else None
 
     def failure_for(self, step: str) -> str | None:
         with self._lock:
@@ -127,6 +144,7 @@ class Faults:
             self.delays.clear()
             self.throttles.clear()
             self.denials.clear()
+            self.not_found.clear()
 
     def apply_json(self, body: dict[str, Any]) -> None:
         """One fault from the HTTP API's JSON body (see middleware.py)."""
@@ -143,8 +161,10 @@ class Faults:
             self.fail_step(step, str(body["fail"]))
         if "delay_seconds" in body:
             self.delay_step(step, float(body["delay_seconds"]))
-        if "fail" not in body and "delay_seconds" not in body:
-            raise ValueError("a step fault needs 'fail' or 'delay_seconds'")
+        if "not_found_reads" in body:
+            self.not_found_reads(step, int(body["not_found_reads"]))
+        if not {"fail", "delay_seconds", "not_found_reads"} & set(body):
+            raise ValueError("a step fault needs 'fail', 'delay_seconds' or 'not_found_reads'")
 
 
 @dataclass
