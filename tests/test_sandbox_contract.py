@@ -19,6 +19,7 @@ from tests.support.sandbox_helpers import (
     wait_for_step,
 )
 from tfbake.bake.documents import ensure_documents, runbook_content
+from tfbake.bake.execution import snapshot
 from tfbake.sandbox import Sandbox
 
 
@@ -143,3 +144,16 @@ def test_create_document_fails_at_the_account_limit(aws: Any, sandbox: Sandbox) 
         )
 
     assert raised.value.response["Error"]["Code"] == "DocumentLimitExceeded"
+
+
+def test_a_truncated_execution_is_read_whole(aws: Any, sandbox: Sandbox) -> None:
+    _, ssm, base_ami = aws
+    sandbox.controls.limits.step_executions_kept = 3
+    sandbox.inject_failure("RunRecipe", "pull failed")
+    execution_id, _ = start_bake(ssm, bake_parameters(base_ami))
+    wait_for_execution(ssm, execution_id)
+
+    state = snapshot(ssm, execution_id, sandbox.region)
+
+    assert state.failure is not None and state.failure.step == "RunRecipe"
+    assert state.steps_done > 3

@@ -322,8 +322,24 @@ data "aws_iam_policy_document" "caller" {
 
   statement {
     sid       = "FollowBakes"
-    actions   = ["ssm:GetAutomationExecution", "ssm:StopAutomationExecution", "ssm:ListCommandInvocations"]
+    actions   = ["ssm:GetAutomationExecution", "ssm:DescribeAutomationStepExecutions", "ssm:StopAutomationExecution", "ssm:ListCommandInvocations"]
     resources = ["*"]
+  }
+
+  # `tfbake cleanup --apply`: the documents of earlier releases that no bake still reads.
+  statement {
+    sid       = "ListDocuments"
+    actions   = ["ssm:ListDocuments"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid     = "HousekeepTfbakeDocuments"
+    actions = ["ssm:GetDocument", "ssm:DeleteDocument"]
+    resources = [
+      "arn:${local.partition}:ssm:*:${local.account}:document/tfbake-bake-*",
+      "arn:${local.partition}:ssm:*:${local.account}:document/tfbake-recipe-*",
+    ]
   }
 
   # The one tag a lookup writes: when it last returned the AMI (gc's grace period).

@@ -177,6 +177,13 @@ def _ensure_document(
                     Name=name, Content=content, DocumentType=document_type, DocumentFormat="YAML"
                 )["DocumentDescription"]
             except ClientError as err:
+                if _error_code(err) == "DocumentLimitExceeded":
+                    raise AwsError(
+                        f"ssm:CreateDocument {name} in {region}: the account holds as many SSM "
+                        "documents as it may; `tfbake cleanup --apply` deletes those of earlier "
+                        "tfbake releases that no bake still uses",
+                        code="DocumentLimitExceeded",
+                    ) from None
                 # Content-addressed names: whoever created it first created the same document,
                 # or someone else's squats the name, which the hash check below refuses.
                 if _error_code(err) != "DocumentAlreadyExists":

@@ -65,7 +65,7 @@ def snapshot(ssm: Any, execution_id: str, region: str) -> Snapshot:
         execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)[
             "AutomationExecution"
         ]
-    steps = execution.get("StepExecutions", [])
+    steps = step_executions(ssm, execution, region)
     done = [s for s in steps if s.get("StepStatus") in ("Success", "Failed", "TimedOut")]
     running = next((s for s in steps if s.get("StepStatus") in ("InProgress", "Pending")), None)
     current = running or (steps[-1] if steps else None)
@@ -77,6 +77,27 @@ def snapshot(ssm: Any, execution_id: str, region: str) -> Snapshot:
         failure=_failure(execution, steps),
         running_command_id=_command_id(running) if running else None,
     )
+
+
+def step_executions(ssm: Any, execution: dict[str, Any], region: str) -> list[dict[str, Any]]:
+    """Every step execution of `execution` (GetAutomationExecution's), truncated or not.
+
+    GetAutomationExecution returns only the first step executions of a long execution and sets
+    StepExecutionsTruncated; the whole list is then read, page by page, from
+    DescribeAutomationStepExecutions.
+    """
+    if not execution.get("StepExecutionsTruncated"):
+        return list(execution.get("StepExecutions", []))
+    execution_id = execution["AutomationExecutionId"]
+    with aws_errors(f"ssm:DescribeAutomationStepExecutions {execution_id}", region):
+        return list(
+            paginate(
+                ssm,
+                "describe_automation_step_executions",
+                "StepExecutions",
+                AutomationExecutionId=execution_id,
+            )
+        )
 
 
 def _command_id(step: dict[str, Any]) -> str | None:
