@@ -260,6 +260,7 @@ def runbook_parameters(
     ansible_bundle: str | None = None,
     ansible_playbook: str | None = None,
     ansible_extra_vars: str | None = None,
+    recipe_log_group: str | None = None,
 ) -> dict[str, list[str]]:
     """The Parameters of StartAutomationExecution for the runbook.
 
@@ -306,6 +307,9 @@ def runbook_parameters(
     parameters.update(ansible_parameters(ansible_bundle, ansible_playbook, ansible_extra_vars))
     if security_group_ids:
         parameters["SecurityGroupIds"] = list(security_group_ids)
+    if recipe_log_group:
+        parameters["RecipeLogEnabled"] = ["true"]
+        parameters["RecipeLogGroup"] = [recipe_log_group]
     return parameters
 
 

@@ -309,7 +309,13 @@ def _failure_error(aws: AwsContext, state: Snapshot, region: str) -> Exception:
     step = failure.step if failure else "(unknown step)"
     message = failure.message if failure else ""
     tail = (
-        command_output_tail(ssm, failure.command_id, region)
+        command_output_tail(
+            ssm,
+            failure.command_id,
+            region,
+            logs=aws.client("logs") if state.recipe_log_group else None,
+            log_group=state.recipe_log_group,
+        )
         if failure and failure.command_id
         else ""
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from tfbake.sandbox.command_logs import log_group_of, plugin_name
 from tfbake.sandbox.expressions import select, text_of
 from tfbake.sandbox.faults import CommandLog, RecordedCommand
 from tfbake.sandbox.run_command import (
@@ -229,15 +230,23 @@ def run_command(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
         raise StepFailed(f"InvalidParameters: {err}") from err
     # Sent as any client sends it: moto records it (recorded mode), or the sandbox's own
     # SendCommand runs it in the instances' machines (real mode).
-    sent = call_api(
-        ctx,
-        "ssm",
-        "SendCommand",
-        {"DocumentName": name, "InstanceIds": ids, "Parameters": parameters},
-    )
+    request: dict[str, Any] = {"DocumentName": name, "InstanceIds": ids, "Parameters": parameters}
+    output_config = inputs.get("CloudWatchOutputConfig")
+    if output_config:
+        request["CloudWatchOutputConfig"] = {
+            "CloudWatchOutputEnabled": text_of(output_config.get("CloudWatchOutputEnabled"))
+            == "true",
+            **(
+                {"CloudWatchLogGroupName": output_config["CloudWatchLogGroupName"]}
+                if output_config.get("CloudWatchLogGroupName")
+                else {}
+            ),
+        }
+    sent = call_api(ctx, "ssm", "SendCommand", request)
     command_id = sent["Command"]["CommandId"]
     if ctx.fleet is None:
-        return _recorded(ctx, command_id, name, ids, parameters)
+        logs = CommandOutput(log_group_of(output_config, name), plugin_name(document))
+        return _recorded(ctx, command_id, name, ids, parameters, logs)
     ctx.commands.annotate(command_id, ctx.execution_id, ctx.step_name)
     timeout = float(inputs.get("TimeoutSeconds") or ctx.timeout_seconds)
     finished = wait_for(ctx.commands, command_id, ctx.cancelled, min(timeout, ctx.timeout_seconds))
@@ -261,15 +270,35 @@ def run_command(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
     return ActionResult(outputs, command_id=command_id)
 
 
+@dataclass(frozen=True)
+class CommandOutput:
+    log_group: str | None  # CloudWatch Logs group the agent sends output to, None for none
+    plugin: str  # the plugin name in its streams' names
+
+
 def _recorded(
-    ctx: ActionContext, command_id: str, name: str, ids: list[str], parameters: dict[str, list[str]]
+    ctx: ActionContext,
+    command_id: str,
+    name: str,
+    ids: list[str],
+    parameters: dict[str, list[str]],
+    logs: CommandOutput,
 ) -> ActionResult:
     output = (
         f"tfbake sandbox: {name} was recorded, not run, on {' '.join(ids)}\n"
         f"images: {' '.join(parameters.get('Images', [''])[0].split())}\n"
     )
     recorded = RecordedCommand(
-        command_id, ctx.execution_id, ctx.step_name, name, tuple(ids), parameters, output=output
+        command_id,
+        ctx.execution_id,
+        ctx.step_name,
+        name,
+        tuple(ids),
+        parameters,
+        output=output,
+        log_group=logs.log_group,
+        plugin=logs.plugin,
+        region=ctx.client("ssm").meta.region_name,
     )
     ctx.commands.record(recorded)
     outputs = {"CommandId": command_id, "Status": "Success", "ResponseCode": 0, "Output": output}

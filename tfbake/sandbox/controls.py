@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfbake.sandbox.automation import Execution, Runner
-from tfbake.sandbox.faults import CommandLog, Faults
+from tfbake.sandbox.faults import CommandLog, Faults, RecordedCommand
 
 INTERNAL_HEADER = "X-Tfbake-Sandbox-Internal"
 # How long reset() waits for running executions to notice they were stopped.
@@ -40,6 +40,20 @@ class SandboxControls:
     limits: Limits = field(default_factory=Limits)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _session: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.commands.on_output = self._send_command_output
+
+    def _send_command_output(
+        self, command: RecordedCommand, instance_id: str, stdout: str, stderr: str
+    ) -> None:
+        from tfbake.sandbox.command_logs import send_output
+
+        assert command.log_group is not None
+        logs = self.client("logs", command.region or "us-east-1")
+        send_output(
+            logs, command.log_group, command.command_id, instance_id, command.plugin, stdout, stderr
+        )
 
     def client(self, service: str, region: str) -> Any:
         """A boto3 client for the sandbox itself, whose requests are marked internal."""

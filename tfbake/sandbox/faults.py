@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -58,6 +59,11 @@ class RecordedCommand:
     output: str = ""
     requested_at: float = 0.0
     invocations: dict[str, Invocation] = field(default_factory=dict)
+    # Where the agent sends the output (CloudWatchOutputConfig), None when it does not; the
+    # plugin names the streams (command_logs.py).
+    log_group: str | None = None
+    plugin: str = ""
+    region: str = ""
 
     def invocation(self, instance_id: str) -> Invocation:
         if instance_id in self.invocations:
@@ -167,14 +173,27 @@ class Faults:
             raise ValueError("a step fault needs 'fail', 'delay_seconds' or 'not_found_reads'")
 
 
+# (command, instance id, stdout, stderr): output an instance's agent sends to CloudWatch Logs.
+OutputSink = Callable[[RecordedCommand, str, str, str], None]
+
+
 @dataclass
 class CommandLog:
     _commands: dict[str, RecordedCommand] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Receives the output of commands sent with CloudWatch output (set by SandboxControls).
+    on_output: OutputSink | None = None
+
+    def _send(self, command: RecordedCommand, instance_id: str, stdout: str, stderr: str) -> None:
+        if self.on_output is not None and command.log_group:
+            self.on_output(command, instance_id, stdout, stderr)
 
     def record(self, command: RecordedCommand) -> None:
         with self._lock:
             self._commands[command.command_id] = replace(command, requested_at=time.time())
+        if command.status != "InProgress" and not command.invocations:
+            for instance_id in command.instance_ids:  # recorded: its output is known at once
+                self._send(command, instance_id, command.output, "")
 
     def annotate(self, command_id: str, execution_id: str, step_name: str) -> None:
         """Name the automation step that sent a command (the SendCommand call cannot)."""
@@ -196,20 +215,25 @@ class CommandLog:
                 "Success",
             )
             self._commands[command_id] = replace(command, invocations=invocations, status=status)
+        if invocation.status != "InProgress":
+            self._send(command, instance_id, invocation.stdout, invocation.stderr)
 
     def fail(self, command_id: str, message: str) -> None:
+        line = f"tfbake: error: {message}\n"
         with self._lock:
             command = self._commands.get(command_id)
-            if command is not None:
-                output = f"{command.output}tfbake: error: {message}\n"
-                line = f"tfbake: error: {message}\n"
-                invocations = {
-                    iid: replace(i, status="Failed", response_code=1, stdout=i.stdout + line)
-                    for iid, i in command.invocations.items()
-                }
-                self._commands[command_id] = replace(
-                    command, status="Failed", output=output, invocations=invocations
-                )
+            if command is None:
+                return
+            output = f"{command.output}{line}"
+            invocations = {
+                iid: replace(i, status="Failed", response_code=1, stdout=i.stdout + line)
+                for iid, i in command.invocations.items()
+            }
+            self._commands[command_id] = replace(
+                command, status="Failed", output=output, invocations=invocations
+            )
+        for instance_id in command.instance_ids:
+            self._send(command, instance_id, line, "")
 
     def get(self, command_id: str) -> RecordedCommand | None:
         with self._lock:
