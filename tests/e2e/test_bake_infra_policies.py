@@ -36,8 +36,10 @@ module "bake_infra" {
   name                               = "policies"
   registry_credentials_parameter_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/team/auths"
   ecr_repository_arns                = ["arn:aws:ecr:us-east-1:123456789012:repository/team/web"]
+  recipe_log_group_name              = "/tfbake/recipe-output"
 }
 """
+RECIPE_STREAMS = "arn:aws:logs:us-east-1:123456789012:log-group:/tfbake/recipe-output:*"
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +219,20 @@ def test_the_builder_role_has_no_managed_policy(
     (role,) = [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("policies-builder")]
     attached = iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"]
     assert attached == []
+
+
+@pytest.mark.parametrize("action", ["logs:CreateLogStream", "logs:PutLogEvents"])
+def test_the_builder_writes_only_the_recipe_log_group(
+    policies: dict[str, list[dict[str, Any]]], action: str
+) -> None:
+    (statement,) = granting(policies["recipe_logs"], action)
+    assert statement["Resource"] == [RECIPE_STREAMS]
+    assert not [s for s in policies["recipe_logs"] if "logs:CreateLogGroup" in s["Action"]]
+
+
+def test_the_caller_reads_only_the_recipe_log_group(
+    policies: dict[str, list[dict[str, Any]]],
+) -> None:
+    (statement,) = granting(policies["caller"], "logs:GetLogEvents")
+    assert statement["Resource"] == [RECIPE_STREAMS]
+    assert not [s for s in policies["caller"] if any(a.startswith("logs:Put") for a in s["Action"])]
