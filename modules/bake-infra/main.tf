@@ -401,10 +401,11 @@ data "aws_iam_policy_document" "caller" {
     }
   }
 
-  # A builder the runbook's failure path could not terminate.
+  # A builder the runbook's failure path could not terminate; the console of one that is not
+  # online in SSM, to say why.
   statement {
     sid       = "TerminateLeftBuilders"
-    actions   = ["ec2:TerminateInstances"]
+    actions   = ["ec2:TerminateInstances", "ec2:GetConsoleOutput"]
     resources = ["arn:${local.partition}:ec2:*:${local.account}:instance/*"]
     condition {
       test     = "StringEquals"

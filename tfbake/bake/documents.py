@@ -29,6 +29,7 @@ from tfbake.errors import AwsError, BadInput
 RUNBOOK_TEMPLATE = "runbook.yaml"
 RECIPE_TEMPLATE = "recipe-command.yaml"
 RECIPE_SCRIPT = "recipe.sh"
+BUILDER_USER_DATA = "builder-user-data.sh"
 
 # The grammar of tfbake/reference.py, restricted to normalised, pinned references; recipe.sh
 # checks the same. SSM applies allowedPattern before the command reaches the instance.
@@ -114,7 +115,13 @@ def runbook_content() -> str:
         .replace("__PROVISION_JOINED__", PROVISION.joined())
         .replace("__ANSIBLE_BUNDLE_JOINED__", ANSIBLE_BUNDLE.joined())
         .replace("__PLAYBOOK_PATTERN__", _yaml_single_quoted(PLAYBOOK_PATTERN))
+        .replace("__BUILDER_USER_DATA__", builder_user_data())
     )
+
+
+def builder_user_data() -> str:
+    """The builders' user data (it installs a missing SSM agent), base64 for aws:runInstances."""
+    return base64.b64encode(_template(BUILDER_USER_DATA).encode("utf-8")).decode()
 
 
 def document_names() -> DocumentNames:

@@ -41,6 +41,8 @@ POLL_FIRST_SECONDS = 1.0
 POLL_MAX_SECONDS = 15.0
 # The recipe's output is read at most this often while it runs (one ListCommandInvocations).
 RECIPE_TAIL_SECONDS = 30.0
+# A builder not yet online has its console read at most this often (one GetConsoleOutput).
+AGENT_CHECK_SECONDS = 10.0
 MAX_TAKEOVERS = 3
 MAX_THROTTLED_POLLS = 30
 
@@ -101,7 +103,7 @@ def run_bake(
             # across all the clients that see it; the others attach to the winner's bake.
             held = lock.take_over(held.record) or lock.acquire_or_read()
             continue
-        final = _wait(ssm, held, region, on_progress, deadline, sleep)
+        final = _wait(ssm, held, region, on_progress, deadline, sleep, aws)
         _release(lock, held)
         if final.status == SUCCESS:
             return BakeRun(final.execution_id, attached=not held.owned)
@@ -228,6 +230,7 @@ def _wait(
     on_progress: ProgressSink,
     deadline: float,
     sleep: Callable[[float], None],
+    aws: AwsContext | None = None,
 ) -> Snapshot:
     from tfbake.bake.steps import runbook_step_count
 
@@ -235,8 +238,11 @@ def _wait(
     started = time.monotonic()
     interval = POLL_FIRST_SECONDS
     recipe = _RecipeTail(ssm, region)
+    agent = _AgentWatch(aws, execution_id) if aws is not None else None
     while True:
         state = _patient_snapshot(ssm, execution_id, region, sleep, deadline)
+        if agent is not None:
+            agent.check(state)
         elapsed = time.monotonic() - started
         on_progress(Progress(execution_id, state.current_step, state.steps_done + state.active,
                              runbook_step_count(), elapsed, not lock.owned,
@@ -247,6 +253,48 @@ def _wait(
             raise _timed_out(execution_id, region, f"at step {state.current_step}")
         sleep(min(interval, max(deadline - time.monotonic(), 0.1)))
         interval = min(interval * 2, POLL_MAX_SECONDS)
+
+
+class _AgentWatch:
+    """Ends a bake whose builder will never come online, naming why, long before the runbook's
+    WaitForBuilderOnline times out (agent_diagnosis.py reads the builder's console)."""
+
+    STEP = "WaitForBuilderOnline"
+
+    def __init__(self, aws: AwsContext, execution_id: str) -> None:
+        self.aws = aws
+        self.execution_id = execution_id
+        self.since: float | None = None
+        self.read_at = float("-inf")
+
+    def check(self, state: Snapshot) -> None:
+        from tfbake.bake.agent_diagnosis import offline_builder_cause
+
+        if state.current_step != self.STEP or not state.active:
+            self.since = None
+            return
+        now = time.monotonic()
+        self.since = self.since if self.since is not None else now
+        if now - self.read_at < AGENT_CHECK_SECONDS:
+            return
+        self.read_at = now
+        try:
+            cause = offline_builder_cause(self.aws, self.execution_id, now - self.since)
+        except AwsError:
+            return  # a diagnosis is a courtesy: the runbook's own timeout still ends the bake
+        if cause is None:
+            return
+        region = self.aws.effective_region
+        # Its cancel workflow terminates the builder; run_bake's sweep covers the rest.
+        with contextlib.suppress(AwsError), aws_errors("ssm:StopAutomationExecution", region):
+            self.aws.client("ssm").stop_automation_execution(
+                AutomationExecutionId=self.execution_id, Type="Cancel"
+            )
+        builders = _sweep_builders(self.aws, self.execution_id)
+        raise BakeFailed(
+            f"bake {self.execution_id} stopped at step {self.STEP}: {cause}{builders}; "
+            + console_link(region, self.execution_id)
+        )
 
 
 class _RecipeTail:

@@ -9,6 +9,7 @@ counts what clients do, as AWS would bill it.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -142,6 +143,12 @@ def run_instances(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
         params["IamInstanceProfile"] = {"Name": params.pop("IamInstanceProfileName")}
     if "IamInstanceProfileArn" in params:
         params["IamInstanceProfile"] = {"Arn": params.pop("IamInstanceProfileArn")}
+    if "UserData" in params:
+        # The action takes it base64-encoded; boto3 encodes RunInstances' UserData itself.
+        try:
+            params["UserData"] = base64.b64decode(str(params["UserData"]), validate=True).decode()
+        except ValueError as err:
+            raise StepFailed(f"UserData is not base64: {err}") from err
     response = call_api(ctx, "ec2", "RunInstances", params)
     ids = [instance["InstanceId"] for instance in response["Instances"]]
     _wait_for_instances(ctx, ids, "running")

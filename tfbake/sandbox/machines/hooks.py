@@ -44,6 +44,34 @@ def install() -> None:
     AmiBackend.create_image = _after_create_image(AmiBackend.create_image)  # type: ignore[method-assign]
     AmiBackend.copy_image = _after_copy_image(AmiBackend.copy_image)  # type: ignore[method-assign]
     EBSBackend.delete_snapshot = _after_delete_snapshot(EBSBackend.delete_snapshot)  # type: ignore[method-assign]
+    from moto.ec2.responses.general import General
+
+    General.get_console_output = _machine_console(General.get_console_output)  # type: ignore[method-assign]
+
+
+# GetConsoleOutput returns at most the last 64 KiB of the instance's console.
+CONSOLE_OUTPUT_BYTES = 64 * 1024
+
+
+def _machine_console(get_console_output: Any) -> Any:
+    @functools.wraps(get_console_output)
+    def hooked(self: Any) -> Any:
+        fleet = _active
+        instance_id = self._get_param("InstanceId")
+        machine = fleet.machine(instance_id) if fleet is not None else None
+        if machine is None:
+            return get_console_output(self)
+        from moto.core.responses import ActionResult
+        from moto.core.utils import utcnow
+        from moto.ec2.utils import Base64EncodedString
+
+        console = machine.console
+        data = console.read_bytes()[-CONSOLE_OUTPUT_BYTES:] if console.is_file() else b""
+        text = data.decode("utf-8", "replace")
+        output = Base64EncodedString.from_raw_string(text)
+        return ActionResult({"InstanceId": instance_id, "Timestamp": utcnow(), "Output": output})
+
+    return hooked
 
 
 def _after_run(run_instances: Any) -> Any:

@@ -74,6 +74,9 @@ class Variant:
     name: str
     extra_packages: tuple[str, ...]
     ami_name_prefix: str  # what DescribeImages' name filter matches
+    # False: no stand-in agent, as on Debian's own AMIs (the builder's user data must install
+    # one, which it cannot here: the sandbox has no route to AWS's package buckets).
+    stand_in_agent: bool = True
 
     @property
     def has_docker(self) -> bool:
@@ -84,6 +87,9 @@ VARIANTS = {
     "debian-12": Variant("debian-12", (), "debian-12-amd64"),
     "debian-12-docker": Variant(
         "debian-12-docker", DOCKER_PACKAGES, "tfbake-sandbox-debian-12-amd64-docker"
+    ),
+    "debian-12-no-agent": Variant(
+        "debian-12-no-agent", (), "tfbake-sandbox-debian-12-amd64-no-agent", stand_in_agent=False
     ),
 }
 
@@ -115,7 +121,7 @@ def build_key(variant: Variant) -> str:
         "suite": SUITE,
         "mirror": MIRROR,
         "packages": [*BASE_PACKAGES, *variant.extra_packages],
-        "agent_unit": STAND_IN_AGENT_UNIT,
+        "agent_unit": STAND_IN_AGENT_UNIT if variant.stand_in_agent else None,
         "cloud_init": CLOUD_INIT_CONFIG,
         "builder": _builder_source_digest(),
     }
@@ -176,7 +182,7 @@ def _build(variant: Variant, cache: Path, log) -> BuiltRoot:
         _debootstrap(root)
         if variant.extra_packages:
             _install(root, variant.extra_packages)
-        _add_sandbox_files(root)
+        _add_sandbox_files(root, variant)
         _clean_like_a_published_image(root)
         built_at = time.strftime("%Y%m%d", time.gmtime())
         manifest = {"key": key, "variant": variant.name, "built_at": built_at, "suite": SUITE}
@@ -226,13 +232,14 @@ def _install(root: Path, packages: tuple[str, ...]) -> None:
         policy.unlink(missing_ok=True)
 
 
-def _add_sandbox_files(root: Path) -> None:
-    unit = root / AGENT_UNIT_PATH
-    unit.write_text(STAND_IN_AGENT_UNIT)
-    wants = root / "etc/systemd/system/multi-user.target.wants"
-    wants.mkdir(parents=True, exist_ok=True)
-    (wants / unit.name).unlink(missing_ok=True)
-    (wants / unit.name).symlink_to(f"/{AGENT_UNIT_PATH}")
+def _add_sandbox_files(root: Path, variant: Variant) -> None:
+    if variant.stand_in_agent:
+        unit = root / AGENT_UNIT_PATH
+        unit.write_text(STAND_IN_AGENT_UNIT)
+        wants = root / "etc/systemd/system/multi-user.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / unit.name).unlink(missing_ok=True)
+        (wants / unit.name).symlink_to(f"/{AGENT_UNIT_PATH}")
     config = root / CLOUD_INIT_CONFIG_PATH
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(CLOUD_INIT_CONFIG)

@@ -1,0 +1,42 @@
+"""A base AMI without the SSM agent (as Debian's own): the bake fails fast and says why."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.real.conftest import bake_spec, ensure
+from tests.support.images import push_busybox_image
+from tests.support.real_sandbox import RealSandbox
+from tests.support.registry import RegistryServer
+from tfbake.sandbox.base_images import debian_base_ami
+
+# WaitForBuilderOnline's own timeout is 900 s; the console tells the cause long before.
+FAST_ENOUGH_SECONDS = 180
+
+
+def test_a_base_without_the_agent_fails_naming_the_missing_agent(
+    real_sandbox: RealSandbox, real_registry: RegistryServer, tmp_path: Path
+) -> None:
+    image = push_busybox_image(real_registry, "no-agent", "1")
+    spec = bake_spec(
+        tmp_path,
+        "real-no-agent",
+        [image.reference(real_registry.host)],
+        base_ami=debian_base_ami("debian-12-no-agent"),
+    )
+
+    started = time.monotonic()
+    result = ensure(real_sandbox, spec)
+    took = time.monotonic() - started
+
+    assert result.code == 4, result.stderr[-3000:] + real_sandbox.log()[-3000:]
+    assert "stopped at step WaitForBuilderOnline" in result.stderr
+    assert "the SSM agent never started on builder i-" in result.stderr
+    assert "install failed" in result.stderr
+    assert took < FAST_ENOUGH_SECONDS
+    ec2 = real_sandbox.client("ec2")
+    builders = ec2.describe_instances(
+        Filters=[{"Name": "tag:tfbake:name", "Values": ["real-no-agent"]}]
+    )["Reservations"]
+    assert {i["State"]["Name"] for r in builders for i in r["Instances"]} == {"terminated"}
