@@ -10,9 +10,6 @@ has had time to boot, this names the likely cause.
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from tfbake import tags
 from tfbake.aws import AwsContext, aws_errors
 
@@ -42,8 +39,9 @@ def offline_builder_cause(aws: AwsContext, execution_id: str, waited_seconds: fl
             "credentials to register (set builder.instance_profile)"
         )
     with aws_errors(f"ec2:GetConsoleOutput {instance_id}", region):
-        encoded = ec2.get_console_output(InstanceId=instance_id).get("Output") or ""
-    return cause_from_console(instance_id, _decoded(encoded), waited_seconds)
+        # botocore decodes the base64 EC2 sends.
+        console = ec2.get_console_output(InstanceId=instance_id).get("Output") or ""
+    return cause_from_console(instance_id, console, waited_seconds)
 
 
 def cause_from_console(instance_id: str, console: str, waited_seconds: float) -> str | None:
@@ -75,10 +73,3 @@ def cause_from_console(instance_id: str, console: str, waited_seconds: float) ->
             "no agent, and the user data that installs one did not run"
         )
     return None
-
-
-def _decoded(encoded: str) -> str:
-    try:
-        return base64.b64decode(encoded).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        return encoded

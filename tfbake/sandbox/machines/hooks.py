@@ -53,6 +53,13 @@ def install() -> None:
 CONSOLE_OUTPUT_BYTES = 64 * 1024
 
 
+def _console_sources(machine: Any) -> list[Any]:
+    # On EC2 the serial console carries cloud-init's output (cloud-final runs with
+    # StandardOutput=journal+console). nspawn passes the machine's own console on only when its
+    # buffer flushes, so the sandbox adds the log cloud-init keeps of the same output.
+    return [machine.console, machine.root / "var/log/cloud-init-output.log"]
+
+
 def _machine_console(get_console_output: Any) -> Any:
     @functools.wraps(get_console_output)
     def hooked(self: Any) -> Any:
@@ -61,14 +68,16 @@ def _machine_console(get_console_output: Any) -> Any:
         machine = fleet.machine(instance_id) if fleet is not None else None
         if machine is None:
             return get_console_output(self)
+        import base64
+
         from moto.core.responses import ActionResult
         from moto.core.utils import utcnow
-        from moto.ec2.utils import Base64EncodedString
 
-        console = machine.console
-        data = console.read_bytes()[-CONSOLE_OUTPUT_BYTES:] if console.is_file() else b""
-        text = data.decode("utf-8", "replace")
-        output = Base64EncodedString.from_raw_string(text)
+        data = b"".join(path.read_bytes() for path in _console_sources(machine) if path.is_file())[
+            -CONSOLE_OUTPUT_BYTES:
+        ]
+        # Base64, as EC2 sends it (moto's own answer is not encoded).
+        output = base64.b64encode(data).decode()
         return ActionResult({"InstanceId": instance_id, "Timestamp": utcnow(), "Output": output})
 
     return hooked
