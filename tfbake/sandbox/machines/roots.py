@@ -1,18 +1,21 @@
 """Real root file systems for the sandbox's base AMIs: Debian bookworm, built with debootstrap.
 
-Two variants, built once and cached on disk, keyed by everything that went into them (the
+Three variants, built once and cached on disk, keyed by everything that went into them (the
 package lists, the suite, the mirror and the files this module writes), so a change to any of
 them builds a new root instead of reusing a stale one:
 
 - `debian-12`: what Debian's own cloud image holds for a bake (systemd, dbus, openssh-server,
   cloud-init), without Docker, so the recipe's install path runs;
-- `debian-12-docker`: the same with Debian's docker.io, the fast path.
+- `debian-12-docker`: the same with Debian's docker.io, the fast path;
+- `debian-12-no-agent`: `debian-12` without the stand-in agent below, as Debian's own AMIs
+  come: a bake from it exercises the builder's user data and the diagnosis of a builder that
+  never comes online.
 
-Both are cleaned as a published image is: no machine-id, no SSH host keys, no package caches,
-no journal. Debian ships no SSM agent package, so each root carries a stand-in unit named
+All are cleaned as a published image is: no machine-id, no SSH host keys, no package caches,
+no journal. Debian ships no SSM agent package, so the other roots carry a stand-in unit named
 `amazon-ssm-agent.service`: it does nothing but stay active, which is what the recipe and the
 sandbox's DescribeInstanceInformation look for (the sandbox runs commands itself, as the agent
-would). `python3 -m tfbake.sandbox.machines.roots` builds both ahead of time.
+would). `python3 -m tfbake.sandbox.machines.roots` builds them all ahead of time.
 """
 
 from __future__ import annotations
