@@ -46,6 +46,23 @@ def test_a_cancel_after_create_image_removes_the_image_and_the_builder(
     assert [b["State"]["Name"] for b in builders(ec2)] == ["terminated"]
 
 
+def test_a_cancel_workflow_ends_at_its_time_limit(aws: Any, sandbox: Sandbox) -> None:
+    ec2, ssm, base_ami = aws
+    sandbox.controls.limits.cancel_workflow_seconds = 1.0
+    sandbox.delay_step("RunRecipe", 30)
+    sandbox.delay_step("TerminateBuilderOnCancel", 30)
+    execution_id, _ = start_bake(ssm, bake_parameters(base_ami))
+    wait_for_step(ssm, execution_id, "RunRecipe")
+
+    ssm.stop_automation_execution(AutomationExecutionId=execution_id)
+    details = wait_for_execution(ssm, execution_id, timeout=5)
+
+    assert details["AutomationExecutionStatus"] == "Cancelled"
+    [last] = [s for s in details["StepExecutions"] if s["StepName"] == "TerminateBuilderOnCancel"]
+    assert last["StepStatus"] == "Cancelled"
+    assert [b["State"]["Name"] for b in builders(ec2)] == ["running"]
+
+
 def _runbook_with(step_name: str, **changes: Any) -> str:
     document = yaml.safe_load(runbook_content())
     for step in document["mainSteps"]:

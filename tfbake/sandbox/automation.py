@@ -160,8 +160,10 @@ class Runner:
         commands: CommandLog,
         lock: threading.RLock,
         fleet: Any = None,
+        cancel_workflow_seconds: float = CANCEL_WORKFLOW_SECONDS,
     ) -> None:
         self._fleet = fleet
+        self._cancel_workflow_seconds = cancel_workflow_seconds
         self._execution = execution
         self._client = client
         self._faults = faults
@@ -231,7 +233,7 @@ class Runner:
     ) -> None:
         """Run from `first` until an end, a failure that aborts, or AWS's time limit."""
         out_of_time = threading.Event()
-        timer = threading.Timer(CANCEL_WORKFLOW_SECONDS, out_of_time.set)
+        timer = threading.Timer(self._cancel_workflow_seconds, out_of_time.set)
         timer.daemon = True
         timer.start()
         try:

@@ -25,6 +25,8 @@ class Limits:
     documents: int = 500  # documents an account owns (CreateDocument: DocumentLimitExceeded)
     # GetAutomationExecution's StepExecutions, past which it sets StepExecutionsTruncated.
     step_executions_kept: int = 100
+    # How long a cancelled execution's onCancel workflow may run (AWS: two minutes).
+    cancel_workflow_seconds: float = 120.0
 
 
 @dataclass
@@ -86,7 +88,15 @@ class SandboxControls:
         return client
 
     def start(self, execution: Execution) -> None:
-        runner = Runner(execution, self.client, self.faults, self.commands, self.lock, self.fleet)
+        runner = Runner(
+            execution,
+            self.client,
+            self.faults,
+            self.commands,
+            self.lock,
+            self.fleet,
+            cancel_workflow_seconds=self.limits.cancel_workflow_seconds,
+        )
         with self.lock:
             self.executions[execution.execution_id] = execution
             if execution.client_token:

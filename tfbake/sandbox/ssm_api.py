@@ -289,7 +289,7 @@ def stop_automation_execution(controls: SandboxControls, request: Request) -> di
                 "InvalidAutomationStatusUpdateException",
                 f"Execution {execution.execution_id} is already {execution.status}",
             )
-        # No further step runs, cleanup steps included: AWS behaves the same way.
+        # No further step runs but the running step's onCancel workflow, as on AWS.
         execution.status = "Cancelling"
         execution.cancelled.set()
     return {}
