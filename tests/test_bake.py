@@ -225,8 +225,8 @@ def test_timeout_leaves_the_bake_running_then_cancel_stops_it(
     leftovers = aws.client("ec2").describe_images(
         Owners=["self"], Filters=[{"Name": f"tag:{tags.EXECUTION_ID}", "Values": [execution_id]}]
     )["Images"]
+    # Gone either way: the runbook's cancel workflow or `tfbake cancel`, whichever came first.
     assert leftovers == []
-    assert "unfinished AMIs deregistered: ami-" in result.stdout
 
 
 def test_throttled_polling_is_survived(aws: AwsContext, sandbox: Sandbox) -> None:

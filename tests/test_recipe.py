@@ -630,3 +630,25 @@ def test_is_shellcheck_clean() -> None:
 def test_contains_no_ssm_placeholders() -> None:
     # SSM would substitute {{ ... }} in the document text; inputs come only as environment.
     assert "{{" not in RECIPE.read_text()
+
+
+def test_the_output_aws_keeps_ends_with_why_a_long_bake_failed(builder: ScratchBuilder) -> None:
+    # Run Command keeps the first 24,000 characters of stdout; the failure is printed last.
+    noisy = "for ((i = 0; i < 2000; i++)); do echo progress line $i of a provision; done; exit 3"
+    run = bake(builder, SSM_Provision=encode_provision(noisy))
+
+    kept = run.output[:24_000]
+    assert run.returncode != 0
+    assert len(run.output) < 24_000, "the recipe bounds what it prints"
+    assert "tfbake: summary: tfbake: error: provision command 1 of 1 failed" in kept
+    assert "tfbake: summary: last step: provision command 1 of 1" in kept
+    assert "progress line 1999 of a provision" in kept  # only the summary has the end
+
+
+def test_output_that_goes_to_cloudwatch_is_left_whole(builder: ScratchBuilder) -> None:
+    noisy = "for ((i = 0; i < 2000; i++)); do echo progress line $i of a provision; done; exit 3"
+    run = bake(builder, SSM_Provision=encode_provision(noisy), SSM_FullOutput="true")
+
+    assert "progress line 1999 of a provision" in run.output
+    assert len(run.output) > 24_000
+    assert "tfbake: summary:" not in run.output

@@ -15,7 +15,7 @@ from tests.support.sandbox_helpers import DIGEST_A, bake_parameters
 from tfbake.bake import documents
 from tfbake.errors import BadInput
 from tfbake.sandbox import Sandbox
-from tfbake.sandbox.automation import resolve_parameters
+from tfbake.sandbox.automation import NO_ON_CANCEL_ACTIONS, resolve_parameters
 
 TERMINATE_ON_FAILURE = "TerminateBuilderOnFailure"
 
@@ -127,8 +127,22 @@ def test_a_failed_step_keeps_the_execution_failed_after_cleanup() -> None:
     assert steps[TERMINATE_ON_FAILURE]["inputs"]["DesiredState"] == "terminated"
 
 
+def _cancel_path() -> set[str]:
+    """Every step a cancelled execution can run (from any step's onCancel)."""
+    steps = _steps()
+    todo = [s["onCancel"][5:] for s in steps.values() if s.get("onCancel", "").startswith("step:")]
+    reached: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name and name not in reached:
+            reached.add(name)
+            todo.extend(_on_success(steps[name]) + _on_failure(steps[name]))
+    return reached
+
+
 def test_steps_before_the_launch_have_nothing_to_clean_up() -> None:
-    before = [s for s in _runbook()["mainSteps"] if s["name"] not in _steps_after_launch()]
+    after = set(_steps_after_launch()) | _cancel_path()
+    before = [s for s in _runbook()["mainSteps"] if s["name"] not in after]
     assert before, "the runbook reads the base image before launching"
     assert all(step.get("onFailure", "Abort") == "Abort" for step in before)
 
@@ -382,3 +396,38 @@ def test_the_progress_step_reader_agrees_with_a_yaml_parse() -> None:
     path = tuple(success_path(documents.runbook_content()))
     assert path in set(_success_paths(_runbook()["mainSteps"][0]["name"]))
     assert runbook_step_count() == len(path)
+
+
+# AWS refuses onCancel on these actions, and gives the cancel workflow two minutes.
+NO_ON_CANCEL = NO_ON_CANCEL_ACTIONS
+
+
+def _bake_steps_that_may_cancel() -> list[str]:
+    # The failure path's steps clean up already; their names say so.
+    return [
+        n
+        for n in _steps_after_launch()
+        if _steps()[n]["action"] not in NO_ON_CANCEL and not n.endswith("OnFailure")
+    ]
+
+
+@pytest.mark.parametrize("name", _bake_steps_that_may_cancel())
+def test_a_cancel_after_the_launch_terminates_the_builder(name: str) -> None:
+    step = _steps()[name]
+    assert step.get("onCancel", "").startswith("step:"), f"{name} has no cancel workflow"
+    steps, name_, ended = _steps(), step["onCancel"][5:], None
+    while name_:
+        current = steps[name_]
+        assert current["action"] == "aws:executeAwsApi", "the cancel workflow waits for nothing"
+        ended, name_ = current, (None if current.get("isEnd") else current.get("nextStep"))
+    assert ended is not None and ended["inputs"]["Api"] == "TerminateInstances"
+
+
+def test_no_step_declares_on_cancel_where_aws_refuses_it() -> None:
+    steps = _steps().values()
+    assert not [s["name"] for s in steps if s.get("onCancel") and s["action"] in NO_ON_CANCEL]
+
+
+@pytest.mark.parametrize("name", ["IdentifyBuilder", "WaitForImage"])
+def test_reads_of_what_was_just_created_are_retried(name: str) -> None:
+    assert _steps()[name].get("maxAttempts", 1) > 1

@@ -185,7 +185,7 @@ def test_one_client_token_starts_one_execution(aws: Any) -> None:
         )
 
 
-def test_a_stopped_execution_is_cancelled_and_runs_no_further_step(
+def test_a_stopped_execution_runs_its_cancel_workflow_and_leaves_no_builder(
     aws: Any, sandbox: Sandbox
 ) -> None:
     ec2, ssm, base_ami = aws
@@ -197,9 +197,10 @@ def test_a_stopped_execution_is_cancelled_and_runs_no_further_step(
     details = wait_for_execution(ssm, execution_id, timeout=5)
 
     assert details["AutomationExecutionStatus"] == "Cancelled"
-    assert details["StepExecutions"][-1]["StepName"] == "RunRecipe"
-    # As on AWS, no cleanup step runs after a stop: `tfbake cancel` terminates the builder.
-    assert [b["State"]["Name"] for b in builders(ec2)] == ["running"]
+    ran = [s["StepName"] for s in details["StepExecutions"]]
+    assert ran[ran.index("RunRecipe") + 1 :] == ["FindBuilderOnCancel", "TerminateBuilderOnCancel"]
+    assert [b["State"]["Name"] for b in builders(ec2)] == ["terminated"]
+    assert not any(s["StepName"] == "StopBuilder" for s in details["StepExecutions"])
 
 
 def test_describe_filters_and_pages_executions(aws: Any, sandbox: Sandbox) -> None:

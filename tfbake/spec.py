@@ -77,6 +77,8 @@ class Builder:
     automation_role_arn: str | None = None
     document_name: str | None = None
     timeout_minutes: int = 60
+    # CloudWatch Logs group that receives the recipe's whole output (Run Command keeps its start).
+    log_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ FIELDS = (
 VOLUME_FIELDS = ("size", "type", "encrypted", "kms_key_id")
 BUILDER_FIELDS = (
     "instance_type", "subnet_id", "security_group_ids", "instance_profile",
-    "automation_role_arn", "document_name", "timeout_minutes",
+    "automation_role_arn", "document_name", "timeout_minutes", "log_group",
 )  # fmt: skip
 
 
@@ -349,6 +351,7 @@ BUILDER_PATTERNS = {
         "an IAM role ARN",
     ),
     "document_name": (re.compile(r"[a-zA-Z0-9_.:/-]{3,128}"), "an SSM document name"),
+    "log_group": (re.compile(r"[A-Za-z0-9_./#-]{1,512}"), "a CloudWatch Logs group name"),
 }
 # Automations that run longer than 12 hours need an assume role (the caller's own session
 # credentials expire), so a longer wait without one would end in a failed bake.
@@ -372,6 +375,7 @@ def _builder(fields: _Fields) -> Builder:
         automation_role_arn=fields.string("automation_role_arn") or None,
         document_name=fields.string("document_name") or None,
         timeout_minutes=fields.integer("timeout_minutes", 60, 1, 24 * 60),
+        log_group=fields.string("log_group") or None,
     )
     if builder.timeout_minutes > MAX_MINUTES_WITHOUT_ROLE and not builder.automation_role_arn:
         raise fields.error(

@@ -13,6 +13,8 @@ locals {
   image_arn               = "arn:${local.partition}:ec2:*::image/*"
   snapshot_arn            = "arn:${local.partition}:ec2:*::snapshot/*"
   image_and_snapshot_arns = [local.image_arn, local.snapshot_arn]
+
+  recipe_logs = var.recipe_log_group_name == null ? [] : [var.recipe_log_group_name]
 }
 
 # ---- the builder instance ------------------------------------------------------------------
@@ -77,6 +79,41 @@ resource "aws_iam_role_policy" "registry_credentials" {
   name   = "registry-credentials"
   role   = aws_iam_role.builder.id
   policy = data.aws_iam_policy_document.registry_credentials[0].json
+}
+
+# ---- the recipe's output -------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "recipe" {
+  count             = length(local.recipe_logs)
+  name              = var.recipe_log_group_name
+  retention_in_days = var.recipe_log_retention_days
+  tags              = var.tags
+}
+
+# The SSM agent on the builder writes the recipe's output (Run Command's CloudWatchOutputConfig)
+# with the instance role: its streams in this one group, and a look at which groups exist (it
+# creates a missing one, which it may not: the group above exists).
+data "aws_iam_policy_document" "recipe_logs" {
+  count = length(local.recipe_logs)
+
+  statement {
+    sid       = "FindLogGroup"
+    actions   = ["logs:DescribeLogGroups"]
+    resources = ["arn:${local.partition}:logs:*:${local.account}:log-group:*"]
+  }
+
+  statement {
+    sid       = "WriteRecipeOutput"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+    resources = ["${aws_cloudwatch_log_group.recipe[0].arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "recipe_logs" {
+  count  = length(local.recipe_logs)
+  name   = "recipe-logs"
+  role   = aws_iam_role.builder.id
+  policy = data.aws_iam_policy_document.recipe_logs[0].json
 }
 
 resource "aws_iam_instance_profile" "this" {
@@ -355,11 +392,38 @@ data "aws_iam_policy_document" "caller" {
     resources = ["arn:${local.partition}:ssm:*:${local.account}:automation-execution/*"]
   }
 
-  # The recipe's output for a failure report. Neither call has a resource type: "*" or nothing.
+  # The recipe's output for a failure report, and the rest of a long step list. These calls have
+  # no resource type: "*" or nothing.
   statement {
-    sid       = "ReadRecipeOutput"
-    actions   = ["ssm:ListCommandInvocations", "ssm:GetCommandInvocation"]
+    sid       = "ReadBakeDetails"
+    actions   = ["ssm:ListCommandInvocations", "ssm:GetCommandInvocation", "ssm:DescribeAutomationStepExecutions"]
     resources = ["*"]
+  }
+
+  # A failed bake's report: the real end of the recipe's output.
+  dynamic "statement" {
+    for_each = aws_cloudwatch_log_group.recipe
+    content {
+      sid       = "ReadBakeDetails"
+      actions   = ["logs:GetLogEvents"]
+      resources = ["${statement.value.arn}:*"]
+    }
+  }
+
+  # `tfbake cleanup --apply`: the documents of earlier releases that no bake still reads.
+  statement {
+    sid       = "ListDocuments"
+    actions   = ["ssm:ListDocuments"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid     = "HousekeepTfbakeDocuments"
+    actions = ["ssm:GetDocument", "ssm:DeleteDocument"]
+    resources = [
+      "arn:${local.partition}:ssm:*:${local.account}:document/tfbake-bake-*",
+      "arn:${local.partition}:ssm:*:${local.account}:document/tfbake-recipe-*",
+    ]
   }
 
   # The one tag a lookup writes: when it last returned the AMI (gc's grace period).
@@ -374,10 +438,11 @@ data "aws_iam_policy_document" "caller" {
     }
   }
 
-  # A builder the runbook's failure path could not terminate.
+  # A builder the runbook's failure path could not terminate; the console of one that is not
+  # online in SSM, to say why.
   statement {
     sid       = "TerminateLeftBuilders"
-    actions   = ["ec2:TerminateInstances"]
+    actions   = ["ec2:TerminateInstances", "ec2:GetConsoleOutput"]
     resources = ["arn:${local.partition}:ec2:*:${local.account}:instance/*"]
     condition {
       test     = "StringEquals"

@@ -4,6 +4,7 @@ output "builder" {
     instance_profile    = aws_iam_instance_profile.this.name
     automation_role_arn = aws_iam_role.automation.arn
     security_group_ids  = [aws_security_group.this.id]
+    log_group           = var.recipe_log_group_name
   }
 }
 

@@ -43,6 +43,23 @@ variable "volume_kms_key_arn" {
   default     = null
 }
 
+variable "recipe_log_group_name" {
+  description = "Name of a CloudWatch Logs group the module creates for the recipe's whole output (the baked-ami module's builder.log_group; the builder output carries it). Only the builder may write to it, only the caller read it. Null: no log group; a failed bake then shows the summary the recipe prints."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.recipe_log_group_name == null || can(regex("^[A-Za-z0-9_./#-]{1,512}$", coalesce(var.recipe_log_group_name, "-")))
+    error_message = "recipe_log_group_name must be 1-512 characters of letters, digits and _./#-."
+  }
+}
+
+variable "recipe_log_retention_days" {
+  description = "Days CloudWatch Logs keeps the recipe's output (recipe_log_group_name)."
+  type        = number
+  default     = 30
+}
+
 variable "tags" {
   description = "Tags for every resource the module creates."
   type        = map(string)

@@ -89,7 +89,7 @@ variable "tags" {
 }
 
 variable "builder" {
-  description = "How the bake runs (not part of the fingerprint): instance type, subnet, security groups, instance profile and Automation role (the bake-infra module's builder output fits), a runbook name, and a timeout."
+  description = "How the bake runs (not part of the fingerprint): instance type, subnet, security groups, instance profile and Automation role (the bake-infra module's builder output fits), a runbook name, a timeout, and a CloudWatch Logs group for the recipe's whole output."
   type = object({
     instance_type       = optional(string)
     subnet_id           = optional(string)
@@ -98,6 +98,7 @@ variable "builder" {
     automation_role_arn = optional(string)
     document_name       = optional(string)
     timeout_minutes     = optional(number, 60)
+    log_group           = optional(string)
   })
   default = {}
 

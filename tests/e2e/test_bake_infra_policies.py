@@ -42,11 +42,13 @@ module "bake_infra" {
   name                               = "policies"
   registry_credentials_parameter_arn = "arn:aws:ssm:us-east-1:123456789012:parameter/team/auths"
   ecr_repository_arns                = ["arn:aws:ecr:us-east-1:123456789012:repository/team/web"]
+  recipe_log_group_name              = "/tfbake/recipe-output"
   extra_egress = [
     { description = "Team registry", port = 5000, cidr_blocks = ["10.0.0.0/8"] },
   ]
 }
 """
+RECIPE_STREAMS = "arn:aws:logs:us-east-1:123456789012:log-group:/tfbake/recipe-output:*"
 
 
 @pytest.fixture(scope="module")
@@ -286,3 +288,20 @@ def test_the_caller_policy_grants_every_call_of_ensure_and_external(
     ]
     missing = sorted(a for a in called if not any(fnmatch.fnmatchcase(a, g) for g in granted))
     assert missing == []
+
+
+@pytest.mark.parametrize("action", ["logs:CreateLogStream", "logs:PutLogEvents"])
+def test_the_builder_writes_only_the_recipe_log_group(
+    policies: dict[str, list[dict[str, Any]]], action: str
+) -> None:
+    (statement,) = granting(policies["recipe_logs"], action)
+    assert statement["Resource"] == [RECIPE_STREAMS]
+    assert not [s for s in policies["recipe_logs"] if "logs:CreateLogGroup" in s["Action"]]
+
+
+def test_the_caller_reads_only_the_recipe_log_group(
+    policies: dict[str, list[dict[str, Any]]],
+) -> None:
+    (statement,) = granting(policies["caller"], "logs:GetLogEvents")
+    assert statement["Resource"] == [RECIPE_STREAMS]
+    assert not [s for s in policies["caller"] if any(a.startswith("logs:Put") for a in s["Action"])]

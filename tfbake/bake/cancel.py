@@ -1,7 +1,8 @@
 """Stop a bake: cancel its execution, terminate its builder, release its lock.
 
-A cancelled Automation execution runs no further steps, so its own failure path never gets to
-terminate the builder; this does it instead, by the execution-id tag the runbook puts on it.
+A cancelled Automation execution runs no further steps but its cancel workflow, which AWS
+limits to two minutes and which cannot act on an execution that ended otherwise; this
+terminates the builder too, by the execution-id tag the runbook puts on it.
 """
 
 from __future__ import annotations

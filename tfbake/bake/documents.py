@@ -31,6 +31,7 @@ from tfbake.reference import check_pinned_form
 RUNBOOK_TEMPLATE = "runbook.yaml"
 RECIPE_TEMPLATE = "recipe-command.yaml"
 RECIPE_SCRIPT = "recipe.sh"
+BUILDER_USER_DATA = "builder-user-data.sh"
 
 # allowedPattern is checked twice with two regex engines: by SSM at the API with Java's, which
 # recurses per repetition of a quantified group and overflows its stack on long values, and by
@@ -114,7 +115,13 @@ def runbook_content() -> str:
         .replace("__ANSIBLE_BUNDLE_JOINED__", ANSIBLE_BUNDLE.joined())
         .replace("__PLAYBOOK_PATTERN__", _yaml_single_quoted(PLAYBOOK_PATTERN))
         .replace("__ECR_PATTERN__", _yaml_single_quoted(ECR_REGISTRIES_PATTERN))
+        .replace("__BUILDER_USER_DATA__", builder_user_data())
     )
+
+
+def builder_user_data() -> str:
+    """The builders' user data (it installs a missing SSM agent), base64 for aws:runInstances."""
+    return base64.b64encode(_template(BUILDER_USER_DATA).encode("utf-8")).decode()
 
 
 def document_names() -> DocumentNames:
@@ -177,6 +184,13 @@ def _ensure_document(
                     Name=name, Content=content, DocumentType=document_type, DocumentFormat="YAML"
                 )["DocumentDescription"]
             except ClientError as err:
+                if _error_code(err) == "DocumentLimitExceeded":
+                    raise AwsError(
+                        f"ssm:CreateDocument {name} in {region}: the account holds as many SSM "
+                        "documents as it may; `tfbake cleanup --apply` deletes those of earlier "
+                        "tfbake releases that no bake still uses",
+                        code="DocumentLimitExceeded",
+                    ) from None
                 # Content-addressed names: whoever created it first created the same document,
                 # or someone else's squats the name, which the hash check below refuses.
                 if _error_code(err) != "DocumentAlreadyExists":
@@ -253,6 +267,7 @@ def runbook_parameters(
     ansible_bundle: str | None = None,
     ansible_playbook: str | None = None,
     ansible_extra_vars: str | None = None,
+    recipe_log_group: str | None = None,
 ) -> dict[str, list[str]]:
     """The Parameters of StartAutomationExecution for the runbook.
 
@@ -301,6 +316,9 @@ def runbook_parameters(
     parameters.update(ansible_parameters(ansible_bundle, ansible_playbook, ansible_extra_vars))
     if security_group_ids:
         parameters["SecurityGroupIds"] = list(security_group_ids)
+    if recipe_log_group:
+        parameters["RecipeLogEnabled"] = ["true"]
+        parameters["RecipeLogGroup"] = [recipe_log_group]
     refuse_oversized_bake(parameters)
     return parameters
 

@@ -28,6 +28,8 @@ CANCELLED = frozenset({"Cancelled"})
 TIMED_OUT = "TimedOut"
 EXECUTION_NOT_FOUND = "AutomationExecutionNotFoundException"
 OUTPUT_TAIL_LINES = 20
+# The recipe document's step (recipe-command.yaml): the agent names its log streams after it.
+RECIPE_PLUGIN = "RunRecipe"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class Snapshot:
     steps_done: int
     failure: Failure | None
     running_command_id: str | None = None  # the Run Command of a running aws:runCommand step
+    # CloudWatch Logs group with the recipe's whole output, when the bake sends it there.
+    recipe_log_group: str | None = None
 
     @property
     def active(self) -> bool:
@@ -65,7 +69,7 @@ def snapshot(ssm: Any, execution_id: str, region: str) -> Snapshot:
         execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)[
             "AutomationExecution"
         ]
-    steps = execution.get("StepExecutions", [])
+    steps = step_executions(ssm, execution, region)
     done = [s for s in steps if s.get("StepStatus") in ("Success", "Failed", "TimedOut")]
     running = next((s for s in steps if s.get("StepStatus") in ("InProgress", "Pending")), None)
     current = running or (steps[-1] if steps else None)
@@ -76,7 +80,36 @@ def snapshot(ssm: Any, execution_id: str, region: str) -> Snapshot:
         steps_done=len(done),
         failure=_failure(execution, steps),
         running_command_id=_command_id(running) if running else None,
+        recipe_log_group=_recipe_log_group(execution.get("Parameters") or {}),
     )
+
+
+def _recipe_log_group(parameters: dict[str, list[str]]) -> str | None:
+    # The bake's own parameters, not the caller's spec: an attached client reads the same log.
+    if (parameters.get("RecipeLogEnabled") or ["false"])[0].lower() != "true":
+        return None
+    return (parameters.get("RecipeLogGroup") or [None])[0]
+
+
+def step_executions(ssm: Any, execution: dict[str, Any], region: str) -> list[dict[str, Any]]:
+    """Every step execution of `execution` (GetAutomationExecution's), truncated or not.
+
+    GetAutomationExecution returns only the first step executions of a long execution and sets
+    StepExecutionsTruncated; the whole list is then read, page by page, from
+    DescribeAutomationStepExecutions.
+    """
+    if not execution.get("StepExecutionsTruncated"):
+        return list(execution.get("StepExecutions", []))
+    execution_id = execution["AutomationExecutionId"]
+    with aws_errors(f"ssm:DescribeAutomationStepExecutions {execution_id}", region):
+        return list(
+            paginate(
+                ssm,
+                "describe_automation_step_executions",
+                "StepExecutions",
+                AutomationExecutionId=execution_id,
+            )
+        )
 
 
 def _command_id(step: dict[str, Any]) -> str | None:
@@ -97,15 +130,25 @@ def _failure(execution: dict[str, Any], steps: list[dict[str, Any]]) -> Failure 
     )
 
 
-def command_output_tail(ssm: Any, command_id: str, region: str) -> str:
-    """The last lines the recipe printed, from the command invocation; '' when unavailable.
+def command_output_tail(
+    ssm: Any, command_id: str, region: str, *, logs: Any = None, log_group: str | None = None
+) -> str:
+    """The last lines the recipe printed; '' when unavailable.
 
-    GetCommandInvocation keeps the first 24,000 characters of stdout and 8,000 of stderr, far
-    more than ListCommandInvocations' 2,500 of both, so it is read for each instance.
+    With a log group (and a CloudWatch Logs client), from the recipe's streams there: the real
+    end of the output. Else from the command invocation, which keeps only the start:
+    GetCommandInvocation the first 24,000 characters of stdout and 8,000 of stderr, far more
+    than ListCommandInvocations' 2,500 of both, so it is read for each instance (the recipe
+    ends a long output that AWS would cut with a summary of its failure).
     """
     try:
         with aws_errors(f"ssm:ListCommandInvocations {command_id}", region):
             invocations = ssm.list_command_invocations(CommandId=command_id)
+        if logs is not None and log_group:
+            instance_ids = [i["InstanceId"] for i in invocations.get("CommandInvocations", [])]
+            tail = _logged_tail(logs, log_group, command_id, instance_ids, region)
+            if tail:
+                return tail
         texts = []
         for listed in invocations.get("CommandInvocations", []):
             with aws_errors(f"ssm:GetCommandInvocation {command_id}", region):
@@ -117,6 +160,29 @@ def command_output_tail(ssm: Any, command_id: str, region: str) -> str:
     except Exception:  # the tail is a courtesy on an error path; never mask the real failure
         return ""
     lines = "\n".join(texts).strip().splitlines()
+    return "\n".join(lines[-OUTPUT_TAIL_LINES:])
+
+
+def _logged_tail(
+    logs: Any, group: str, command_id: str, instance_ids: list[str], region: str
+) -> str:
+    lines: list[str] = []
+    for instance_id in instance_ids:
+        for kind in ("stdout", "stderr"):
+            stream = f"{command_id}/{instance_id}/{RECIPE_PLUGIN}/{kind}"
+            try:
+                with aws_errors(f"logs:GetLogEvents {group} {stream}", region):
+                    events = logs.get_log_events(
+                        logGroupName=group,
+                        logStreamName=stream,
+                        startFromHead=False,
+                        limit=OUTPUT_TAIL_LINES,
+                    )["events"]
+            except AwsError as err:
+                if err.code != "ResourceNotFoundException":  # no stderr at all: no stream
+                    return ""  # an unreadable log: the invocation's start is all there is
+                continue
+            lines.extend(event["message"] for event in events)
     return "\n".join(lines[-OUTPUT_TAIL_LINES:])
 
 

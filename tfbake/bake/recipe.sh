@@ -12,6 +12,7 @@
 #   SSM_AnsibleBundle                base64 of a gzip tar of the playbook's files, or ""
 #   SSM_AnsiblePlaybook              the playbook to run, a path inside the bundle, or ""
 #   SSM_AnsibleExtraVars             the playbook's extra variables as a JSON object, or ""
+#   SSM_FullOutput                   "true" when the output also goes to CloudWatch Logs
 # Every absolute path is prefixed by TFBAKE_ROOT (empty on a builder) so tests can run the recipe
 # against a scratch directory, with stand-ins for docker, systemctl and the like first on PATH.
 #
@@ -96,9 +97,58 @@ on_exit() {
     if ((status != 0)); then
         say "bake failed (exit status $status); registry credentials removed"
     fi
+    finish_bounded_output "$status"
     exit "$status"
 }
 trap on_exit EXIT
+
+# ---- output AWS keeps -------------------------------------------------------------------------
+# Run Command keeps only the first 24,000 characters of a command's output, and a failure is
+# printed last. So the output passes through a filter that stops after output_budget characters,
+# and at exit a short summary (the last step begun, the error, the last lines) follows: the
+# part AWS keeps always ends with why the bake failed. When the output also goes to CloudWatch
+# Logs (SSM_FullOutput=true: the image set names a log group), it is left whole: the log holds
+# the real end.
+output_budget=20000
+output_log=""
+output_filter=""
+
+start_bounded_output() {
+    output_log="$(mktemp)"
+    exec 3>&1
+    exec > >(bounded_copy "$output_log" >&3) 2>&1
+    output_filter=$!
+}
+
+# Copies every line to the log, and to stdout while the budget lasts. Plain bash: it runs
+# before anything is installed.
+bounded_copy() {
+    local line shown=0
+    while IFS= read -r line || [[ -n "$line" ]]; do
+        printf '%s\n' "$line" >>"$1"
+        if ((shown < output_budget)); then
+            printf '%s\n' "$line"
+            shown=$((shown + ${#line} + 1))
+        fi
+    done
+}
+
+finish_bounded_output() {
+    [[ -n "$output_log" ]] || return 0
+    exec 1>&3 2>&1
+    wait "$output_filter" 2>/dev/null || true
+    local size
+    size="$(stat -c %s "$output_log")"
+    if ((size > output_budget || $1 != 0)); then
+        printf '\ntfbake: summary: %s characters of output\n' "$size"
+        printf 'tfbake: summary: last step: %s\n' "$(sed -n '/^tfbake: error: /d; /^tfbake: bake failed/d; s/^tfbake: //p' "$output_log" | tail -n 1 | cut -c 1-300)"
+        sed -n 's/^tfbake: error: /tfbake: summary: tfbake: error: /p' "$output_log" | tail -n 3 | cut -c 1-300
+        printf 'tfbake: summary: last lines:\n'
+        tail -n 8 "$output_log" | cut -c 1-200
+    fi
+    rm -f "$output_log"
+    output_log=""
+}
 
 # ---- inputs -------------------------------------------------------------------------------
 
@@ -592,6 +642,7 @@ EOF
 }
 
 main() {
+    if [[ "${SSM_FullOutput:-false}" != true ]]; then start_bounded_output; fi
     workdir="$(mktemp -d)"
     read_inputs
     say "baking ${#images[@]} images, ${#provision[@]} provision commands"

@@ -79,6 +79,7 @@ def start_parameters(plan: Plan, region: str, name: str) -> dict[str, list[str]]
         "region": region,
         "automation_role_arn": builder.automation_role_arn,
         "extra_tags": dict(image_set.tags),
+        "recipe_log_group": builder.log_group,
     }
     if image_set.ansible is not None:
         arguments["ansible_bundle"] = image_set.ansible.encoded()

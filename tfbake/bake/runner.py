@@ -42,6 +42,8 @@ POLL_FIRST_SECONDS = 2.0
 POLL_MAX_SECONDS = 8.0
 # The recipe's output is read at most this often while it runs (one ListCommandInvocations).
 RECIPE_TAIL_SECONDS = 30.0
+# A builder not yet online has its console read at most this often (one GetConsoleOutput).
+AGENT_CHECK_SECONDS = 10.0
 MAX_TAKEOVERS = 3
 MAX_THROTTLED_POLLS = 30
 
@@ -103,7 +105,13 @@ def run_bake(
             # across all the clients that see it; the others attach to the winner's bake.
             held = lock.take_over(held.record) or lock.acquire_or_read()
             continue
-        final = _wait(ssm, held, first, region, on_progress, deadline, sleep)
+        try:
+            final = _wait(ssm, held, first, region, on_progress, deadline, sleep, aws)
+        except BakeFailed:
+            # The wait stopped the bake itself (a builder that never comes online): nothing
+            # runs on for the lock to guard.
+            _release(lock, held)
+            raise
         _release(lock, held)
         timing = read_timing(ssm, final.execution_id, region)
         if final.status == SUCCESS:
@@ -232,6 +240,7 @@ def _wait(
     on_progress: ProgressSink,
     deadline: float,
     sleep: Callable[[float], None],
+    aws: AwsContext,
 ) -> Snapshot:
     """Poll until the execution ends, starting from `first`, the poll just made (if any)."""
     from tfbake.bake.steps import runbook_step_count
@@ -240,9 +249,11 @@ def _wait(
     started = time.monotonic()
     interval = POLL_FIRST_SECONDS
     recipe = _RecipeTail(ssm, region)
+    agent = _AgentWatch(aws, execution_id)
     while True:
         state = first or _patient_snapshot(ssm, execution_id, region, sleep, deadline)
         first = None
+        agent.check(state)
         elapsed = time.monotonic() - started
         on_progress(Progress(execution_id, state.current_step, state.steps_done + state.active,
                              runbook_step_count(), elapsed, not lock.owned,
@@ -253,6 +264,48 @@ def _wait(
             raise _timed_out(execution_id, region, f"at step {state.current_step}")
         sleep(min(interval, max(deadline - time.monotonic(), 0.1)))
         interval = min(interval * 2, POLL_MAX_SECONDS)
+
+
+class _AgentWatch:
+    """Ends a bake whose builder will never come online, naming why, long before the runbook's
+    WaitForBuilderOnline times out (agent_diagnosis.py reads the builder's console)."""
+
+    STEP = "WaitForBuilderOnline"
+
+    def __init__(self, aws: AwsContext, execution_id: str) -> None:
+        self.aws = aws
+        self.execution_id = execution_id
+        self.since: float | None = None
+        self.read_at = float("-inf")
+
+    def check(self, state: Snapshot) -> None:
+        from tfbake.bake.agent_diagnosis import offline_builder_cause
+
+        if state.current_step != self.STEP or not state.active:
+            self.since = None
+            return
+        now = time.monotonic()
+        self.since = self.since if self.since is not None else now
+        if now - self.read_at < AGENT_CHECK_SECONDS:
+            return
+        self.read_at = now
+        try:
+            cause = offline_builder_cause(self.aws, self.execution_id, now - self.since)
+        except AwsError:
+            return  # a diagnosis is a courtesy: the runbook's own timeout still ends the bake
+        if cause is None:
+            return
+        region = self.aws.effective_region
+        # Its cancel workflow terminates the builder; run_bake's sweep covers the rest.
+        with contextlib.suppress(AwsError), aws_errors("ssm:StopAutomationExecution", region):
+            self.aws.client("ssm").stop_automation_execution(
+                AutomationExecutionId=self.execution_id, Type="Cancel"
+            )
+        builders = _sweep_builders(self.aws, self.execution_id)
+        raise BakeFailed(
+            f"bake {self.execution_id} stopped at step {self.STEP}: {cause}{builders}; "
+            + console_link(region, self.execution_id)
+        )
 
 
 class _RecipeTail:
@@ -315,7 +368,13 @@ def _failure_error(aws: AwsContext, state: Snapshot, region: str) -> Exception:
     step = failure.step if failure else "(unknown step)"
     message = failure.message if failure else ""
     tail = (
-        command_output_tail(ssm, failure.command_id, region)
+        command_output_tail(
+            ssm,
+            failure.command_id,
+            region,
+            logs=aws.client("logs") if state.recipe_log_group else None,
+            log_group=state.recipe_log_group,
+        )
         if failure and failure.command_id
         else ""
     )

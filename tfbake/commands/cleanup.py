@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from tfbake.bake.cleanup import find_stray_builders, terminate
+from tfbake.bake.housekeeping import MIN_AGE, delete_documents, find_unused_documents
 from tfbake.bake.stale_locks import find_stale_locks, release_stale_locks
 from tfbake.render import table
 
@@ -19,9 +20,11 @@ def run_cleanup(settings: Any, *, apply: bool, max_age_minutes: int) -> None:
     aws = settings.aws()
     strays = find_stray_builders(aws, timedelta(minutes=max_age_minutes))
     locks = find_stale_locks(aws, timedelta(minutes=max_age_minutes))
+    documents = find_unused_documents(aws.client("ssm"), aws.effective_region, MIN_AGE)
     if apply:
         terminate(aws, strays)
         release_stale_locks(aws, locks)
+        delete_documents(aws.client("ssm"), aws.effective_region, documents)
     if settings.json:
         click.echo(json.dumps({
             "schema": CLEANUP_SCHEMA,
@@ -31,9 +34,11 @@ def run_cleanup(settings: Any, *, apply: bool, max_age_minutes: int) -> None:
                           "launched": s.launched.isoformat(), "reason": s.reason} for s in strays],
             "locks": [{"fingerprint": lock.fingerprint, "execution_id": lock.record.execution_id,
                        "reason": lock.reason} for lock in locks],
+            "documents": [{"name": d.name, "created": d.created.isoformat()} for d in documents],
         }, indent=2, sort_keys=True))  # fmt: skip
         return
     _echo_locks(locks, apply)
+    _echo_documents(documents, apply)
     if not strays:
         click.echo("no stray builder instances")
         return
@@ -52,3 +57,11 @@ def _echo_locks(locks: list[Any], apply: bool) -> None:
     click.echo(table(["LOCK", "EXECUTION", "WHY"], rows))
     verb = "released" if apply else "would release (dry run; pass --apply)"
     click.echo(f"{verb}: {len(locks)} stale lock(s)")
+
+
+def _echo_documents(documents: list[Any], apply: bool) -> None:
+    if not documents:
+        return
+    click.echo(table(["DOCUMENT", "CREATED"], [[d.name, d.created.isoformat()] for d in documents]))
+    verb = "deleted" if apply else "would delete (dry run; pass --apply)"
+    click.echo(f"{verb}: {len(documents)} SSM document(s) of earlier tfbake releases")

@@ -9,6 +9,7 @@ counts what clients do, as AWS would bill it.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from tfbake.sandbox.command_logs import log_group_of, plugin_name
 from tfbake.sandbox.expressions import select, text_of
 from tfbake.sandbox.faults import CommandLog, RecordedCommand
 from tfbake.sandbox.run_command import (
@@ -54,6 +56,8 @@ class ActionContext:
     commands: CommandLog
     fleet: Any = None  # real mode's machines: commands run in them instead of being recorded
     poll_seconds: float = 0.05
+    # API name -> EC2's NotFound code when this read must not find its resource yet (faults.py)
+    not_found: Callable[[str], str | None] = lambda _api: None
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,9 @@ def call_api(ctx: ActionContext, service: str, api: str, params: dict[str, Any])
     method = getattr(client, xform_name(api), None)
     if method is None:
         raise StepFailed(f"{service}:{api} is not an API of {service}")
+    stale = ctx.not_found(api)
+    if stale:
+        raise StepFailed(f"{api}: {stale}: the resource does not exist (yet)")
     try:
         response = method(**params)
     except ClientError as err:
@@ -136,6 +143,12 @@ def run_instances(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
         params["IamInstanceProfile"] = {"Name": params.pop("IamInstanceProfileName")}
     if "IamInstanceProfileArn" in params:
         params["IamInstanceProfile"] = {"Arn": params.pop("IamInstanceProfileArn")}
+    if "UserData" in params:
+        # The action takes it base64-encoded; boto3 encodes RunInstances' UserData itself.
+        try:
+            params["UserData"] = base64.b64decode(str(params["UserData"]), validate=True).decode()
+        except ValueError as err:
+            raise StepFailed(f"UserData is not base64: {err}") from err
     response = call_api(ctx, "ec2", "RunInstances", params)
     ids = [instance["InstanceId"] for instance in response["Instances"]]
     _wait_for_instances(ctx, ids, "running")
@@ -224,15 +237,23 @@ def run_command(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
         raise StepFailed(f"InvalidParameters: {err}") from err
     # Sent as any client sends it: moto records it (recorded mode), or the sandbox's own
     # SendCommand runs it in the instances' machines (real mode).
-    sent = call_api(
-        ctx,
-        "ssm",
-        "SendCommand",
-        {"DocumentName": name, "InstanceIds": ids, "Parameters": parameters},
-    )
+    request: dict[str, Any] = {"DocumentName": name, "InstanceIds": ids, "Parameters": parameters}
+    output_config = inputs.get("CloudWatchOutputConfig")
+    if output_config:
+        request["CloudWatchOutputConfig"] = {
+            "CloudWatchOutputEnabled": text_of(output_config.get("CloudWatchOutputEnabled"))
+            == "true",
+            **(
+                {"CloudWatchLogGroupName": output_config["CloudWatchLogGroupName"]}
+                if output_config.get("CloudWatchLogGroupName")
+                else {}
+            ),
+        }
+    sent = call_api(ctx, "ssm", "SendCommand", request)
     command_id = sent["Command"]["CommandId"]
     if ctx.fleet is None:
-        return _recorded(ctx, command_id, name, ids, parameters)
+        logs = CommandOutput(log_group_of(output_config, name), plugin_name(document))
+        return _recorded(ctx, command_id, name, ids, parameters, logs)
     ctx.commands.annotate(command_id, ctx.execution_id, ctx.step_name)
     timeout = float(inputs.get("TimeoutSeconds") or ctx.timeout_seconds)
     finished = wait_for(ctx.commands, command_id, ctx.cancelled, min(timeout, ctx.timeout_seconds))
@@ -256,15 +277,35 @@ def run_command(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
     return ActionResult(outputs, command_id=command_id)
 
 
+@dataclass(frozen=True)
+class CommandOutput:
+    log_group: str | None  # CloudWatch Logs group the agent sends output to, None for none
+    plugin: str  # the plugin name in its streams' names
+
+
 def _recorded(
-    ctx: ActionContext, command_id: str, name: str, ids: list[str], parameters: dict[str, list[str]]
+    ctx: ActionContext,
+    command_id: str,
+    name: str,
+    ids: list[str],
+    parameters: dict[str, list[str]],
+    logs: CommandOutput,
 ) -> ActionResult:
     output = (
         f"tfbake sandbox: {name} was recorded, not run, on {' '.join(ids)}\n"
         f"images: {' '.join(parameters.get('Images', [''])[0].split())}\n"
     )
     recorded = RecordedCommand(
-        command_id, ctx.execution_id, ctx.step_name, name, tuple(ids), parameters, output=output
+        command_id,
+        ctx.execution_id,
+        ctx.step_name,
+        name,
+        tuple(ids),
+        parameters,
+        output=output,
+        log_group=logs.log_group,
+        plugin=logs.plugin,
+        region=ctx.client("ssm").meta.region_name,
     )
     ctx.commands.record(recorded)
     outputs = {"CommandId": command_id, "Status": "Success", "ResponseCode": 0, "Output": output}

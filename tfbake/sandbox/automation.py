@@ -5,8 +5,13 @@ the next step in the document, and ends at `isEnd` or after the last step. After
 `onFailure` decides: Abort (the default) ends the execution, Continue goes on as after a
 success, `step:NAME` jumps to NAME. The final status is Failed when any critical step failed,
 even if the execution went on to clean up; `isCritical` defaults to true unless onFailure is
-Continue. A stopped execution runs no further step, exactly as on AWS, so a runbook's own
-cleanup does not run after a stop: `tfbake cancel` terminates the builder itself.
+Continue. A stopped execution runs none of its further steps, exactly as on AWS, so the
+failure path does not run after a stop.
+
+A step may name a cancel workflow (`onCancel: step:NAME`): when the execution is stopped during
+that step, the execution runs from NAME (following nextStep as usual) for at most two minutes,
+then ends Cancelled. AWS refuses onCancel on some actions; check_document refuses it too. A
+step with `maxAttempts` runs again after a failure, up to that many times in all.
 """
 
 from __future__ import annotations
@@ -25,10 +30,34 @@ from tfbake.sandbox.faults import CommandLog, Faults
 
 TERMINAL_STATUSES = frozenset({"Success", "Failed", "Cancelled", "TimedOut"})
 _DEFAULT_STEP_TIMEOUT_SECONDS = 3600.0
+# What AWS allows a cancel workflow, and the actions whose steps may not declare one.
+CANCEL_WORKFLOW_SECONDS = 120.0
+NO_ON_CANCEL_ACTIONS = frozenset({"aws:runInstances", "aws:createImage", "aws:createTags"})
 
 
 class InvalidParameters(Exception):
     """Parameters that do not satisfy the document: StartAutomationExecution refuses them."""
+
+
+def document_problems(document: dict[str, Any]) -> list[str]:
+    """What CreateDocument refuses in an Automation document's flow control, '' for none."""
+    steps = list(document.get("mainSteps") or [])
+    names = {step.get("name") for step in steps}
+    problems = []
+    for step in steps:
+        on_cancel = step.get("onCancel")
+        if on_cancel is None or on_cancel == "Abort":
+            continue
+        name, action = step.get("name"), step.get("action")
+        if action in NO_ON_CANCEL_ACTIONS:
+            problems.append(f"step {name}: onCancel is not supported for {action}")
+        elif not str(on_cancel).startswith("step:") or on_cancel[5:] not in names:
+            problems.append(f"step {name}: onCancel {on_cancel!r} names no step of the document")
+    for step in steps:
+        attempts = step.get("maxAttempts", 1)
+        if not isinstance(attempts, int) or attempts < 1:
+            problems.append(f"step {step.get('name')}: maxAttempts must be a positive integer")
+    return problems
 
 
 @dataclass
@@ -39,6 +68,7 @@ class StepExecution:
     is_critical: bool
     is_end: bool
     next_step: str | None
+    max_attempts: int = 1
     status: str = "InProgress"
     start: float = field(default_factory=time.time)
     end: float | None = None
@@ -133,8 +163,10 @@ class Runner:
         commands: CommandLog,
         lock: threading.RLock,
         fleet: Any = None,
+        cancel_workflow_seconds: float = CANCEL_WORKFLOW_SECONDS,
     ) -> None:
         self._fleet = fleet
+        self._cancel_workflow_seconds = cancel_workflow_seconds
         self._execution = execution
         self._client = client
         self._faults = faults
@@ -166,8 +198,11 @@ class Runner:
         position: int | None = 0 if steps else None
         while position is not None:
             step = steps[position]
-            record, next_step = self._run_step(step, variables)
+            record, next_step = self._run_step(step, variables, ex.cancelled)
             if record.status == "Cancelled":
+                on_cancel = str(step.get("onCancel") or "Abort")
+                if on_cancel.startswith("step:"):
+                    self._run_cancel_workflow(steps, index_of, on_cancel[5:], variables)
                 self._finish("Cancelled")
                 return
             if record.status == "Success":
@@ -192,8 +227,52 @@ class Runner:
         self._set_outputs(variables)
         self._finish("Failed" if critical_failure else "Success", critical_failure)
 
+    def _run_cancel_workflow(
+        self,
+        steps: list[dict[str, Any]],
+        index_of: dict[str, int],
+        first: str,
+        variables: dict[str, Any],
+    ) -> None:
+        """Run from `first` until an end, a failure that aborts, or AWS's time limit."""
+        out_of_time = threading.Event()
+        timer = threading.Timer(self._cancel_workflow_seconds, out_of_time.set)
+        timer.daemon = True
+        timer.start()
+        try:
+            position = index_of.get(first)
+            while position is not None and not out_of_time.is_set():
+                step = steps[position]
+                record, next_step = self._run_step(step, variables, out_of_time)
+                if record.status == "Success":
+                    target = None if step.get("isEnd") else next_step or step.get("nextStep")
+                elif record.status == "Failed" and record.on_failure.startswith("step:"):
+                    target = record.on_failure[5:]
+                elif record.status == "Failed" and record.on_failure == "Continue":
+                    target = None if step.get("isEnd") else step.get("nextStep")
+                else:
+                    break
+                if target is None and not step.get("isEnd"):
+                    position = position + 1 if position + 1 < len(steps) else None
+                else:
+                    position = index_of.get(target) if target else None
+        finally:
+            timer.cancel()
+
     def _run_step(
-        self, step: dict[str, Any], variables: dict[str, Any]
+        self, step: dict[str, Any], variables: dict[str, Any], cancelled: threading.Event
+    ) -> tuple[StepExecution, str | None]:
+        attempts = int(step.get("maxAttempts", 1))
+        for attempt in range(1, attempts + 1):
+            record, next_step = self._attempt_step(step, variables, cancelled)
+            if record.status != "Failed" or attempt == attempts:
+                return record, next_step
+            with self._lock:  # as on AWS, one step execution whatever the attempts
+                self._execution.steps.remove(record)
+        raise AssertionError("unreachable")
+
+    def _attempt_step(
+        self, step: dict[str, Any], variables: dict[str, Any], cancelled: threading.Event
     ) -> tuple[StepExecution, str | None]:
         ex = self._execution
         on_failure = str(step.get("onFailure", "Abort"))
@@ -204,15 +283,16 @@ class Runner:
             is_critical=bool(step.get("isCritical", on_failure != "Continue")),
             is_end=bool(step.get("isEnd", False)),
             next_step=step.get("nextStep"),
+            max_attempts=int(step.get("maxAttempts", 1)),
         )
         with self._lock:
             ex.steps.append(record)
         next_step: str | None = None
         try:
             delay = self._faults.delay_for(record.name)
-            if delay and ex.cancelled.wait(delay):
+            if delay and cancelled.wait(delay):
                 raise StepCancelled()
-            if ex.cancelled.is_set():
+            if cancelled.is_set():
                 raise StepCancelled()
             inputs = substitute(step.get("inputs") or {}, variables)
             record.inputs = {k: _text(v) for k, v in inputs.items()}
@@ -221,12 +301,13 @@ class Runner:
                 raise StepFailed(f"the sandbox does not implement {record.action}")
             context = ActionContext(
                 client=lambda service: self._client(service, ex.region),
-                cancelled=ex.cancelled,
+                cancelled=cancelled,
                 execution_id=ex.execution_id,
                 step_name=record.name,
                 timeout_seconds=float(step.get("timeoutSeconds", _DEFAULT_STEP_TIMEOUT_SECONDS)),
                 commands=self._commands,
                 fleet=self._fleet,
+                not_found=lambda api: self._faults.take_not_found(record.name, api),
             )
             result = action(context, inputs)
             outputs = dict(result.outputs)

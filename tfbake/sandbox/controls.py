@@ -11,11 +11,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tfbake.sandbox.automation import Execution, Runner
-from tfbake.sandbox.faults import CommandLog, Faults
+from tfbake.sandbox.faults import CommandLog, Faults, RecordedCommand
 
 INTERNAL_HEADER = "X-Tfbake-Sandbox-Internal"
 # How long reset() waits for running executions to notice they were stopped.
 _RESET_JOIN_SECONDS = 5.0
+
+
+@dataclass
+class Limits:
+    """AWS's account limits that tests lower to reach them cheaply; reset() restores them."""
+
+    documents: int = 500  # documents an account owns (CreateDocument: DocumentLimitExceeded)
+    # GetAutomationExecution's StepExecutions, past which it sets StepExecutionsTruncated.
+    step_executions_kept: int = 100
+    # How long a cancelled execution's onCancel workflow may run (AWS: two minutes).
+    cancel_workflow_seconds: float = 120.0
 
 
 @dataclass
@@ -28,8 +39,23 @@ class SandboxControls:
     runners: list[Runner] = field(default_factory=list)
     endpoint_url: str = ""
     fleet: Any = None  # the real-instances mode's machines (machines/fleet.py), or None
+    limits: Limits = field(default_factory=Limits)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _session: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.commands.on_output = self._send_command_output
+
+    def _send_command_output(
+        self, command: RecordedCommand, instance_id: str, stdout: str, stderr: str
+    ) -> None:
+        from tfbake.sandbox.command_logs import send_output
+
+        assert command.log_group is not None
+        logs = self.client("logs", command.region or "us-east-1")
+        send_output(
+            logs, command.log_group, command.command_id, instance_id, command.plugin, stdout, stderr
+        )
 
     def client(self, service: str, region: str) -> Any:
         """A boto3 client for the sandbox itself, whose requests are marked internal."""
@@ -62,7 +88,15 @@ class SandboxControls:
         return client
 
     def start(self, execution: Execution) -> None:
-        runner = Runner(execution, self.client, self.faults, self.commands, self.lock, self.fleet)
+        runner = Runner(
+            execution,
+            self.client,
+            self.faults,
+            self.commands,
+            self.lock,
+            self.fleet,
+            cancel_workflow_seconds=self.limits.cancel_workflow_seconds,
+        )
         with self.lock:
             self.executions[execution.execution_id] = execution
             if execution.client_token:
@@ -84,3 +118,4 @@ class SandboxControls:
             self.runners.clear()
         self.faults.clear()
         self.commands.clear()
+        self.limits = Limits()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -16,6 +17,11 @@ from typing import Any
 STDOUT_KEPT_CHARS = 24_000
 STDERR_KEPT_CHARS = 8_000
 PLUGIN_OUTPUT_KEPT_CHARS = 2_500
+# What EC2 answers a read of a resource it does not know (yet).
+NOT_FOUND_ERRORS = {
+    "DescribeImages": "InvalidAMIID.NotFound",
+    "DescribeInstances": "InvalidInstanceID.NotFound",
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,11 @@ class RecordedCommand:
     output: str = ""
     requested_at: float = 0.0
     invocations: dict[str, Invocation] = field(default_factory=dict)
+    # Where the agent sends the output (CloudWatchOutputConfig), None when it does not; the
+    # plugin names the streams (command_logs.py).
+    log_group: str | None = None
+    plugin: str = ""
+    region: str = ""
 
     def invocation(self, instance_id: str) -> Invocation:
         if instance_id in self.invocations:
@@ -79,6 +90,9 @@ class Faults:
     delays: dict[str, float] = field(default_factory=dict)  # step name -> seconds
     throttles: dict[str, int] = field(default_factory=dict)  # API action -> responses left
     denials: dict[str, int] = field(default_factory=dict)  # API action -> responses left
+    # step name -> reads left that, like an eventually consistent read on AWS, do not find
+    # their resource yet (what was just created): DescribeImages, DescribeInstances.
+    not_found: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def fail_step(self, step: str, message: str) -> None:
@@ -96,6 +110,15 @@ class Faults:
     def deny(self, action: str, times: int) -> None:
         with self._lock:
             self.denials[action] = times
+
+    def not_found_reads(self, step: str, times: int = 1) -> None:
+        with self._lock:
+            self.not_found[step] = times
+
+    def take_not_found(self, step: str, api: str) -> str | None:
+        """EC2's error code when this read by `step` must not find its resource yet, else None."""
+        code = NOT_FOUND_ERRORS.get(api)
+        return code if code and self._take(self.not_found, step) else None
 
     def failure_for(self, step: str) -> str | None:
         with self._lock:
@@ -127,6 +150,7 @@ class Faults:
             self.delays.clear()
             self.throttles.clear()
             self.denials.clear()
+            self.not_found.clear()
 
     def apply_json(self, body: dict[str, Any]) -> None:
         """One fault from the HTTP API's JSON body (see middleware.py)."""
@@ -143,18 +167,33 @@ class Faults:
             self.fail_step(step, str(body["fail"]))
         if "delay_seconds" in body:
             self.delay_step(step, float(body["delay_seconds"]))
-        if "fail" not in body and "delay_seconds" not in body:
-            raise ValueError("a step fault needs 'fail' or 'delay_seconds'")
+        if "not_found_reads" in body:
+            self.not_found_reads(step, int(body["not_found_reads"]))
+        if not {"fail", "delay_seconds", "not_found_reads"} & set(body):
+            raise ValueError("a step fault needs 'fail', 'delay_seconds' or 'not_found_reads'")
+
+
+# (command, instance id, stdout, stderr): output an instance's agent sends to CloudWatch Logs.
+OutputSink = Callable[[RecordedCommand, str, str, str], None]
 
 
 @dataclass
 class CommandLog:
     _commands: dict[str, RecordedCommand] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Receives the output of commands sent with CloudWatch output (set by SandboxControls).
+    on_output: OutputSink | None = None
+
+    def _send(self, command: RecordedCommand, instance_id: str, stdout: str, stderr: str) -> None:
+        if self.on_output is not None and command.log_group:
+            self.on_output(command, instance_id, stdout, stderr)
 
     def record(self, command: RecordedCommand) -> None:
         with self._lock:
             self._commands[command.command_id] = replace(command, requested_at=time.time())
+        if command.status != "InProgress" and not command.invocations:
+            for instance_id in command.instance_ids:  # recorded: its output is known at once
+                self._send(command, instance_id, command.output, "")
 
     def annotate(self, command_id: str, execution_id: str, step_name: str) -> None:
         """Name the automation step that sent a command (the SendCommand call cannot)."""
@@ -176,20 +215,25 @@ class CommandLog:
                 "Success",
             )
             self._commands[command_id] = replace(command, invocations=invocations, status=status)
+        if invocation.status != "InProgress":
+            self._send(command, instance_id, invocation.stdout, invocation.stderr)
 
     def fail(self, command_id: str, message: str) -> None:
+        line = f"tfbake: error: {message}\n"
         with self._lock:
             command = self._commands.get(command_id)
-            if command is not None:
-                output = f"{command.output}tfbake: error: {message}\n"
-                line = f"tfbake: error: {message}\n"
-                invocations = {
-                    iid: replace(i, status="Failed", response_code=1, stdout=i.stdout + line)
-                    for iid, i in command.invocations.items()
-                }
-                self._commands[command_id] = replace(
-                    command, status="Failed", output=output, invocations=invocations
-                )
+            if command is None:
+                return
+            output = f"{command.output}{line}"
+            invocations = {
+                iid: replace(i, status="Failed", response_code=1, stdout=i.stdout + line)
+                for iid, i in command.invocations.items()
+            }
+            self._commands[command_id] = replace(
+                command, status="Failed", output=output, invocations=invocations
+            )
+        for instance_id in command.instance_ids:
+            self._send(command, instance_id, line, "")
 
     def get(self, command_id: str) -> RecordedCommand | None:
         with self._lock:

@@ -12,6 +12,7 @@ Fault API (JSON bodies):
     POST   /tfbake-sandbox/faults   {"step": "RunRecipe", "fail": "message"}
                                     {"step": "CreateImage", "delay_seconds": 5}
                                     {"throttle": {"action": "GetAutomationExecution", "times": 3}}
+                                    {"step": "WaitForImage", "not_found_reads": 1}
     DELETE /tfbake-sandbox/faults   clear every fault
     GET    /tfbake-sandbox/commands the recorded Run Command invocations
 """

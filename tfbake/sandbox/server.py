@@ -161,6 +161,11 @@ class Sandbox:
         """Refuse the next `times` client calls of API `action` as unauthorised."""
         self.controls.faults.deny(action, times)
 
+    def not_found_reads(self, step: str, times: int = 1) -> None:
+        """Make the next `times` DescribeImages/DescribeInstances calls of runbook step `step`
+        not find their resource yet, as EC2's eventual consistency can."""
+        self.controls.faults.not_found_reads(step, times)
+
     def clear_faults(self) -> None:
         self.controls.faults.clear()
 

@@ -17,6 +17,7 @@ from tfbake.sandbox.automation import (
     Execution,
     InvalidParameters,
     StepExecution,
+    document_problems,
     resolve_parameters,
 )
 from tfbake.sandbox.controls import SandboxControls
@@ -165,10 +166,13 @@ def _execution(controls: SandboxControls, execution_id: str) -> Execution:
 def get_automation_execution(controls: SandboxControls, request: Request) -> dict[str, Any]:
     with controls.lock:
         execution = _execution(controls, request.body["AutomationExecutionId"])
+        # AWS returns only the first step executions here and says so; the rest are read with
+        # DescribeAutomationStepExecutions.
+        kept = controls.limits.step_executions_kept
         details = {
             **_metadata(execution),
-            "StepExecutions": [_step(step) for step in execution.steps],
-            "StepExecutionsTruncated": False,
+            "StepExecutions": [_step(step) for step in execution.steps[:kept]],
+            "StepExecutionsTruncated": len(execution.steps) > kept,
             "Parameters": execution.parameters,
         }
     details.pop("AutomationType", None)
@@ -202,7 +206,7 @@ def _step(step: StepExecution) -> dict[str, Any]:
         "StepName": step.name,
         "Action": step.action,
         "OnFailure": step.on_failure,
-        "MaxAttempts": 1,
+        "MaxAttempts": step.max_attempts,
         "ExecutionStartTime": step.start,
         "StepStatus": step.status,
         "Inputs": step.inputs,
@@ -218,6 +222,49 @@ def _step(step: StepExecution) -> dict[str, Any]:
     if step.failure_message:
         data["FailureMessage"] = step.failure_message
     return data
+
+
+def describe_automation_step_executions(
+    controls: SandboxControls, request: Request
+) -> dict[str, Any]:
+    body = request.body
+    if body.get("Filters"):
+        raise ApiError("ValidationException", "the sandbox does not filter step executions")
+    size = int(body.get("MaxResults") or 50)
+    if not 1 <= size <= 50:
+        raise ApiError("ValidationException", "MaxResults must be from 1 to 50")
+    with controls.lock:
+        execution = _execution(controls, body["AutomationExecutionId"])
+        steps = [_step(step) for step in execution.steps]
+    if body.get("ReverseOrder"):
+        steps.reverse()
+    items, token = paged(steps, {**body, "MaxResults": size}, default_size=50)
+    return {"StepExecutions": items, **token}
+
+
+def create_document(controls: SandboxControls, request: Request) -> dict[str, Any]:
+    """CreateDocument's checks that moto lacks: the account's limit, Automation flow control."""
+    from tfbake.sandbox.run_command import parse_document
+
+    ssm = controls.client("ssm", request.region)
+    owned = ssm.get_paginator("list_documents").paginate(
+        Filters=[{"Key": "Owner", "Values": ["Self"]}]
+    )
+    count = sum(len(page["DocumentIdentifiers"]) for page in owned)
+    if count >= controls.limits.documents:
+        raise ApiError(
+            "DocumentLimitExceeded",
+            f"You can have at most {controls.limits.documents} documents in this account",
+        )
+    if request.body.get("DocumentType") == "Automation":
+        try:
+            content = parse_document(request.body.get("Content") or "")
+        except ValueError as err:
+            raise ApiError("InvalidDocumentContent", str(err)) from err
+        problems = document_problems(content if isinstance(content, dict) else {})
+        if problems:
+            raise ApiError("InvalidDocumentContent", "; ".join(problems))
+    raise NotHandled()
 
 
 def _matches(execution: Execution, key: str, values: list[str]) -> bool:
@@ -260,7 +307,7 @@ def stop_automation_execution(controls: SandboxControls, request: Request) -> di
                 "InvalidAutomationStatusUpdateException",
                 f"Execution {execution.execution_id} is already {execution.status}",
             )
-        # No further step runs, cleanup steps included: AWS behaves the same way.
+        # No further step runs but the running step's onCancel workflow, as on AWS.
         execution.status = "Cancelling"
         execution.cancelled.set()
     return {}
@@ -281,5 +328,7 @@ AUTOMATION_HANDLERS: dict[str, Handler] = {
     "GetAutomationExecution": get_automation_execution,
     "DescribeAutomationExecutions": describe_automation_executions,
     "StopAutomationExecution": stop_automation_execution,
+    "DescribeAutomationStepExecutions": describe_automation_step_executions,
+    "CreateDocument": create_document,
     "ListTagsForResource": list_tags_for_resource,
 }

@@ -16,6 +16,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from tfbake.sandbox.command_logs import log_group_of, plugin_name
 from tfbake.sandbox.controls import SandboxControls
 from tfbake.sandbox.faults import STDERR_KEPT_CHARS, STDOUT_KEPT_CHARS, RecordedCommand
 from tfbake.sandbox.run_command import (
@@ -189,7 +190,17 @@ def send_command(controls: SandboxControls, request: Request) -> dict[str, Any]:
     if offline:
         raise ApiError("InvalidInstanceId", f"Instances {offline} not in a valid state for account")
     plugin = "aws:runShellScript"
-    command = RecordedCommand(str(uuid.uuid4()), "", plugin, name, tuple(ids), parameters)
+    command = RecordedCommand(
+        str(uuid.uuid4()),
+        "",
+        plugin,
+        name,
+        tuple(ids),
+        parameters,
+        log_group=log_group_of(body.get("CloudWatchOutputConfig"), name),
+        plugin=plugin_name(document),
+        region=request.region,
+    )
     run_in_machines(fleet, controls.commands, command, document)
     now = datetime.now(timezone.utc).timestamp()
     return {

@@ -44,6 +44,43 @@ def install() -> None:
     AmiBackend.create_image = _after_create_image(AmiBackend.create_image)  # type: ignore[method-assign]
     AmiBackend.copy_image = _after_copy_image(AmiBackend.copy_image)  # type: ignore[method-assign]
     EBSBackend.delete_snapshot = _after_delete_snapshot(EBSBackend.delete_snapshot)  # type: ignore[method-assign]
+    from moto.ec2.responses.general import General
+
+    General.get_console_output = _machine_console(General.get_console_output)  # type: ignore[method-assign]
+
+
+# GetConsoleOutput returns at most the last 64 KiB of the instance's console.
+CONSOLE_OUTPUT_BYTES = 64 * 1024
+
+
+def _console_sources(machine: Any) -> list[Any]:
+    # On EC2 the serial console carries cloud-init's output (cloud-final runs with
+    # StandardOutput=journal+console). nspawn passes the machine's own console on only when its
+    # buffer flushes, so the sandbox adds the log cloud-init keeps of the same output.
+    return [machine.console, machine.root / "var/log/cloud-init-output.log"]
+
+
+def _machine_console(get_console_output: Any) -> Any:
+    @functools.wraps(get_console_output)
+    def hooked(self: Any) -> Any:
+        fleet = _active
+        instance_id = self._get_param("InstanceId")
+        machine = fleet.machine(instance_id) if fleet is not None else None
+        if machine is None:
+            return get_console_output(self)
+        import base64
+
+        from moto.core.responses import ActionResult
+        from moto.core.utils import utcnow
+
+        data = b"".join(path.read_bytes() for path in _console_sources(machine) if path.is_file())[
+            -CONSOLE_OUTPUT_BYTES:
+        ]
+        # Base64, as EC2 sends it (moto's own answer is not encoded).
+        output = base64.b64encode(data).decode()
+        return ActionResult({"InstanceId": instance_id, "Timestamp": utcnow(), "Output": output})
+
+    return hooked
 
 
 def _after_run(run_instances: Any) -> Any:

@@ -1,18 +1,21 @@
 """Real root file systems for the sandbox's base AMIs: Debian bookworm, built with debootstrap.
 
-Two variants, built once and cached on disk, keyed by everything that went into them (the
+Three variants, built once and cached on disk, keyed by everything that went into them (the
 package lists, the suite, the mirror and the files this module writes), so a change to any of
 them builds a new root instead of reusing a stale one:
 
 - `debian-12`: what Debian's own cloud image holds for a bake (systemd, dbus, openssh-server,
   cloud-init), without Docker, so the recipe's install path runs;
-- `debian-12-docker`: the same with Debian's docker.io, the fast path.
+- `debian-12-docker`: the same with Debian's docker.io, the fast path;
+- `debian-12-no-agent`: `debian-12` without the stand-in agent below, as Debian's own AMIs
+  come: a bake from it exercises the builder's user data and the diagnosis of a builder that
+  never comes online.
 
-Both are cleaned as a published image is: no machine-id, no SSH host keys, no package caches,
-no journal. Debian ships no SSM agent package, so each root carries a stand-in unit named
+All are cleaned as a published image is: no machine-id, no SSH host keys, no package caches,
+no journal. Debian ships no SSM agent package, so the other roots carry a stand-in unit named
 `amazon-ssm-agent.service`: it does nothing but stay active, which is what the recipe and the
 sandbox's DescribeInstanceInformation look for (the sandbox runs commands itself, as the agent
-would). `python3 -m tfbake.sandbox.machines.roots` builds both ahead of time.
+would). `python3 -m tfbake.sandbox.machines.roots` builds them all ahead of time.
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ class Variant:
     name: str
     extra_packages: tuple[str, ...]
     ami_name_prefix: str  # what DescribeImages' name filter matches
+    # False: no stand-in agent, as on Debian's own AMIs (the builder's user data must install
+    # one, which it cannot here: the sandbox has no route to AWS's package buckets).
+    stand_in_agent: bool = True
 
     @property
     def has_docker(self) -> bool:
@@ -84,6 +90,9 @@ VARIANTS = {
     "debian-12": Variant("debian-12", (), "debian-12-amd64"),
     "debian-12-docker": Variant(
         "debian-12-docker", DOCKER_PACKAGES, "tfbake-sandbox-debian-12-amd64-docker"
+    ),
+    "debian-12-no-agent": Variant(
+        "debian-12-no-agent", (), "tfbake-sandbox-debian-12-amd64-no-agent", stand_in_agent=False
     ),
 }
 
@@ -115,7 +124,7 @@ def build_key(variant: Variant) -> str:
         "suite": SUITE,
         "mirror": MIRROR,
         "packages": [*BASE_PACKAGES, *variant.extra_packages],
-        "agent_unit": STAND_IN_AGENT_UNIT,
+        "agent_unit": STAND_IN_AGENT_UNIT if variant.stand_in_agent else None,
         "cloud_init": CLOUD_INIT_CONFIG,
         "builder": _builder_source_digest(),
     }
@@ -176,7 +185,7 @@ def _build(variant: Variant, cache: Path, log) -> BuiltRoot:
         _debootstrap(root)
         if variant.extra_packages:
             _install(root, variant.extra_packages)
-        _add_sandbox_files(root)
+        _add_sandbox_files(root, variant)
         _clean_like_a_published_image(root)
         built_at = time.strftime("%Y%m%d", time.gmtime())
         manifest = {"key": key, "variant": variant.name, "built_at": built_at, "suite": SUITE}
@@ -226,13 +235,14 @@ def _install(root: Path, packages: tuple[str, ...]) -> None:
         policy.unlink(missing_ok=True)
 
 
-def _add_sandbox_files(root: Path) -> None:
-    unit = root / AGENT_UNIT_PATH
-    unit.write_text(STAND_IN_AGENT_UNIT)
-    wants = root / "etc/systemd/system/multi-user.target.wants"
-    wants.mkdir(parents=True, exist_ok=True)
-    (wants / unit.name).unlink(missing_ok=True)
-    (wants / unit.name).symlink_to(f"/{AGENT_UNIT_PATH}")
+def _add_sandbox_files(root: Path, variant: Variant) -> None:
+    if variant.stand_in_agent:
+        unit = root / AGENT_UNIT_PATH
+        unit.write_text(STAND_IN_AGENT_UNIT)
+        wants = root / "etc/systemd/system/multi-user.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / unit.name).unlink(missing_ok=True)
+        (wants / unit.name).symlink_to(f"/{AGENT_UNIT_PATH}")
     config = root / CLOUD_INIT_CONFIG_PATH
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(CLOUD_INIT_CONFIG)
