@@ -12,7 +12,9 @@ import gzip
 import hashlib
 import io
 import json
+import random
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +80,27 @@ def _tar_layer(files: dict[str, bytes]) -> bytes:
 
 
 @dataclass(frozen=True)
+class Layer:
+    blob: bytes  # the gzip blob a registry serves
+    diff_id: str  # sha256 of the uncompressed tar, as the image config names it
+
+
+def random_layer(size: int, seed: int) -> Layer:
+    """A layer of one file of `size` random bytes: it compresses to its own size, like the bulk
+    of a real image, and the same seed gives the same digest."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo(f"data/{seed}.bin")
+        info.size, info.mtime, info.mode = size, 0, 0o644
+        tar.addfile(info, io.BytesIO(random.Random(seed).randbytes(size)))
+    layer_tar = buffer.getvalue()
+    # Random bytes do not compress: gzip's stored blocks give the same size in a fraction of the
+    # time, and cost the puller less to unpack than a real image's deflate would.
+    blob = gzip.compress(layer_tar, compresslevel=0, mtime=0)
+    return Layer(blob, "sha256:" + hashlib.sha256(layer_tar).hexdigest())
+
+
+@dataclass(frozen=True)
 class BuiltImage:
     repository: str
     tag: str
@@ -97,18 +120,24 @@ def push_busybox_image(
     command: list[str] | None = None,
     media_type: str = DOCKER_MANIFEST,
     architecture: str = "amd64",
+    extra_layers: Sequence[Layer] = (),
 ) -> BuiltImage:
-    """Push a busybox image under `tag` (or untagged when tag is a digest placeholder '')."""
+    """Push a busybox image under `tag` (or untagged when tag is a digest placeholder ''),
+    with `extra_layers` above the busybox one."""
     layer_tar = _tar_layer(files or {})
     layer = gzip.compress(layer_tar, mtime=0)
-    layer_blob = push_blob(registry, repository, layer)
+    layer_blobs = [push_blob(registry, repository, layer)]
+    layer_blobs += [push_blob(registry, repository, extra.blob) for extra in extra_layers]
     config = {
         "architecture": architecture,
         "os": "linux",
         "config": {"Cmd": command or ["sleep", "3600"], "Env": ["PATH=/bin"]},
         "rootfs": {
             "type": "layers",
-            "diff_ids": ["sha256:" + hashlib.sha256(layer_tar).hexdigest()],
+            "diff_ids": [
+                "sha256:" + hashlib.sha256(layer_tar).hexdigest(),
+                *(extra.diff_id for extra in extra_layers),
+            ],
         },
     }
     config_blob = push_blob(registry, repository, json.dumps(config, sort_keys=True).encode())
@@ -117,11 +146,12 @@ def push_busybox_image(
             "schemaVersion": 2,
             "mediaType": media_type,
             "config": {"mediaType": _CONFIG_TYPES[media_type], **config_blob},
-            "layers": [{"mediaType": _LAYER_TYPES[media_type], **layer_blob}],
+            "layers": [{"mediaType": _LAYER_TYPES[media_type], **blob} for blob in layer_blobs],
         }
     ).encode()
     digest = push_manifest(registry, repository, tag or digest_of(manifest), manifest, media_type)
-    return BuiltImage(repository, tag, digest, len(layer))
+    compressed = len(layer) + sum(len(extra.blob) for extra in extra_layers)
+    return BuiltImage(repository, tag, digest, compressed)
 
 
 def push_busybox_index(
