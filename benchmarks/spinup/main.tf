@@ -57,8 +57,13 @@ module "set" {
   # The agent registers with it: the benchmark reads each instance's timings by Run Command.
   iam_instance_profile = "tfbake-builder"
 
+  # A shell that ends on SIGTERM: busybox sleep as PID 1 ignores it, and every termination
+  # would wait out docker stop's 10 s.
   containers = {
-    for i, image in each.value.images : "app${i}" => { image = image, command = ["sleep", "3600"] }
+    for i, image in each.value.images : "app${i}" => {
+      image   = image
+      command = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    }
   }
 }
 
