@@ -342,7 +342,7 @@ def report(results: dict[tuple[str, str, str], list[Run]], sets: list[ImageSet],
         say(f"  {figure.what}: {rate}; {figure.source}")
     say(
         f"{'link':<22} {'set':>6} {'first read':<28} {'baked':>6} {'pull':>6} {'ratio':>6} "
-        f"{'break-even':>10} {'at link':>8}"
+        f"{'break-even':>10} {'at link':>8} {'halves below':>12}"
     )
     for link in LINKS:
         for image_set in sets:
@@ -357,14 +357,17 @@ def report(results: dict[tuple[str, str, str], list[Run]], sets: list[ImageSet],
             for figure in spinup_model.FIRST_READS:
                 ec2_baked, ec2_pull = spinup_model.on_ec2(measured, figure)
                 transfer = spinup_model.break_even_transfer(measured, figure)
+                below = image_set.compressed_bytes * 8 / transfer / 1e6 if transfer else math.inf
                 say(
                     f"{link.describe():<22} {image_set.name:>6} {figure.label:<28} "
                     f"{ec2_baked:>6.1f} {ec2_pull:>6.1f} {ec2_baked / ec2_pull:>6.2f} "
-                    f"{transfer:>9.1f}s {pulled.pull:>7.1f}s"
+                    f"{transfer:>9.1f}s {pulled.pull:>7.1f}s "
+                    f"{below:>6.0f} Mbit/s"
                 )
     say(
         "break-even: seconds of image transfer (compressed bytes / bandwidth) at which baking "
-        "halves spin-up on EC2; 'at link': the measured pull time of this set over this link"
+        "halves spin-up on EC2; 'at link': the measured pull of this set over this link; "
+        "'halves below': the bandwidth under which baking this set halves spin-up"
     )
 
 

@@ -50,7 +50,7 @@ PROVISIONED_FIRST_READ = Figure(
     300 * MIB,
     "EBS User Guide, 'Initialize Amazon EBS volumes': 100-300 MiB/s, snapshot blocks "
     "downloaded at the specified rate; launch templates' VolumeInitializationRate",
-    "initialization rate 300 MiB/s",
+    "init rate 300 MiB/s",
 )
 FAST_SNAPSHOT_RESTORE = Figure(
     "EBS first read with fast snapshot restore",
@@ -86,6 +86,8 @@ def break_even_transfer(measured: Measured, first_read: Figure) -> float:
 
     With the pull's other costs as measured: baked <= (fixed + other + transfer) / 2.
     """
-    baked, pulled = on_ec2(measured, first_read)
-    other = pulled - measured.pull_seconds  # Docker and container start in the pull run
-    return max(0.0, 2 * baked - PROVISION_AND_BOOT.value - other)
+    baked, _ = on_ec2(measured, first_read)
+    fixed = PROVISION_AND_BOOT.value + SSM_REGISTRATION.value
+    # Docker and container start in the pull run: what it costs besides the transfer.
+    other = measured.pull_user_data_to_running - measured.pull_seconds
+    return max(0.0, 2 * baked - fixed - other)
