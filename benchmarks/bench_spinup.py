@@ -32,10 +32,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -164,26 +166,12 @@ def launch_templates(
             for name, (image_set, baked) in sets.items()
         }
     }
-    with patched_environment(environment):
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in environment.items():
+            patch.setenv(key, value)
         root.init().check()
         root.apply(variables).check()
         return root.outputs()
-
-
-@contextmanager
-def patched_environment(values: dict[str, str]) -> Iterator[None]:
-    import os
-
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def pulling_user_data(image_set: ImageSet, module_user_data: str) -> str:
@@ -313,27 +301,35 @@ def median_run(runs: list[Run]) -> Run:
     return Run(*(statistics.median(getattr(r, f) for r in runs) for f in Run.__dataclass_fields__))
 
 
-def report(results: dict[tuple[str, str, str], list[Run]], sets: list[ImageSet], runs: int) -> None:
+Results = dict[tuple[str, str], list[Run]]  # (set, "baked" or a link's name) -> its runs
+
+
+def medians(results: Results, sets: list[ImageSet]) -> Iterator[tuple[Link, ImageSet, Run, Run]]:
+    """Per link and set: the baked run's medians and the pulling run's."""
+    for link in LINKS:
+        for image_set in sets:
+            baked = median_run(results[(image_set.name, "baked")])
+            yield link, image_set, baked, median_run(results[(image_set.name, link.name)])
+
+
+def report(results: Results, sets: list[ImageSet], runs: int) -> None:
     say(f"\nMeasured: medians of {runs} runs, seconds (launch = the sandbox's root copy)")
     say(
         f"{'link':<22} {'set':>6} {'MB':>5} {'run':<6} {'launch':>7} {'to UD':>6} "
         f"{'pull':>6} {'start':>6} {'total':>6} {'baked/pull':>10} {'w/o launch':>10}"
     )
-    for link in LINKS:
-        for image_set in sets:
-            baked = median_run(results[(image_set.name, "baked")])
-            pulled = median_run(results[(image_set.name, link.name)])
-            for kind, run in (("baked", baked), ("pull", pulled)):
-                ratios = ""
-                if kind == "pull":
-                    without = (baked.total - baked.launch) / (pulled.total - pulled.launch)
-                    ratios = f"{baked.total / pulled.total:>10.2f} {without:>10.2f}"
-                say(
-                    f"{link.describe():<22} {image_set.name:>6} "
-                    f"{image_set.compressed_bytes / 1e6:>5.0f} {kind:<6} {run.launch:>7.2f} "
-                    f"{run.to_user_data:>6.2f} {run.pull:>6.2f} {run.containers:>6.2f} "
-                    f"{run.total:>6.2f} {ratios}"
-                )
+    for link, image_set, baked, pulled in medians(results, sets):
+        for kind, run in (("baked", baked), ("pull", pulled)):
+            ratios = ""
+            if kind == "pull":
+                without = (baked.total - baked.launch) / (pulled.total - pulled.launch)
+                ratios = f"{baked.total / pulled.total:>10.2f} {without:>10.2f}"
+            say(
+                f"{link.describe():<22} {image_set.name:>6} "
+                f"{image_set.compressed_bytes / 1e6:>5.0f} {kind:<6} {run.launch:>7.2f} "
+                f"{run.to_user_data:>6.2f} {run.pull:>6.2f} {run.containers:>6.2f} "
+                f"{run.total:>6.2f} {ratios}"
+            )
     say("\nOn EC2 (seconds): the fixed costs below replace the sandbox's launch and boot")
     for figure in (spinup_model.PROVISION_AND_BOOT, spinup_model.SSM_REGISTRATION):
         say(f"  {figure.what}: {figure.value:g} s; {figure.source}")
@@ -344,26 +340,23 @@ def report(results: dict[tuple[str, str, str], list[Run]], sets: list[ImageSet],
         f"{'link':<22} {'set':>6} {'first read':<28} {'baked':>6} {'pull':>6} {'ratio':>6} "
         f"{'break-even':>10} {'at link':>8} {'halves below':>12}"
     )
-    for link in LINKS:
-        for image_set in sets:
-            baked = median_run(results[(image_set.name, "baked")])
-            pulled = median_run(results[(image_set.name, link.name)])
-            measured = spinup_model.Measured(
-                image_set.compressed_bytes,
-                baked.user_data_to_running,
-                pulled.pull,
-                pulled.user_data_to_running,
+    for link, image_set, baked, pulled in medians(results, sets):
+        measured = spinup_model.Measured(
+            image_set.compressed_bytes,
+            baked.user_data_to_running,
+            pulled.pull,
+            pulled.user_data_to_running,
+        )
+        for figure in spinup_model.FIRST_READS:
+            ec2_baked, ec2_pull = spinup_model.on_ec2(measured, figure)
+            transfer = spinup_model.break_even_transfer(measured, figure)
+            below = image_set.compressed_bytes * 8 / transfer / 1e6 if transfer else math.inf
+            say(
+                f"{link.describe():<22} {image_set.name:>6} {figure.label:<28} "
+                f"{ec2_baked:>6.1f} {ec2_pull:>6.1f} {ec2_baked / ec2_pull:>6.2f} "
+                f"{transfer:>9.1f}s {pulled.pull:>7.1f}s "
+                f"{below:>6.0f} Mbit/s"
             )
-            for figure in spinup_model.FIRST_READS:
-                ec2_baked, ec2_pull = spinup_model.on_ec2(measured, figure)
-                transfer = spinup_model.break_even_transfer(measured, figure)
-                below = image_set.compressed_bytes * 8 / transfer / 1e6 if transfer else math.inf
-                say(
-                    f"{link.describe():<22} {image_set.name:>6} {figure.label:<28} "
-                    f"{ec2_baked:>6.1f} {ec2_pull:>6.1f} {ec2_baked / ec2_pull:>6.2f} "
-                    f"{transfer:>9.1f}s {pulled.pull:>7.1f}s "
-                    f"{below:>6.0f} Mbit/s"
-                )
     say(
         "break-even: seconds of image transfer (compressed bytes / bandwidth) at which baking "
         "halves spin-up on EC2; 'at link': the measured pull of this set over this link; "
@@ -409,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.client("iam").create_instance_profile(InstanceProfileName=PROFILE)
         baked = {s.name: (s, bake(sandbox, s, work)) for s in sets}
         outputs = launch_templates(sandbox, baked, work / "terraform")
-        results: dict[tuple[str, str], list[Run]] = {}
+        results: Results = {}
         for image_set in sets:
             template = outputs["launch_templates"][image_set.name]
             pulling = pulling_user_data(image_set, outputs["user_data"][image_set.name])
