@@ -66,6 +66,17 @@ locals {
   ))
 }
 
+# The root volume's device name is the AMI's own: a mapping under any other name would add a
+# second, empty volume instead of setting the root's initialization rate.
+data "aws_ami" "this" {
+  count = var.volume_initialization_rate == null ? 0 : 1
+
+  filter {
+    name   = "image-id"
+    values = [var.ami_id]
+  }
+}
+
 resource "aws_launch_template" "this" {
   name_prefix            = "${var.name}-"
   description            = "${var.name}: containers pre-pulled into ${var.ami_id}"
@@ -80,6 +91,17 @@ resource "aws_launch_template" "this" {
     for_each = var.iam_instance_profile == null ? [] : [var.iam_instance_profile]
     content {
       name = iam_instance_profile.value
+    }
+  }
+
+  dynamic "block_device_mappings" {
+    for_each = data.aws_ami.this
+    content {
+      device_name = block_device_mappings.value.root_device_name
+      ebs {
+        # EBS merges this with the AMI's own mapping: size, type and snapshot stay the AMI's.
+        volume_initialization_rate = var.volume_initialization_rate
+      }
     }
   }
 

@@ -63,6 +63,17 @@ variable "instance_type" {
   default     = "t3.micro"
 }
 
+variable "volume_initialization_rate" {
+  description = "MiB/s (100-300) at which EBS initializes each instance's root volume from the AMI's snapshot, so that the first start of the baked containers does not wait on blocks loaded lazily from S3. EBS charges for it per volume created. Null keeps EBS's default lazy loading. The image set's fast_snapshot_restore is the alternative."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.volume_initialization_rate == null || try(var.volume_initialization_rate >= 100 && var.volume_initialization_rate <= 300 && floor(var.volume_initialization_rate) == var.volume_initialization_rate, false)
+    error_message = "volume_initialization_rate must be a whole number of MiB/s from 100 to 300 (EBS's range), or null."
+  }
+}
+
 variable "subnet_ids" {
   description = "Subnets the group launches into."
   type        = list(string)

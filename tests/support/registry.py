@@ -95,12 +95,21 @@ class RegistryServer:
 
 
 def start_registry(
-    root: Path, auth: str = "none", public_repositories: frozenset[str] = frozenset()
+    root: Path,
+    auth: str = "none",
+    public_repositories: frozenset[str] = frozenset(),
+    *,
+    host: str | None = None,
+    launcher: tuple[str, ...] = (),
 ) -> RegistryServer:
-    """A running registry; with auth="token", anonymous pull is granted on public repos only."""
+    """A running registry; with auth="token", anonymous pull is granted on public repos only.
+
+    `host` (ADDRESS:PORT) defaults to a free loopback port; `launcher` prefixes the command,
+    e.g. `ip netns exec NAME` to serve from another network namespace.
+    """
     require_prerequisites(auth)
     root.mkdir(parents=True, exist_ok=True)
-    host = f"127.0.0.1:{free_port()}"
+    host = host or f"127.0.0.1:{free_port()}"
     token_server = None
     auth_config = ""
     if auth == "basic":
@@ -124,7 +133,7 @@ def start_registry(
     )
     log = (root / "registry.log").open("wb")
     process = subprocess.Popen(
-        [REGISTRY_BINARY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+        [*launcher, REGISTRY_BINARY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
     )
     log.close()
     server = RegistryServer(host, root, process, auth, token_server)
