@@ -249,10 +249,9 @@ def _start(host: str, port: int, region: str, fleet: Fleet | None) -> Sandbox:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
-    from tfbake.sandbox import ec2_images, launch_templates, pagination
+    from tfbake.sandbox import ec2_images, pagination
 
     pagination.install()
-    launch_templates.install()
     ec2_images.install()
     instance_refresh.install()
 
