@@ -75,7 +75,7 @@ def test_the_failure_report_holds_the_steps_that_ran(aws: AwsContext, sandbox: S
     sandbox.inject_failure("StopBuilder", "instance refused to stop")
     with pytest.raises(BakeFailed) as raised:
         ensure(plan_for(aws), aws, on_progress=no_progress)
-    details = raised.value.details
+    details = "\n".join(raised.value.breakdown)
     phases = [line.split()[0] for line in details.splitlines() if line.startswith("  ")]
     # Up to the failed step, then the failure path's steps.
     assert phases == ["launch", "online", "recipe", "stop", "cleanup"]

@@ -74,6 +74,8 @@ FULL: Mapping[str, str] = {
     "Fingerprint": "f" * 64,
     "FingerprintScheme": "tfbake.fingerprint/" + "1" * 45,
     "SetName": "s" * 64,
+    "RecipeLogGroup": "/tfbake/" + "g" * 504,
+    "FullOutput": "false",
 }
 SLOT_VALUES = {chunk.name: FULL[chunk.name][:SLICE_CHARACTERS] for chunk in CHUNKED}
 

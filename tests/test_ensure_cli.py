@@ -24,6 +24,9 @@ from tfbake.errors import ExitCode
 from tfbake.sandbox import Sandbox
 
 FAST_HEARTBEAT = {"TFBAKE_HEARTBEAT_SECONDS": "0.3"}
+# A heartbeat line rides on a poll: polls come 2, 4 and then 8 s apart, so a recipe this long
+# is polled at least twice while it runs.
+RECIPE_SEEN_TWICE_SECONDS = 14
 
 
 def ensure_process(spec: Path, **kwargs: Any) -> subprocess.Popen[str]:
@@ -94,7 +97,7 @@ def test_off_a_terminal_a_long_step_prints_a_heartbeat_line(
     tmp_path: Path, sandbox: Sandbox, heartbeat: str, at_least: int, at_most: int
 ) -> None:
     spec = write_spec(tmp_path, base_ami=BASE)
-    sandbox.delay_step("RunRecipe", 5)
+    sandbox.delay_step("RunRecipe", RECIPE_SEEN_TWICE_SECONDS)
     result = run_tfbake("ensure", str(spec), env={"TFBAKE_HEARTBEAT_SECONDS": heartbeat})
     assert result.code == 0, result.stderr
     recipe_lines = [line for line in result.stderr.splitlines() if " RunRecipe (" in line]
@@ -128,7 +131,7 @@ def test_on_a_terminal_progress_is_one_live_line(tmp_path: Path, sandbox: Sandbo
 
 def test_the_external_log_gets_heartbeat_lines(tmp_path: Path, sandbox: Sandbox) -> None:
     log = tmp_path / "external.log"
-    sandbox.delay_step("RunRecipe", 5)
+    sandbox.delay_step("RunRecipe", RECIPE_SEEN_TWICE_SECONDS)
     result = external(query(base_ami=BASE), env={"TFBAKE_LOG_FILE": str(log), **FAST_HEARTBEAT})
     assert result.code == 0, result.stderr
     recipe_lines = [line for line in log.read_text().splitlines() if " RunRecipe (" in line]

@@ -36,6 +36,8 @@ class TfbakeError(Exception):
         # One line per item of a failure with several (every image that failed to resolve),
         # printed by the CLI under -v before the summary line.
         self.lines: tuple[str, ...] = ()
+        # A failed bake's time by step (bake/timing.py), shown after its output.
+        self.breakdown: tuple[str, ...] = ()
 
     def one_line(self) -> str:
         return " ".join(self.message.split())

@@ -209,9 +209,9 @@ def timing_json(timing: BakeTiming) -> dict[str, Any]:
 
 
 def with_breakdown(err: TfbakeError, timing: BakeTiming | None) -> TfbakeError:
-    """A failed bake's error with its breakdown after the recipe's output, for the report."""
+    """A failed bake's error with its breakdown, for the report after the recipe's output."""
     if timing is not None and timing.steps:
-        err.details = "\n".join(filter(None, [err.details, *timing_lines(timing)]))
+        err.breakdown = tuple(timing_lines(timing))
     return err
 
 

@@ -29,6 +29,8 @@ def run_ensure(settings: Any, spec: Path, *, force: bool) -> None:
         if err.details:
             # The CLI shows a failed bake in full; the one-line summary follows from main().
             click.echo("recipe output (last lines):\n" + err.details, err=True)
+        for line in err.breakdown:
+            click.echo(line, err=True)
         raise
     except KeyboardInterrupt:
         progress.close()

@@ -31,6 +31,8 @@ def run_external(settings: Any, stdin_text: str) -> None:
         details = getattr(err, "details", "")
         if details:
             log.write("recipe output:\n" + details)
+        for line in getattr(err, "breakdown", ()):
+            log.write(line)
         raise
     if result.status != "found":
         log.write(f"{result.status} {result.ami_id}")

@@ -144,9 +144,10 @@ def run_instances(ctx: ActionContext, inputs: dict[str, Any]) -> ActionResult:
     if "IamInstanceProfileArn" in params:
         params["IamInstanceProfile"] = {"Arn": params.pop("IamInstanceProfileArn")}
     if "UserData" in params:
-        # The action takes it base64-encoded; boto3 encodes RunInstances' UserData itself.
+        # The action takes it base64-encoded; boto3 encodes RunInstances' UserData itself. The
+        # bytes as they are: user data may be gzipped, which cloud-init undoes.
         try:
-            params["UserData"] = base64.b64decode(str(params["UserData"]), validate=True).decode()
+            params["UserData"] = base64.b64decode(str(params["UserData"]), validate=True)
         except ValueError as err:
             raise StepFailed(f"UserData is not base64: {err}") from err
     response = call_api(ctx, "ec2", "RunInstances", params)
