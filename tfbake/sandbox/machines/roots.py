@@ -177,7 +177,7 @@ def _build(variant: Variant, cache: Path, log) -> BuiltRoot:
     key = build_key(variant)
     final = cache / f"{variant.name}-{key[:16]}"
     work = cache / f".building-{variant.name}-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
+    _remove_abandoned_builds(cache)
     root = work / "root"
     started = time.monotonic()
     log(f"building the {variant.name} root with debootstrap from {MIRROR} (once; cached)")
@@ -193,10 +193,38 @@ def _build(variant: Variant, cache: Path, log) -> BuiltRoot:
         shutil.rmtree(final, ignore_errors=True)
         work.rename(final)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        _remove_build(work)
         raise
     log(f"built the {variant.name} root in {time.monotonic() - started:.0f} s: {final}")
     return BuiltRoot(variant, key, final / "root", built_at)
+
+
+def _remove_abandoned_builds(cache: Path) -> None:
+    """Work trees of builds whose process is gone (killed mid-build), with their mounts.
+
+    Called under the cache's lock, so no live build of this machine is among them.
+    """
+    for work in cache.glob(".building-*"):
+        pid = work.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or not Path(f"/proc/{pid}").exists() or int(pid) == os.getpid():
+            _remove_build(work)
+
+
+def _remove_build(work: Path) -> None:
+    # debootstrap mounts /proc (and sometimes /sys) in the new root while it runs; a build
+    # killed in between leaves them mounted, and removing the tree must not reach into them.
+    for mount in _mounts_under(work):
+        subprocess.run(["umount", "--lazy", mount], check=False)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _mounts_under(directory: Path) -> list[str]:
+    prefix = f"{directory.resolve()}/"
+    lines = Path("/proc/self/mounts").read_text(encoding="utf-8").splitlines()
+    points = [line.split()[1] for line in lines]
+    # Octal escapes (\040 for a space) are how the kernel writes such characters here.
+    decoded = [point.encode().decode("unicode_escape") for point in points]
+    return sorted((p for p in decoded if p.startswith(prefix)), key=len, reverse=True)
 
 
 def _run(command: list[str], what: str) -> None:
