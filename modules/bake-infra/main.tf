@@ -84,9 +84,12 @@ resource "aws_iam_role_policy" "registry_credentials" {
 # ---- the recipe's output -------------------------------------------------------------------
 
 resource "aws_cloudwatch_log_group" "recipe" {
+  # checkov:skip=CKV_AWS_158:CloudWatch Logs encrypts every group at rest; the recipe never prints a credential, and recipe_log_kms_key_arn adds a customer-managed key for those who want one.
+  # checkov:skip=CKV_AWS_338:the output only explains a failed bake, so a month is the default; recipe_log_retention_days keeps it as long as a team needs.
   count             = length(local.recipe_logs)
   name              = var.recipe_log_group_name
   retention_in_days = var.recipe_log_retention_days
+  kms_key_id        = var.recipe_log_kms_key_arn
   tags              = var.tags
 }
 
@@ -388,15 +391,14 @@ data "aws_iam_policy_document" "caller" {
 
   statement {
     sid       = "FollowBakes"
-    actions   = ["ssm:GetAutomationExecution", "ssm:StopAutomationExecution"]
+    actions   = ["ssm:GetAutomationExecution", "ssm:DescribeAutomationStepExecutions", "ssm:StopAutomationExecution"]
     resources = ["arn:${local.partition}:ssm:*:${local.account}:automation-execution/*"]
   }
 
-  # The recipe's output for a failure report, and the rest of a long step list. These calls have
-  # no resource type: "*" or nothing.
+  # The recipe's output for a failure report. Neither call has a resource type: "*" or nothing.
   statement {
-    sid       = "ReadBakeDetails"
-    actions   = ["ssm:ListCommandInvocations", "ssm:GetCommandInvocation", "ssm:DescribeAutomationStepExecutions"]
+    sid       = "ReadRecipeOutput"
+    actions   = ["ssm:ListCommandInvocations", "ssm:GetCommandInvocation"]
     resources = ["*"]
   }
 

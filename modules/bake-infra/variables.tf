@@ -60,6 +60,12 @@ variable "recipe_log_retention_days" {
   default     = 30
 }
 
+variable "recipe_log_kms_key_arn" {
+  description = "Customer-managed KMS key of the recipe's log group; its key policy must let CloudWatch Logs use it. Null: CloudWatch Logs' own encryption."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags for every resource the module creates."
   type        = map(string)
