@@ -323,8 +323,10 @@ def runbook_parameters(
     parameters.update(ansible_parameters(ansible_bundle, ansible_playbook, ansible_extra_vars))
     if security_group_ids:
         parameters["SecurityGroupIds"] = list(security_group_ids)
+    # Always given, never left to its default: the recipe's budget counts the values RunRecipe
+    # sends from what is given here (budget.recipe_parameters_sent).
+    parameters["RecipeLogEnabled"] = ["true" if recipe_log_group else "false"]
     if recipe_log_group:
-        parameters["RecipeLogEnabled"] = ["true"]
         parameters["RecipeLogGroup"] = [recipe_log_group]
     refuse_oversized_bake(parameters)
     return parameters
