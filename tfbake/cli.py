@@ -212,7 +212,11 @@ def cancel(settings: Settings, target: str) -> None:
 
 
 @cli.command()
-@click.option("--apply", is_flag=True, help="Terminate them (default: only list them).")
+@click.option(
+    "--apply",
+    is_flag=True,
+    help="Terminate the builders, release the locks, delete the documents (default: list them).",
+)
 @click.option(
     "--max-age",
     "max_age_minutes",
@@ -224,7 +228,9 @@ def cancel(settings: Settings, target: str) -> None:
 @common_options
 @click.pass_obj
 def cleanup(settings: Settings, apply: bool, max_age_minutes: int) -> None:
-    """List builder instances left by finished or abandoned bakes; --apply terminates them."""
+    """List what bakes left behind: builder instances, stale locks, unused SSM documents.
+
+    --apply ends them."""
     from tfbake.commands.cleanup import run_cleanup
 
     run_cleanup(settings, apply=apply, max_age_minutes=max_age_minutes)
