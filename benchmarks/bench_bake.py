@@ -33,15 +33,15 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.images import push_busybox_image, random_layer  # noqa: E402
 from tests.support.registry import start_registry  # noqa: E402
-from tfbake.aws import AwsContext  # noqa: E402
+from tfbake.aws.calls import AwsContext  # noqa: E402
 from tfbake.bake import documents  # noqa: E402
 from tfbake.bake.timing import BakeTiming, timing_lines  # noqa: E402
+from tfbake.cli.progress import Progress  # noqa: E402
 from tfbake.ensure import ensure  # noqa: E402
 from tfbake.pipeline import plan_image_set  # noqa: E402
-from tfbake.progress import Progress  # noqa: E402
 from tfbake.sandbox import Sandbox, start_sandbox  # noqa: E402
 from tfbake.sandbox.base_images import debian_base_ami  # noqa: E402
-from tfbake.spec import image_set_from_mapping  # noqa: E402
+from tfbake.spec.mapping import image_set_from_mapping  # noqa: E402
 
 PROFILE = "tfbake-builder"
 TARGET_OVERHEAD_SECONDS = 5.0

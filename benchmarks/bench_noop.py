@@ -26,10 +26,10 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.amis import seed_ami  # noqa: E402
 from tests.support.specs import query, spec_data  # noqa: E402
-from tfbake.aws import AwsContext  # noqa: E402
+from tfbake.aws.calls import AwsContext  # noqa: E402
 from tfbake.pipeline import plan_image_set  # noqa: E402
 from tfbake.sandbox import start_sandbox  # noqa: E402
-from tfbake.spec import image_set_from_mapping  # noqa: E402
+from tfbake.spec.mapping import image_set_from_mapping  # noqa: E402
 
 BARE_BOTO3 = """
 import boto3

@@ -22,13 +22,13 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.bakes import create_builder_profile  # noqa: E402
 from tests.support.specs import spec_data  # noqa: E402
-from tfbake.aws import AwsContext  # noqa: E402
+from tfbake.aws.calls import AwsContext  # noqa: E402
 from tfbake.bake.documents import ensure_documents  # noqa: E402
 from tfbake.bake.request import image_name, start_parameters  # noqa: E402
 from tfbake.ensure import ensure  # noqa: E402
 from tfbake.pipeline import plan_image_set  # noqa: E402
 from tfbake.sandbox import start_sandbox  # noqa: E402
-from tfbake.spec import image_set_from_mapping  # noqa: E402
+from tfbake.spec.mapping import image_set_from_mapping  # noqa: E402
 
 BASE = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 NAIVE_INTERVAL = 2.0

@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.registry import LoopbackProxy, push_image, start_registry
-from tfbake.reference import parse_reference
-from tfbake.registry import RegistryOptions, resolve_images
+from tfbake.model.reference import parse_reference
+from tfbake.resolve.registry import RegistryOptions, resolve_images
 
 IMAGES = 50
 LATENCY = 0.050

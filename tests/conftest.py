@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.bakes import create_builder_profile
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.sandbox import Sandbox, start_sandbox
 
 pytest_plugins = ["tests.support.registry"]

@@ -18,15 +18,15 @@ from tests.support.sandbox_helpers import bake_parameters
 from tests.support.specs import query, write_spec
 from tests.test_fingerprint import BASE as RESOLVED
 from tests.test_fingerprint import WORKED_EXAMPLE_HASH, WORKED_EXAMPLE_SPEC, resolved
-from tfbake import ansible
 from tfbake.bake import documents
-from tfbake.bake.chunks import ANSIBLE_BUNDLE
-from tfbake.errors import BadInput, SpecError
-from tfbake.fingerprint import fingerprint_of, inputs_manifest
+from tfbake.model.chunks import ANSIBLE_BUNDLE
+from tfbake.model.errors import BadInput, SpecError
+from tfbake.model.fingerprint import fingerprint_of, inputs_manifest
 from tfbake.sandbox import Sandbox
 from tfbake.sandbox.automation import resolve_parameters
-from tfbake.spec import ImageSet, image_set_from_mapping
-from tfbake.specfile import load_image_set
+from tfbake.spec import ansible
+from tfbake.spec.mapping import ImageSet, image_set_from_mapping
+from tfbake.spec.specfile import load_image_set
 
 BASE_AMI = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 FILES = {
@@ -323,7 +323,7 @@ def test_the_terraform_query_names_files_from_the_working_directory_or_a_directo
     monkeypatch.chdir(tmp_path)
     relative = {"directory": "modules/web/ansible", **ansible_spec()}
     absolute = {**relative, "directory": str(tmp_path / "modules" / "web" / "ansible")}
-    from tfbake.external import parse_query
+    from tfbake.terraform.protocol import parse_query
 
     parsed = [parse_query(json.dumps(query(ansible=value)), {}) for value in (relative, absolute)]
 

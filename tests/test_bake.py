@@ -17,12 +17,12 @@ import pytest
 from tests.support.bakes import BASE, no_progress, plan_for
 from tests.support.cli import assert_one_line_error, external, run_tfbake
 from tests.support.specs import query, write_spec
-from tfbake import tags
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.bake.lock import LOCK_PREFIX
 from tfbake.bake.steps import runbook_step_count, success_path
 from tfbake.ensure import ensure
-from tfbake.errors import AwsError, BadInput, BakeFailed, BakeTimedOut, ExitCode
+from tfbake.model import tags
+from tfbake.model.errors import AwsError, BadInput, BakeFailed, BakeTimedOut, ExitCode
 from tfbake.sandbox import Sandbox
 
 

@@ -8,11 +8,11 @@ import pytest
 
 from tests.support.bakes import no_progress, plan_for
 from tests.test_bake import live_builders, lock_exists
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.bake.request import image_name
 from tfbake.bake.runner import run_bake
 from tfbake.ensure import ensure
-from tfbake.errors import BakeFailed, BakeTimedOut
+from tfbake.model.errors import BakeFailed, BakeTimedOut
 from tfbake.sandbox import Sandbox
 
 

@@ -16,11 +16,11 @@ from tests.support.bakes import BASE, no_progress, plan_for
 from tests.support.cli import external, run_tfbake
 from tests.support.scratch_root import make_scratch_builder
 from tests.support.specs import query, write_spec
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.bake.steps import success_path
 from tfbake.bake.timing import recipe_parts
 from tfbake.ensure import ensure
-from tfbake.errors import BakeFailed
+from tfbake.model.errors import BakeFailed
 from tfbake.sandbox import Sandbox
 
 RECIPE_DELAY = 0.4

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from tests.support.amis import seed_ami
-from tfbake import tags
-from tfbake.aws import AwsContext
-from tfbake.catalog import find_by_fingerprint
-from tfbake.errors import AwsError
+from tfbake.aws.calls import AwsContext
+from tfbake.aws.catalog import find_by_fingerprint
+from tfbake.model import tags
+from tfbake.model.errors import AwsError
 from tfbake.sandbox import Sandbox
 
 FP = "f" * 64
@@ -74,7 +74,7 @@ def _moto_images() -> Any:
 def test_follows_every_page(ec2: Any, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     seeded = {seed_ami(ec2, FP, status=tags.STATUS_FAILED) for _ in range(3)}
     ready = seed_ami(ec2, FP)
-    monkeypatch.setattr("tfbake.catalog.PAGE_SIZE", 1)
+    monkeypatch.setattr("tfbake.aws.catalog.PAGE_SIZE", 1)
     sandbox.log.clear()
     lookup = find_by_fingerprint(ec2, FP, ["self"], "us-east-1")
     assert sandbox.log.count("DescribeImages") == 4

@@ -11,11 +11,11 @@ import pytest
 from tests.support.amis import seed_ami
 from tests.support.cli import assert_one_line_error, run_tfbake
 from tests.support.specs import BASE_AMI, NGINX, REDIS, spec_data, write_spec
-from tfbake.aws import AwsContext
-from tfbake.errors import ExitCode
+from tfbake.aws.calls import AwsContext
+from tfbake.model.errors import ExitCode
 from tfbake.pipeline import plan_image_set
 from tfbake.sandbox import Sandbox
-from tfbake.spec import image_set_from_mapping
+from tfbake.spec.mapping import image_set_from_mapping
 
 
 @pytest.fixture

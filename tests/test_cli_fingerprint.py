@@ -12,7 +12,7 @@ import pytest
 from tests.support.cli import assert_one_line_error, external, run_tfbake
 from tests.support.registry import RegistryServer, push_image, push_index
 from tests.support.specs import BASE_AMI, NGINX, query, write_spec
-from tfbake.errors import ExitCode
+from tfbake.model.errors import ExitCode
 
 
 def test_prints_the_fingerprint(tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_pinned_spec_needs_no_boto3_and_no_network(tmp_path: Path) -> None:
     spec = write_spec(tmp_path)
     code = (
         "import sys\n"
-        "from tfbake.cli import main\n"
+        "from tfbake.cli.main import main\n"
         f"sys.argv = ['tfbake', 'fingerprint', {str(spec)!r}]\n"
         "try:\n    main()\n"
         "except SystemExit:\n    pass\n"

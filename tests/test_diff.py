@@ -10,10 +10,10 @@ import pytest
 
 from tests.support.cli import run_tfbake
 from tests.support.specs import write_spec
-from tfbake.aws import AwsContext
-from tfbake.diff import Change, compare
-from tfbake.errors import ExitCode
-from tfbake.manifests import PREFIX, load_manifest, store_manifest
+from tfbake.aws.calls import AwsContext
+from tfbake.aws.manifests import PREFIX, load_manifest, store_manifest
+from tfbake.model.changes import Change, compare
+from tfbake.model.errors import ExitCode
 from tfbake.sandbox import Sandbox
 
 BASE = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
@@ -34,7 +34,7 @@ def many_images_manifest(count: int) -> dict[str, Any]:
 
 
 def test_manifest_of_100_images_round_trips(sandbox: Sandbox) -> None:
-    from tfbake.fingerprint import fingerprint_of
+    from tfbake.model.fingerprint import fingerprint_of
 
     manifest = many_images_manifest(100)
     fingerprint = fingerprint_of(manifest).value

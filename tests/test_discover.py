@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tfbake.discover import ModuleCall, Unresolved, discover
-from tfbake.errors import BadInput
+from tfbake.model.errors import BadInput
+from tfbake.terraform.discover import ModuleCall, Unresolved, discover
 
 SOURCE = "../../modules/baked-ami"
 

@@ -22,11 +22,11 @@ from tests.support.sandbox_helpers import (
 )
 from tests.support.specs import write_spec
 from tests.test_document_contract import DIGEST
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.bake import budget, documents
-from tfbake.bake.chunks import ANSIBLE_BUNDLE, IMAGES, PROVISION, SLICE_CHARACTERS
 from tfbake.bake.lock import LOCK_PREFIX
-from tfbake.errors import BadInput, ExitCode
+from tfbake.model.chunks import ANSIBLE_BUNDLE, IMAGES, PROVISION, SLICE_CHARACTERS
+from tfbake.model.errors import BadInput, ExitCode
 from tfbake.sandbox import Sandbox
 
 LIMIT = 64 * 1024

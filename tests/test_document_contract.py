@@ -21,9 +21,9 @@ from botocore.exceptions import ClientError
 from tests.support.sandbox_helpers import clients
 from tests.support.scratch_root import make_scratch_builder
 from tfbake.bake import documents
-from tfbake.bake.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
-from tfbake.errors import InvalidReference
-from tfbake.reference import check_pinned_form
+from tfbake.model.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
+from tfbake.model.errors import InvalidReference
+from tfbake.model.reference import check_pinned_form
 from tfbake.sandbox import Sandbox
 
 CHECKER = Path(__file__).parent / "support" / "RegexChecker.java"
@@ -72,7 +72,7 @@ FULL: Mapping[str, str] = {
     "KmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/" + "k" * 473,
     "ImageName": "tfbake-" + "n" * 121,
     "Fingerprint": "f" * 64,
-    "FingerprintScheme": "tfbake.fingerprint/" + "1" * 45,
+    "FingerprintScheme": "tfbake.model.fingerprint/" + "1" * 45,
     "SetName": "s" * 64,
     "RecipeLogGroup": "/tfbake/" + "g" * 504,
     "FullOutput": "false",

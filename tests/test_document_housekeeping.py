@@ -15,7 +15,7 @@ from tfbake.bake.documents import (
     runbook_content,
 )
 from tfbake.bake.housekeeping import delete_documents, find_unused_documents
-from tfbake.errors import AwsError
+from tfbake.model.errors import AwsError
 from tfbake.sandbox import Sandbox
 
 OLD_RUNBOOK, OLD_RECIPE = "tfbake-bake-000000000001", "tfbake-recipe-000000000001"

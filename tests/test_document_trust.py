@@ -15,12 +15,12 @@ from tests.support.sandbox_helpers import (
     wait_for_execution,
 )
 from tests.support.specs import write_spec
-from tfbake import tags
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.bake import documents
 from tfbake.bake.lock import BakeLock
 from tfbake.ensure import ensure
-from tfbake.errors import BakeFailed, ExitCode
+from tfbake.model import tags
+from tfbake.model.errors import BakeFailed, ExitCode
 from tfbake.sandbox import Sandbox
 
 

@@ -1,5 +1,5 @@
-"""One rule for Amazon ECR's registry hosts (tfbake.reference.ECR_HOST_RE), FIPS hosts included,
-held the same by tfbake's credentials, the bake's parameters and the recipe on the builder."""
+"""One rule for Amazon ECR's registry hosts (tfbake.model.reference.ECR_HOST_RE), FIPS hosts
+included, held the same by tfbake's credentials, the bake's parameters and the builder's recipe."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 
 from tests.support.bakes import plan_for
 from tests.support.scratch_root import RECIPE, make_scratch_builder
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.bake.request import image_name, start_parameters
-from tfbake.credentials import ecr_region
-from tfbake.reference import ECR_HOST_RE, is_ecr_host
+from tfbake.model.reference import ECR_HOST_RE, is_ecr_host
+from tfbake.resolve.credentials import ecr_region
 
 DIGEST = "sha256:" + "c" * 64
 FIPS_HOST = "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com"

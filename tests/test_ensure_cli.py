@@ -18,9 +18,9 @@ from tests.support.bakes import BASE
 from tests.support.cli import assert_one_line_error, external, run_tfbake
 from tests.support.registry import PASSWORD, USERNAME, RegistryServer, push_image
 from tests.support.specs import query, write_spec
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.bake.lock import LOCK_PREFIX
-from tfbake.errors import ExitCode
+from tfbake.model.errors import ExitCode
 from tfbake.sandbox import Sandbox
 
 FAST_HEARTBEAT = {"TFBAKE_HEARTBEAT_SECONDS": "0.3"}

@@ -10,12 +10,12 @@ import pytest
 from tests.support.amis import seed_ami
 from tests.support.cli import assert_one_line_error, external
 from tests.support.specs import BASE_AMI, query, spec_data
-from tfbake import tags
-from tfbake.aws import AwsContext
-from tfbake.errors import ExitCode
+from tfbake.aws.calls import AwsContext
+from tfbake.model import tags
+from tfbake.model.errors import ExitCode
 from tfbake.pipeline import plan_image_set
 from tfbake.sandbox import Sandbox
-from tfbake.spec import image_set_from_mapping
+from tfbake.spec.mapping import image_set_from_mapping
 
 
 @pytest.fixture

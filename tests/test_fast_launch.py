@@ -9,11 +9,11 @@ import pytest
 from tests.support.bakes import BASE, no_progress, plan_for
 from tests.support.cli import assert_one_line_error, run_tfbake
 from tests.support.specs import spec_data, write_spec
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.ensure import ensure
-from tfbake.errors import ExitCode, SpecError
+from tfbake.model.errors import ExitCode, SpecError
 from tfbake.sandbox import Sandbox
-from tfbake.spec import image_set_from_mapping
+from tfbake.spec.mapping import image_set_from_mapping
 
 ZONES = ["us-east-1a", "us-east-1b"]
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tfbake.fingerprint import SCHEME, canonical_json, fingerprint_of, inputs_manifest
-from tfbake.reference import ResolvedImage, parse_reference
-from tfbake.spec import Builder, ImageSet, Volume, image_set_from_mapping
+from tfbake.model.fingerprint import SCHEME, canonical_json, fingerprint_of, inputs_manifest
+from tfbake.model.reference import ResolvedImage, parse_reference
+from tfbake.spec.mapping import Builder, ImageSet, Volume, image_set_from_mapping
 
 NGINX = "sha256:" + "1" * 64
 REDIS = "sha256:" + "2" * 64

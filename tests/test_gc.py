@@ -18,10 +18,10 @@ from tests.support.lifecycle import (
     pin_snapshot_to,
     snapshots_of,
 )
-from tfbake import tags
-from tfbake.aws import AwsContext
-from tfbake.errors import ExitCode
-from tfbake.lifecycle.gc import plan_gc
+from tfbake.aws.calls import AwsContext
+from tfbake.lifecycle.collection import plan_gc
+from tfbake.model import tags
+from tfbake.model.errors import ExitCode
 from tfbake.sandbox import Sandbox
 
 
@@ -299,8 +299,8 @@ def test_keep_is_required(sandbox: Sandbox) -> None:
 
 
 def test_recorded_inputs_go_with_the_last_ami_of_their_fingerprint(ec2: Any) -> None:
-    from tfbake.fingerprint import fingerprint_of
-    from tfbake.manifests import load_manifest, store_manifest
+    from tfbake.aws.manifests import load_manifest, store_manifest
+    from tfbake.model.fingerprint import fingerprint_of
 
     ssm = AwsContext().client("ssm")
     manifests = [{"scheme": "tfbake.fingerprint/1", "name": "web", "salt": str(n)} for n in (0, 1)]

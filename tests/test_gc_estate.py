@@ -12,10 +12,10 @@ from tests.support.bakes import no_progress, plan_for
 from tests.support.cli import run_tfbake
 from tests.support.lifecycle import dated_ami, existing_amis, launch_template, set_created
 from tests.test_gc import fp
-from tfbake import tags
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.ensure import ensure
-from tfbake.lifecycle.gc import apply_gc, plan_gc
+from tfbake.lifecycle.collection import apply_gc, plan_gc
+from tfbake.model import tags
 from tfbake.sandbox import Sandbox
 
 OTHER_REGION = "eu-west-1"

@@ -17,8 +17,8 @@ import pytest
 from tests.support.bakes import BASE
 from tests.support.cli import assert_one_line_error, external, run_tfbake
 from tests.support.specs import NGINX, query, spec_data, write_spec
-from tfbake.aws import AwsContext
-from tfbake.errors import ExitCode
+from tfbake.aws.calls import AwsContext
+from tfbake.model.errors import ExitCode
 from tfbake.sandbox import Sandbox
 
 BAD = ExitCode.BAD_INPUT

@@ -13,10 +13,10 @@ from tests.support.amis import seed_ami
 from tests.support.cli import assert_one_line_error, run_tfbake
 from tests.support.lifecycle import instance_from, snapshots_of
 from tests.support.specs import write_spec
-from tfbake import tags
-from tfbake.aws import AwsContext
-from tfbake.catalog import find_by_fingerprint
-from tfbake.errors import ExitCode
+from tfbake.aws.calls import AwsContext
+from tfbake.aws.catalog import find_by_fingerprint
+from tfbake.model import tags
+from tfbake.model.errors import ExitCode
 from tfbake.sandbox import Sandbox
 
 BASE = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"

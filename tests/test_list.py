@@ -15,9 +15,9 @@ from tests.support.lifecycle import (
     launch_template,
     snapshots_of,
 )
-from tfbake import tags
-from tfbake.aws import AwsContext
-from tfbake.errors import ExitCode
+from tfbake.aws.calls import AwsContext
+from tfbake.model import tags
+from tfbake.model.errors import ExitCode
 from tfbake.sandbox import Sandbox
 
 WEB_FP = "a1" * 32

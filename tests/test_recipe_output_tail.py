@@ -6,9 +6,9 @@ import pytest
 
 from tests.support.bakes import no_progress, plan_for
 from tests.support.specs import BUILDER
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.ensure import ensure
-from tfbake.errors import BakeFailed
+from tfbake.model.errors import BakeFailed
 from tfbake.sandbox import Sandbox
 
 LOG_GROUP = "/tfbake/recipe-output"

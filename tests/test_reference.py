@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tfbake.errors import ExitCode, InvalidReference
-from tfbake.reference import parse_reference, parse_references
+from tfbake.model.errors import ExitCode, InvalidReference
+from tfbake.model.reference import parse_reference, parse_references
 
 SHA_A = "sha256:" + "a" * 64
 

@@ -11,15 +11,15 @@ import pytest
 from tests.support.bakes import BASE, no_progress, plan_for
 from tests.support.cli import external, run_tfbake
 from tests.support.specs import query, spec_data, write_spec
-from tfbake import tags
-from tfbake.aws import AwsContext
-from tfbake.catalog import find_by_fingerprint
+from tfbake.aws.calls import AwsContext
+from tfbake.aws.catalog import find_by_fingerprint
 from tfbake.distribute.result import ami_ids
 from tfbake.ensure import ensure
-from tfbake.errors import BadInput, ExitCode, SpecError
-from tfbake.fingerprint import inputs_manifest
+from tfbake.model import tags
+from tfbake.model.errors import BadInput, ExitCode, SpecError
+from tfbake.model.fingerprint import inputs_manifest
 from tfbake.sandbox import Sandbox
-from tfbake.spec import image_set_from_mapping
+from tfbake.spec.mapping import image_set_from_mapping
 
 HOME = "us-east-1"
 REGIONS = ["eu-west-1", "us-west-2"]

@@ -23,11 +23,11 @@ from tests.support.registry import (
     push_image,
     push_index,
 )
-from tfbake.aws import AwsContext
-from tfbake.credentials import CredentialStore
-from tfbake.errors import RegistryError
-from tfbake.reference import ImageReference, parse_reference
-from tfbake.registry import RegistryOptions, resolve_images
+from tfbake.aws.calls import AwsContext
+from tfbake.model.errors import RegistryError
+from tfbake.model.reference import ImageReference, parse_reference
+from tfbake.resolve.credentials import CredentialStore
+from tfbake.resolve.registry import RegistryOptions, resolve_images
 from tfbake.sandbox import Sandbox
 
 

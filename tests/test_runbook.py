@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from tests.support.sandbox_helpers import DIGEST_A, bake_parameters
 from tfbake.bake import documents
-from tfbake.errors import BadInput
+from tfbake.model.errors import BadInput
 from tfbake.sandbox import Sandbox
 from tfbake.sandbox.automation import NO_ON_CANCEL_ACTIONS, resolve_parameters
 

@@ -11,7 +11,7 @@ import pytest
 from tests.support.bakes import BASE
 from tests.support.cli import assert_one_line_error, run_tfbake
 from tests.support.specs import write_spec
-from tfbake.errors import ExitCode
+from tfbake.model.errors import ExitCode
 from tfbake.sandbox import Sandbox
 
 

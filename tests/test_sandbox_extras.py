@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.sandbox import Sandbox
 from tfbake.sandbox.base_images import PARAMETER_PREFIX
 

@@ -13,11 +13,11 @@ import pytest
 from tests.support.bakes import BASE, no_progress, plan_for
 from tests.support.cli import assert_one_line_error, external, run_tfbake
 from tests.support.specs import query, spec_data, write_spec
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.ensure import ensure
-from tfbake.errors import ExitCode
+from tfbake.model.errors import ExitCode
 from tfbake.sandbox import Sandbox
-from tfbake.spec import image_set_from_mapping
+from tfbake.spec.mapping import image_set_from_mapping
 
 ACCOUNTS = ["111122223333", "444455556666"]
 ORGANIZATION = "arn:aws:organizations::123456789012:organization/o-abcdefghij"
@@ -137,7 +137,7 @@ def test_a_region_copy_without_a_customer_key_is_refused_before_any_bake(
     ids=["account", "organization", "ou", "typo"],
 )
 def test_invalid_share_settings_are_refused(share: dict[str, Any], fragment: str) -> None:
-    from tfbake.errors import SpecError
+    from tfbake.model.errors import SpecError
 
     with pytest.raises(SpecError) as caught:
         image_set_from_mapping(spec_data(share=share, volume={"kms_key_id": HOME_KEY}))

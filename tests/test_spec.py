@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tfbake.errors import ExitCode, SpecError
-from tfbake.spec import BaseAmi, image_set_from_mapping
-from tfbake.specfile import load_image_set
+from tfbake.model.errors import ExitCode, SpecError
+from tfbake.spec.mapping import BaseAmi, image_set_from_mapping
+from tfbake.spec.specfile import load_image_set
 
 VALID: dict[str, Any] = {
     "name": "web",

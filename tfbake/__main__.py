@@ -1,3 +1,3 @@
-from tfbake.cli import main
+from tfbake.cli.main import main
 
 main()

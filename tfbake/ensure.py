@@ -6,13 +6,13 @@ import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from tfbake import tags
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
+from tfbake.cli.progress import ProgressSink
 from tfbake.distribute.result import COPIED, DistributedResult
-from tfbake.errors import AmiMissing, BakeFailed
+from tfbake.model import tags
+from tfbake.model.errors import AmiMissing, BakeFailed
 from tfbake.pipeline import BAKED, FOUND, Plan, Result, look_up
-from tfbake.progress import ProgressSink
-from tfbake.spec_distribution import Distribution
+from tfbake.spec.distribution import Distribution
 
 # The bake and distribution machinery is imported where it is used: the common path (the AMI
 # exists, nothing to copy) is a whole process per `terraform plan` and should not pay for it.
@@ -76,7 +76,7 @@ def _ensure(
         )
     from tfbake.bake.request import image_name
     from tfbake.bake.runner import run_bake
-    from tfbake.baseami import verify_architecture
+    from tfbake.resolve.baseami import verify_architecture
 
     if plan.image_set.architecture:
         verify_architecture(plan.base_ami_id, plan.architecture, aws)

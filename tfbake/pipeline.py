@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tfbake.aws import AwsContext
-from tfbake.baseami import resolve_base_ami
-from tfbake.catalog import AmiRecord, Lookup, find_by_fingerprint
-from tfbake.fingerprint import Fingerprint, fingerprint_of, inputs_manifest
-from tfbake.reference import ResolvedImage
-from tfbake.spec import ImageSet
+from tfbake.aws.calls import AwsContext
+from tfbake.aws.catalog import AmiRecord, Lookup, find_by_fingerprint
+from tfbake.model.fingerprint import Fingerprint, fingerprint_of, inputs_manifest
+from tfbake.model.reference import ResolvedImage
+from tfbake.resolve.baseami import resolve_base_ami
+from tfbake.spec.mapping import ImageSet
 
 if TYPE_CHECKING:
     from tfbake.bake.timing import BakeTiming
@@ -86,7 +86,7 @@ def _resolve_images(
     if all(ref.is_pinned for ref in image_set.images):
         # Nothing to ask a registry; skip importing the HTTP client entirely.
         return tuple(ResolvedImage(ref, str(ref.digest)) for ref in image_set.images)
-    from tfbake.registry import RegistryOptions, resolve_images
+    from tfbake.resolve.registry import RegistryOptions, resolve_images
 
     options = RegistryOptions(insecure_registries=frozenset(image_set.insecure_registries), aws=aws)
     return tuple(resolve_images(image_set.images, architecture, options))

@@ -88,7 +88,7 @@ def provider_setup(scratch: Path) -> tuple[dict[str, str], str]:
 
 def run(binary: str, root: Path, *args: str) -> float:
     """Run terraform, showing tfbake's progress log (and a heartbeat) while it runs."""
-    from tfbake.progress import heartbeat_seconds
+    from tfbake.cli.progress import heartbeat_seconds
 
     started = time.perf_counter()
     watcher = LogWatcher(Path(os.environ["TFBAKE_LOG_FILE"]), f"terraform {args[0]}", started)

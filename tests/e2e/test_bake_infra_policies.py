@@ -18,7 +18,7 @@ from tests.support.bakes import BASE
 from tests.support.cli import external, run_tfbake
 from tests.support.specs import query, write_spec
 from tests.support.terraform import Root, stage
-from tfbake.errors import ExitCode
+from tfbake.model.errors import ExitCode
 from tfbake.sandbox import Sandbox
 
 ROOT = """

@@ -13,8 +13,8 @@ import subprocess
 from pathlib import Path
 
 from tests.support.terraform import Root, stage
-from tfbake.errors import InvalidReference
-from tfbake.reference import parse_reference
+from tfbake.model.errors import InvalidReference
+from tfbake.model.reference import parse_reference
 
 DIGEST = "sha256:" + "a" * 64
 ACCEPTED = [

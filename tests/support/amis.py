@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from tfbake import tags
+from tfbake.model import tags
 
 _names = itertools.count()
 

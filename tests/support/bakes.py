@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.specs import BUILDER_PROFILE, spec_data
-from tfbake.aws import AwsContext
+from tfbake.aws.calls import AwsContext
 from tfbake.pipeline import Plan, plan_image_set
-from tfbake.spec import image_set_from_mapping
+from tfbake.spec.mapping import image_set_from_mapping
 
 # Amazon Linux 2023's public parameter; the sandbox registers the AMI it names.
 BASE = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from tests.support.amis import seed_ami
-from tfbake import tags
+from tfbake.model import tags
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

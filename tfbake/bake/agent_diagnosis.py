@@ -10,8 +10,8 @@ has had time to boot, this names the likely cause.
 
 from __future__ import annotations
 
-from tfbake import tags
-from tfbake.aws import AwsContext, aws_errors
+from tfbake.aws.calls import AwsContext, aws_errors
+from tfbake.model import tags
 
 AGENT_MARKER = "tfbake-agent: "
 # Installing and registering the agent takes a minute or two on EC2: a builder whose console

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from tfbake.errors import BadInput
+from tfbake.model.errors import BadInput
 
 DOCUMENT_SIZE_LIMIT = 64 * 1024
 _PLACEHOLDER = re.compile(r"\{\{ *([A-Za-z0-9_]+) *\}\}")

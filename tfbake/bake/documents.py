@@ -22,12 +22,12 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from tfbake import tags
-from tfbake.aws import aws_errors
+from tfbake.aws.calls import aws_errors
 from tfbake.bake import budget
-from tfbake.bake.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
-from tfbake.errors import AwsError, BadInput
-from tfbake.reference import check_pinned_form
+from tfbake.model import tags
+from tfbake.model.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
+from tfbake.model.errors import AwsError, BadInput
+from tfbake.model.reference import check_pinned_form
 
 RUNBOOK_TEMPLATE = "runbook.yaml"
 RECIPE_TEMPLATE = "recipe-command.yaml"
@@ -43,7 +43,7 @@ BUILDER_USER_DATA = "builder-user-data.sh"
 # builder; the patterns fence the alphabet.
 IMAGES_PATTERN = rf"^[{IMAGES.characters}]+$"
 ECR_REGISTRIES_PATTERN = r"^[0-9a-z. -]*$"
-# A playbook path inside the Ansible bundle (tfbake.ansible checks specs against it too).
+# A playbook path inside the Ansible bundle (tfbake.spec.ansible checks specs against it too).
 PLAYBOOK_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]*(/[A-Za-z0-9_][A-Za-z0-9_.@+-]*){0,31}")
 PLAYBOOK_PATTERN = rf"^[A-Za-z0-9_.@+/-]{{0,{SLICE_CHARACTERS}}}$"
 
@@ -282,7 +282,7 @@ def runbook_parameters(
     missing optional parameter everywhere, an empty string not always.
     """
     from tfbake import __version__
-    from tfbake.fingerprint import SCHEME
+    from tfbake.model.fingerprint import SCHEME
 
     if kms_key_id and not encrypted:
         raise BadInput("a KMS key for the root volume needs encrypted = true")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tfbake import tags
-from tfbake.aws import aws_errors, paginate
-from tfbake.errors import AwsError
+from tfbake.aws.calls import aws_errors, paginate
+from tfbake.model import tags
+from tfbake.model.errors import AwsError
 
 # Statuses of an execution that has not ended yet.
 ACTIVE = frozenset(

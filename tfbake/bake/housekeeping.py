@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tfbake.aws import aws_errors, paginate
+from tfbake.aws.calls import aws_errors, paginate
 
 _TFBAKE_DOCUMENT_RE = re.compile(r"tfbake-(?:bake|recipe)-[0-9a-f]{12}")
 RUNBOOK_PREFIX = "tfbake-bake-"

@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from tfbake.aws import aws_errors
-from tfbake.errors import AwsError
+from tfbake.aws.calls import aws_errors
+from tfbake.model.errors import AwsError
 
 LOCK_PREFIX = "/tfbake/locks/"
 GUARD_SUFFIX = ".guard"

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tfbake import tags
-from tfbake.aws import aws_errors
+from tfbake.aws.calls import aws_errors
+from tfbake.aws.catalog import AmiRecord
 from tfbake.bake.execution import SUCCESS
-from tfbake.catalog import AmiRecord
-from tfbake.errors import BakeFailed
+from tfbake.model import tags
+from tfbake.model.errors import BakeFailed
 
 IMAGE_OUTPUT = "CreateImage.ImageId"
 

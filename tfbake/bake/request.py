@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfbake.errors import BadInput
+from tfbake.model.errors import BadInput
+from tfbake.model.reference import is_ecr_host
 from tfbake.pipeline import Plan
-from tfbake.reference import is_ecr_host
 
 DEFAULT_INSTANCE_TYPES = {"x86_64": "t3.large", "arm64": "t4g.large"}
 

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tfbake import tags
-from tfbake.aws import AwsContext, aws_errors, is_throttling
+from tfbake.aws.calls import AwsContext, aws_errors, is_throttling
+from tfbake.aws.catalog import find_by_fingerprint
+from tfbake.aws.manifests import delete_manifest, store_manifest
 from tfbake.bake.execution import (
     CANCELLED,
     EXECUTION_NOT_FOUND,
@@ -29,11 +30,10 @@ from tfbake.bake.execution import (
 from tfbake.bake.lock import BakeLock, Lock
 from tfbake.bake.request import lock_image_name, start_parameters
 from tfbake.bake.timing import BakeTiming, read_timing, with_breakdown
-from tfbake.catalog import find_by_fingerprint
-from tfbake.errors import AwsError, BakeCancelled, BakeFailed, BakeTimedOut
-from tfbake.manifests import delete_manifest, store_manifest
+from tfbake.cli.progress import Progress, ProgressSink
+from tfbake.model import tags
+from tfbake.model.errors import AwsError, BakeCancelled, BakeFailed, BakeTimedOut
 from tfbake.pipeline import Plan
-from tfbake.progress import Progress, ProgressSink
 
 # Poll quickly at first (short bakes), then settle at a rate that stays far below SSM's
 # throttling limits: 7.5 GetAutomationExecution calls a minute, 11.5 calls with the recipe's
@@ -392,7 +392,7 @@ def _sweep_builders(aws: AwsContext, execution_id: str) -> str:
     The runbook's failure path terminates its builder, unless that path fails too (its role
     lost a permission): then the client does it, or names the instance it could not stop.
     """
-    from tfbake.bake.cancel import live_builders, terminate_builders
+    from tfbake.bake.cancellation import live_builders, terminate_builders
 
     try:
         left = live_builders(aws, execution_id)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from tfbake.aws import AwsContext, aws_errors, paginate
+from tfbake.aws.calls import AwsContext, aws_errors, paginate
 from tfbake.bake.execution import ACTIVE, execution_status
 from tfbake.bake.lock import GUARD_SUFFIX, LOCK_PREFIX, BakeLock, LockRecord
-from tfbake.errors import AwsError
+from tfbake.model.errors import AwsError
 
 
 @dataclass(frozen=True)

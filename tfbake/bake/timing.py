@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from tfbake.aws import aws_errors
-from tfbake.errors import TfbakeError
+from tfbake.aws.calls import aws_errors
+from tfbake.model.errors import TfbakeError
 
 LAUNCH, ONLINE, RECIPE, STOP, IMAGE, CLEANUP, COPIES = (
     "launch", "online", "recipe", "stop", "image", "cleanup", "copies",

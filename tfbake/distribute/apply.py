@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfbake import tags
-from tfbake.aws import AwsContext, aws_errors
-from tfbake.catalog import snapshot_ids
+from tfbake.aws.calls import AwsContext, aws_errors
+from tfbake.aws.catalog import snapshot_ids
 from tfbake.distribute.fast_launch import check_zones, enable_fast_restore
 from tfbake.distribute.images import describe_image
 from tfbake.distribute.regions import RegionOutcome, copy_regions, ensure_copies, look_up_copies
@@ -25,7 +24,8 @@ from tfbake.distribute.result import (
     with_copies,
 )
 from tfbake.distribute.sharing import check_shareable, share_image
-from tfbake.errors import AwsError, BadInput, TfbakeError
+from tfbake.model import tags
+from tfbake.model.errors import AwsError, BadInput, TfbakeError
 from tfbake.pipeline import Plan, Result
 
 

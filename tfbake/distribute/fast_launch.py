@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tfbake.aws import aws_errors, paginate
-from tfbake.errors import AwsError, BadInput
+from tfbake.aws.calls import aws_errors, paginate
+from tfbake.model.errors import AwsError, BadInput
 
 # States in which a snapshot is, or is becoming, fast to restore in a zone.
 ACTIVE_STATES = frozenset({"enabling", "optimizing", "enabled"})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfbake.aws import aws_errors
-from tfbake.errors import AwsError
+from tfbake.aws.calls import aws_errors
+from tfbake.model.errors import AwsError
 
 
 def describe_image(ec2: Any, ami_id: str, region: str) -> dict[str, Any]:

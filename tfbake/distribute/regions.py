@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from tfbake import tags
-from tfbake.aws import AwsContext, aws_errors
-from tfbake.catalog import AmiRecord, Lookup, find_by_fingerprint, snapshot_ids
+from tfbake.aws.calls import AwsContext, aws_errors
+from tfbake.aws.catalog import AmiRecord, Lookup, find_by_fingerprint, snapshot_ids
 from tfbake.distribute.images import describe_image
-from tfbake.errors import AwsError, TfbakeError
+from tfbake.model import tags
+from tfbake.model.errors import AwsError, TfbakeError
 from tfbake.pipeline import Plan
 
 MAX_PARALLEL_REGIONS = 8

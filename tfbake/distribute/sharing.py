@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tfbake.aws import aws_errors
-from tfbake.errors import BadInput
-from tfbake.spec import Volume
-from tfbake.spec_distribution import Distribution, Share
+from tfbake.aws.calls import aws_errors
+from tfbake.model.errors import BadInput
+from tfbake.spec.distribution import Distribution, Share
+from tfbake.spec.mapping import Volume
 
 
 def check_shareable(

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfbake.aws import AwsContext, aws_errors
-from tfbake.errors import AwsError
+from tfbake.aws.calls import AwsContext, aws_errors
 from tfbake.lifecycle.inventory import TfbakeAmi
 from tfbake.lifecycle.usage import UsageMap, scan_usage
+from tfbake.model.errors import AwsError
 
 _GONE = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"})
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from tfbake import tags
-from tfbake.aws import AwsContext, aws_errors, paginate
-from tfbake.catalog import snapshot_ids, tag_map
+from tfbake.aws.calls import AwsContext, aws_errors, paginate
+from tfbake.aws.catalog import snapshot_ids, tag_map
 from tfbake.lifecycle.usage import Use, scan_usage
+from tfbake.model import tags
 
 # None: one page, as EC2 answers when no page size is asked for. Tests set it to prove that
 # every page of DescribeImages is followed.

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tfbake import tags
-from tfbake.catalog import AmiRecord
+from tfbake.aws.catalog import AmiRecord
 from tfbake.lifecycle.inventory import UNKNOWN_CREATED, parse_creation_date
+from tfbake.model import tags
 
 # One write per AMI and half a day at most: a `terraform plan` per minute must not mean a
 # CreateTags per minute.

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tfbake.aws import AwsContext, aws_errors, paginate
-from tfbake.errors import AwsError
+from tfbake.aws.calls import AwsContext, aws_errors, paginate
+from tfbake.model.errors import AwsError
 
 # Every instance state but terminated: shutting-down instances still hold the AMI for a moment.
 LIVE_INSTANCE_STATES = ["pending", "running", "shutting-down", "stopping", "stopped"]

@@ -1,0 +1,161 @@
+"""AWS clients from one place, and AWS failures turned into messages a user can act on.
+
+boto3 is imported lazily: commands that need no AWS call (a fingerprint of pinned references)
+must not pay its start-up cost. Endpoints follow boto3's own `AWS_ENDPOINT_URL` handling, so a
+local sandbox needs nothing from tfbake.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from tfbake.model.errors import AwsError, BadInput
+
+# One retry policy for every client: the standard mode backs off on throttling and 5xx and gives
+# up quickly on calls the endpoint does not implement. Long waits (polling a bake) add their own
+# tolerance on top, so this stays short enough that an unreachable endpoint fails in seconds.
+RETRY_CONFIG = {"mode": "standard", "max_attempts": 4}
+CONNECT_TIMEOUT_SECONDS = 10
+REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+
+
+def check_region(region: str) -> str:
+    if not REGION_RE.fullmatch(region):
+        raise BadInput(f"{region!r} is not an AWS region name (like eu-west-1)")
+    return region
+
+
+@dataclass
+class AwsContext:
+    """Region and profile chosen by the user; creates and caches one client per service/region."""
+
+    region: str | None = None
+    profile: str | None = None
+    _session: Any = field(default=None, init=False, repr=False)
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def session(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import boto3
+
+                try:
+                    self._session = boto3.session.Session(
+                        profile_name=self.profile, region_name=self.region
+                    )
+                except Exception as err:  # ProfileNotFound and friends
+                    raise AwsError(f"cannot open AWS profile {self.profile!r}: {err}") from err
+            return self._session
+
+    def __post_init__(self) -> None:
+        if self.region is not None:
+            check_region(self.region)
+
+    @property
+    def effective_region(self) -> str:
+        region = self.region or self.session().region_name
+        if not region:
+            # Never a silent default: a bake in the wrong region is a bake in the wrong place.
+            raise BadInput(
+                "no AWS region: pass --region, set AWS_REGION, or set the profile's region"
+            )
+        return check_region(region)
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        region = region or self.effective_region
+        key = (service, region)
+        client = self._clients.get(key)
+        if client is None:
+            from botocore.config import Config
+
+            client = self.session().client(
+                service,
+                region_name=region,
+                config=Config(retries=RETRY_CONFIG, connect_timeout=CONNECT_TIMEOUT_SECONDS),
+            )
+            self._clients[key] = client
+        return client
+
+
+def paginate(client: Any, operation: str, result_key: str, **params: Any) -> Iterator[Any]:
+    """Every item of a list/describe call, across all pages."""
+    for page in client.get_paginator(operation).paginate(**params):
+        yield from page.get(result_key, [])
+
+
+@contextmanager
+def aws_errors(action: str, region: str) -> Iterator[None]:
+    """Translate botocore failures raised inside the block into one-line AwsErrors."""
+    try:
+        yield
+    except AwsError:
+        raise
+    except Exception as err:
+        translated = translate(err, action, region)
+        if translated is None:
+            raise
+        raise translated from err
+
+
+def translate(err: Exception, action: str, region: str) -> AwsError | None:
+    from botocore import exceptions as bx
+
+    if isinstance(err, bx.NoCredentialsError):
+        return AwsError(
+            f"no AWS credentials found for {action} in {region}: set AWS_PROFILE or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`"
+        )
+    if isinstance(err, bx.EndpointConnectionError | bx.ConnectTimeoutError):
+        return AwsError(f"cannot reach the AWS endpoint for {action} in {region}: {err}")
+    if isinstance(err, bx.ClientError):
+        code = err.response.get("Error", {}).get("Code", "Unknown")
+        message = err.response.get("Error", {}).get("Message", "")
+        if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
+            return AwsError(
+                f"access denied: {action} in {region} ({code}); grant the caller this "
+                f"permission{': ' + _first_line(message) if message else ''}",
+                code=code,
+            )
+        if "valid region" in message:
+            return AwsError(
+                f"AWS does not know the region {region!r} ({action}: {code}); "
+                "check --region, AWS_REGION or the profile's region",
+                code=code,
+            )
+        if code in {
+            "AuthFailure",
+            "InvalidClientTokenId",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+            "UnrecognizedClientException",
+        }:
+            return AwsError(
+                f"AWS rejected the credentials for {action} in {region} ({code})", code=code
+            )
+        return AwsError(f"{action} failed in {region}: {code}: {_first_line(message)}", code=code)
+    if isinstance(err, bx.BotoCoreError):
+        return AwsError(f"{action} failed in {region}: {err}")
+    return None
+
+
+def _first_line(text: str) -> str:
+    text = text.strip()
+    if text.startswith("<"):
+        # Not an AWS error document: a proxy's or a local endpoint's HTML page.
+        return "the endpoint answered with an HTML page, not an AWS error"
+    return text.splitlines()[0] if text else ""
+
+
+THROTTLING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+)
+
+
+def is_throttling(err: AwsError) -> bool:
+    return err.code in THROTTLING_CODES

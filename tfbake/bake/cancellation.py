@@ -1,0 +1,119 @@
+"""Stop a bake: cancel its execution, terminate its builder, release its lock.
+
+A cancelled Automation execution runs no further steps but its cancel workflow, which AWS
+limits to two minutes and which cannot act on an execution that ended otherwise; this
+terminates the builder too, by the execution-id tag the runbook puts on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tfbake.aws.calls import AwsContext, aws_errors, paginate
+from tfbake.aws.catalog import snapshot_ids, tag_map
+from tfbake.bake.execution import ACTIVE, EXECUTION_NOT_FOUND
+from tfbake.bake.lock import BakeLock
+from tfbake.model import tags
+from tfbake.model.errors import AwsError, BadInput
+
+LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    execution_id: str
+    previous_status: str
+    terminated: tuple[str, ...]
+    discarded: tuple[str, ...]  # half-made AMIs deregistered
+    lock_released: bool
+
+
+def cancel_execution(aws: AwsContext, execution_id: str) -> Cancelled:
+    region = aws.effective_region
+    ssm = aws.client("ssm")
+    try:
+        with aws_errors(f"ssm:GetAutomationExecution {execution_id}", region):
+            execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)[
+                "AutomationExecution"
+            ]
+    except AwsError as err:
+        if err.code == EXECUTION_NOT_FOUND:
+            raise BadInput(f"no SSM Automation execution {execution_id} in {region}") from None
+        raise
+    status = execution.get("AutomationExecutionStatus", "")
+    if status in ACTIVE:
+        with aws_errors(f"ssm:StopAutomationExecution {execution_id}", region):
+            ssm.stop_automation_execution(AutomationExecutionId=execution_id, Type="Cancel")
+    # Also for an execution that already ended: a builder it failed to terminate is still stray.
+    # Its images are left alone unless the bake never finished them (still pending).
+    terminated = terminate_builders(aws, execution_id)
+    discarded = discard_unfinished_images(aws, execution_id)
+    fingerprint = _fingerprint_of(execution)
+    released = False
+    if fingerprint:
+        lock = BakeLock(ssm, fingerprint, region)
+        record = lock.read()
+        if record is not None and record.execution_id == execution_id:
+            released = lock.release(record)
+    return Cancelled(execution_id, status, terminated, discarded, released)
+
+
+def live_builders(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
+    """The builder instances of an execution that are not terminated yet."""
+    filters = [
+        {"Name": f"tag:{tags.ROLE}", "Values": [tags.ROLE_BUILDER]},
+        {"Name": f"tag:{tags.EXECUTION_ID}", "Values": [execution_id]},
+        {"Name": "instance-state-name", "Values": LIVE_STATES},
+    ]
+    ec2 = aws.client("ec2")
+    with aws_errors("ec2:DescribeInstances", aws.effective_region):
+        return tuple(
+            instance["InstanceId"]
+            for reservation in paginate(ec2, "describe_instances", "Reservations", Filters=filters)
+            for instance in reservation["Instances"]
+        )
+
+
+def terminate_builders(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
+    region = aws.effective_region
+    ec2 = aws.client("ec2")
+    instances = live_builders(aws, execution_id)
+    if instances:
+        with aws_errors("ec2:TerminateInstances", region):
+            ec2.terminate_instances(InstanceIds=instances)
+    return tuple(instances)
+
+
+def discard_unfinished_images(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
+    """Deregister what the cancelled bake imaged but left pending, with its snapshots.
+
+    Tagged failed first, so that even if deregistration fails the AMI is never used; then gone,
+    so its name (derived from the fingerprint) is free for the next bake.
+    """
+    region = aws.effective_region
+    ec2 = aws.client("ec2")
+    filters = [{"Name": f"tag:{tags.EXECUTION_ID}", "Values": [execution_id]}]
+    with aws_errors("ec2:DescribeImages", region):
+        images = list(paginate(ec2, "describe_images", "Images", Owners=["self"], Filters=filters))
+    discarded = []
+    for image in images:
+        if tag_map(image).get(tags.STATUS) != tags.STATUS_PENDING:
+            # Ready (the bake finished first), or failed/revoked: its fate is gc's to decide,
+            # which checks that nothing uses it.
+            continue
+        with aws_errors(f"ec2:DeregisterImage {image['ImageId']}", region):
+            ec2.create_tags(
+                Resources=[image["ImageId"]],
+                Tags=[{"Key": tags.STATUS, "Value": tags.STATUS_FAILED}],
+            )
+            ec2.deregister_image(ImageId=image["ImageId"])
+            for snapshot in snapshot_ids(image):
+                ec2.delete_snapshot(SnapshotId=snapshot)
+        discarded.append(image["ImageId"])
+    return tuple(discarded)
+
+
+def _fingerprint_of(execution: dict[str, Any]) -> str:
+    values = execution.get("Parameters", {}).get("Fingerprint") or [""]
+    return values[0]

@@ -1,0 +1,68 @@
+"""Find builder instances a bake left behind: their execution is over, or they are too old."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from tfbake.aws.calls import AwsContext, aws_errors, paginate
+from tfbake.aws.catalog import tag_map
+from tfbake.bake.cancellation import LIVE_STATES
+from tfbake.bake.execution import ACTIVE, execution_status
+from tfbake.model import tags
+
+
+@dataclass(frozen=True)
+class StrayBuilder:
+    instance_id: str
+    execution_id: str
+    launched: datetime
+    reason: str
+
+
+def find_stray_builders(aws: AwsContext, max_age: timedelta) -> list[StrayBuilder]:
+    region = aws.effective_region
+    ec2 = aws.client("ec2")
+    ssm = aws.client("ssm")
+    filters = [
+        {"Name": f"tag:{tags.ROLE}", "Values": [tags.ROLE_BUILDER]},
+        {"Name": "instance-state-name", "Values": LIVE_STATES},
+    ]
+    with aws_errors("ec2:DescribeInstances", region):
+        instances = [
+            instance
+            for reservation in paginate(ec2, "describe_instances", "Reservations", Filters=filters)
+            for instance in reservation["Instances"]
+        ]
+    now = datetime.now(timezone.utc)
+    strays = []
+    for instance in instances:
+        execution_id = tag_map(instance).get(tags.EXECUTION_ID, "")
+        launched = instance["LaunchTime"]
+        reason = _why_stray(ssm, region, execution_id, now - launched, max_age)
+        if reason:
+            strays.append(StrayBuilder(instance["InstanceId"], execution_id, launched, reason))
+    return strays
+
+
+def terminate(aws: AwsContext, strays: list[StrayBuilder]) -> None:
+    if not strays:
+        return
+    with aws_errors("ec2:TerminateInstances", aws.effective_region):
+        aws.client("ec2").terminate_instances(InstanceIds=[s.instance_id for s in strays])
+
+
+def _why_stray(
+    ssm: Any, region: str, execution_id: str, age: timedelta, max_age: timedelta
+) -> str | None:
+    # The execution decides first: a builder of a running bake is never stray, however long a
+    # bake its spec allows (builder.timeout_minutes reaches a day).
+    status = execution_status(ssm, execution_id, region) if execution_id else None
+    if status in ACTIVE:
+        return None
+    if status is not None:
+        return f"execution {execution_id} is {status}"
+    if age > max_age:
+        return f"running for {int(age.total_seconds() // 60)} min with no bake in progress"
+    return None  # no known execution yet, and young: a bake may be starting

@@ -1,0 +1,64 @@
+"""`tfbake cancel`: stop a running bake, named by its execution id or by its spec."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tfbake.bake.cancellation import cancel_execution
+from tfbake.bake.execution import ACTIVE, execution_status, find_active_execution
+from tfbake.bake.lock import BakeLock
+from tfbake.model.errors import BadInput
+from tfbake.pipeline import plan_image_set
+from tfbake.spec.specfile import load_image_set
+
+EXECUTION_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def run_cancel(settings: Any, target: str) -> None:
+    aws = settings.aws()
+    execution_id = target if EXECUTION_ID_RE.fullmatch(target) else _execution_of(aws, target)
+    if execution_id is None:
+        return
+    cancelled = cancel_execution(aws, execution_id)
+    terminated = ", ".join(cancelled.terminated) or "none running"
+    discarded = ", ".join(cancelled.discarded) or "none"
+    what = (
+        f"cancelled {cancelled.execution_id} (was {cancelled.previous_status})"
+        if cancelled.previous_status in ACTIVE
+        else f"{cancelled.execution_id} had already ended ({cancelled.previous_status})"
+    )
+    click.echo(
+        f"{what}; builders terminated: {terminated}; unfinished AMIs deregistered: {discarded}"
+    )
+
+
+def _execution_of(aws: Any, spec: str) -> str | None:
+    """The execution SPEC's lock names; None when the lock named none and was cleared."""
+    path = Path(spec)
+    if not path.exists():
+        raise BadInput(f"{spec!r} is neither an execution id nor a spec file")
+    plan = plan_image_set(load_image_set(path), aws)
+    region = aws.effective_region
+    ssm = aws.client("ssm")
+    lock = BakeLock(ssm, plan.fingerprint.value, region)
+    record = lock.read()
+    if record is None:
+        raise BadInput(
+            f"no bake in progress for {plan.image_set.name!r} "
+            f"(fingerprint {plan.fingerprint.short}) in {region}"
+        )
+    # A lock whose client died before recording its execution, or whose execution SSM no
+    # longer knows, wedges nothing once cleared: the bake it stands for runs, or never will.
+    execution_id = record.execution_id or find_active_execution(ssm, plan.fingerprint.value, region)
+    if execution_id and execution_status(ssm, execution_id, region) is not None:
+        return execution_id
+    lock.release(record)
+    click.echo(
+        f"released the lock of {plan.image_set.name!r} (fingerprint {plan.fingerprint.short}): "
+        "it named no bake SSM knows"
+    )
+    return None

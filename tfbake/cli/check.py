@@ -1,0 +1,174 @@
+"""`tfbake check`: report whether a ready AMI exists, for one spec or a Terraform directory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tfbake.cli.render import (
+    REGION_HEADER,
+    RESULT_HEADER,
+    region_rows,
+    result_json,
+    result_rows,
+    table,
+)
+from tfbake.distribute.apply import check_copies
+from tfbake.distribute.result import missing_regions
+from tfbake.model.errors import BadInput, ExitCode, TfbakeError
+from tfbake.pipeline import FOUND, Result, look_up, plan_image_set
+from tfbake.spec.mapping import FIELDS, image_set_from_mapping
+from tfbake.spec.specfile import load_image_set
+
+REQUIRED_FIELDS = ("name", "images", "base_ami")
+# The module arguments the fingerprint depends on (docs/fingerprint.md).
+INPUT_FIELDS = (
+    "name", "images", "base_ami", "architecture", "volume", "provision", "salt", "ansible",
+)  # fmt: skip
+
+
+def check_spec(settings: Any, spec: Path) -> None:
+    aws = settings.aws()
+    plan = plan_image_set(load_image_set(spec), aws)
+    settings.explain(plan)
+    result = check_copies(look_up(plan, aws), aws)
+    complete = _complete(result)
+    if settings.json:
+        click.echo(json.dumps(result_json(result), indent=2, sort_keys=True))
+    elif complete:
+        click.echo(result.ami_id)
+    elif result.status == FOUND:
+        # Found at home, missing a copy elsewhere: say where.
+        click.echo(table(REGION_HEADER, region_rows(result)))
+    else:
+        click.echo(table(RESULT_HEADER, [result_rows(result)]))
+    click.get_current_context().exit(ExitCode.OK if complete else ExitCode.AMI_MISSING)
+
+
+def _complete(result: Result) -> bool:
+    """A ready AMI at home and a ready copy in every other region of the spec."""
+    return result.status == FOUND and not missing_regions(result)
+
+
+@dataclass(frozen=True)
+class CallReport:
+    """One module call of a Terraform directory, checked as far as its values allow."""
+
+    address: str
+    location: str
+    result: Result | None
+    problem: str | None  # why it could not be checked
+    unresolved: tuple[str, ...]
+
+    @property
+    def status(self) -> str:
+        return self.result.status if self.result else "unchecked"
+
+
+def check_terraform(
+    settings: Any,
+    directory: Path,
+    var_files: Sequence[Path],
+    variables: Sequence[str],
+    *,
+    recursive: bool = False,
+    allow_empty: bool = False,
+) -> None:
+    from tfbake.terraform.discover import discover, terraform_roots
+
+    roots = terraform_roots(directory) if recursive else [directory]
+    assignments = _parse_vars(variables)
+    calls = [
+        call
+        for root in roots
+        for call in discover(
+            root, var_files=var_files, variables=assignments, undeclared_ok=recursive
+        )
+    ]
+    if not calls and not allow_empty:
+        # A CI gate pointed at the wrong directory must not pass by checking nothing.
+        where = f"{directory} or below it" if recursive else directory
+        hint = "" if recursive else "; --recursive looks below it"
+        raise BadInput(
+            f"no tfbake module calls found in {where} ({len(roots)} root(s) read){hint}; "
+            "--allow-empty accepts that"
+        )
+    aws = settings.aws()
+    reports = [_check_call(call, aws) for call in calls]
+    if settings.json:
+        click.echo(json.dumps([_report_json(r) for r in reports], indent=2, sort_keys=True))
+    else:
+        _print_reports(directory, reports)
+        click.echo(f"checked {len(reports)} module call(s) in {len(roots)} root(s)", err=True)
+    click.get_current_context().exit(_exit_code(reports))
+
+
+def _check_call(call: Any, aws: Any) -> CallReport:
+    location = f"{call.file}:{call.line}" if call.line else str(call.file)
+    unresolved = tuple(f"{u.field} = {u.expression} ({u.reason})" for u in call.unresolved)
+    # Only an unknown fingerprint input stops the check; an unknown builder, tags or sharing
+    # setting changes how a bake runs, not which AMI is the right one.
+    blocking = [u.field for u in call.unresolved if u.field in INPUT_FIELDS]
+    missing = [name for name in REQUIRED_FIELDS if name not in call.arguments]
+    if blocking or missing:
+        problem = "cannot resolve statically: " + ", ".join(blocking or missing)
+        return CallReport(call.address, location, None, problem, unresolved)
+    spec = {key: value for key, value in call.arguments.items() if key in FIELDS}
+    try:
+        image_set = image_set_from_mapping(spec, f"{location} {call.address}")
+        result = check_copies(look_up(plan_image_set(image_set, aws), aws), aws)
+    except TfbakeError as err:
+        return CallReport(call.address, location, None, err.one_line(), unresolved)
+    return CallReport(call.address, location, result, None, unresolved)
+
+
+def _exit_code(reports: Sequence[CallReport]) -> ExitCode:
+    if any(r.result is not None and not _complete(r.result) for r in reports):
+        return ExitCode.AMI_MISSING
+    if any(r.result is None for r in reports):
+        return ExitCode.BAD_INPUT
+    return ExitCode.OK
+
+
+def _report_json(report: CallReport) -> dict[str, Any]:
+    return {
+        "address": report.address,
+        "location": report.location,
+        "status": report.status,
+        "problem": report.problem,
+        "unresolved": list(report.unresolved),
+        "result": result_json(report.result) if report.result else None,
+    }
+
+
+def _print_reports(directory: Path, reports: Sequence[CallReport]) -> None:
+    if not reports:
+        click.echo(f"no tfbake module calls in {directory}")
+        return
+    rows = []
+    for r in reports:
+        ami = r.result.ami_id if r.result and r.result.ami_id else "-"
+        fingerprint = r.result.plan.fingerprint.short if r.result else "-"
+        rows.append([r.address, r.status, ami, fingerprint, r.location])
+    click.echo(table(["MODULE", "STATUS", "AMI", "FINGERPRINT", "LOCATION"], rows))
+    for r in reports:
+        missing = missing_regions(r.result) if r.result else []
+        lines = [f"no ready copy in {', '.join(missing)}"] if missing else []
+        lines += [r.problem] if r.problem else []
+        for line in lines + [f"unresolved: {u}" for u in r.unresolved]:
+            click.echo(f"  {r.address}: {line}")
+
+
+def _parse_vars(assignments: Sequence[str]) -> dict[str, str]:
+    parsed = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name:
+            raise click.UsageError(f"--var {assignment!r}: expected NAME=VALUE")
+        parsed[name] = value
+    return parsed

@@ -1,0 +1,67 @@
+"""`tfbake cleanup`: list (or, with --apply, end) builder instances and locks bakes left behind."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import click
+
+from tfbake.bake.housekeeping import MIN_AGE, delete_documents, find_unused_documents
+from tfbake.bake.stale_locks import find_stale_locks, release_stale_locks
+from tfbake.bake.strays import find_stray_builders, terminate
+from tfbake.cli.render import table
+
+CLEANUP_SCHEMA = "tfbake.cleanup/1"
+
+
+def run_cleanup(settings: Any, *, apply: bool, max_age_minutes: int) -> None:
+    aws = settings.aws()
+    strays = find_stray_builders(aws, timedelta(minutes=max_age_minutes))
+    locks = find_stale_locks(aws, timedelta(minutes=max_age_minutes))
+    documents = find_unused_documents(aws.client("ssm"), aws.effective_region, MIN_AGE)
+    if apply:
+        terminate(aws, strays)
+        release_stale_locks(aws, locks)
+        delete_documents(aws.client("ssm"), aws.effective_region, documents)
+    if settings.json:
+        click.echo(json.dumps({
+            "schema": CLEANUP_SCHEMA,
+            "region": aws.effective_region,
+            "applied": apply,
+            "builders": [{"instance_id": s.instance_id, "execution_id": s.execution_id,
+                          "launched": s.launched.isoformat(), "reason": s.reason} for s in strays],
+            "locks": [{"fingerprint": lock.fingerprint, "execution_id": lock.record.execution_id,
+                       "reason": lock.reason} for lock in locks],
+            "documents": [{"name": d.name, "created": d.created.isoformat()} for d in documents],
+        }, indent=2, sort_keys=True))  # fmt: skip
+        return
+    _echo_locks(locks, apply)
+    _echo_documents(documents, apply)
+    if not strays:
+        click.echo("no stray builder instances")
+        return
+    rows = [
+        [s.instance_id, s.execution_id or "-", s.launched.isoformat(), s.reason] for s in strays
+    ]
+    click.echo(table(["INSTANCE", "EXECUTION", "LAUNCHED", "WHY"], rows))
+    verb = "terminated" if apply else "would terminate (dry run; pass --apply)"
+    click.echo(f"{verb}: {len(strays)} instance(s)")
+
+
+def _echo_locks(locks: list[Any], apply: bool) -> None:
+    if not locks:
+        return
+    rows = [[lock.fingerprint[:16], lock.record.execution_id or "-", lock.reason] for lock in locks]
+    click.echo(table(["LOCK", "EXECUTION", "WHY"], rows))
+    verb = "released" if apply else "would release (dry run; pass --apply)"
+    click.echo(f"{verb}: {len(locks)} stale lock(s)")
+
+
+def _echo_documents(documents: list[Any], apply: bool) -> None:
+    if not documents:
+        return
+    click.echo(table(["DOCUMENT", "CREATED"], [[d.name, d.created.isoformat()] for d in documents]))
+    verb = "deleted" if apply else "would delete (dry run; pass --apply)"
+    click.echo(f"{verb}: {len(documents)} SSM document(s) of earlier tfbake releases")

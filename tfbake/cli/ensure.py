@@ -1,0 +1,64 @@
+"""`tfbake ensure` and `tfbake bake`: the AMI of a spec, baked when missing (or on demand)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tfbake.bake.timing import timing_lines
+from tfbake.cli.progress import StreamProgress
+from tfbake.cli.render import result_json
+from tfbake.ensure import ensure
+from tfbake.model.errors import BakeInterrupted, TfbakeError
+from tfbake.pipeline import BAKED, plan_image_set
+from tfbake.spec.specfile import load_image_set
+
+
+def run_ensure(settings: Any, spec: Path, *, force: bool) -> None:
+    aws = settings.aws()
+    plan = plan_image_set(load_image_set(spec), aws)
+    settings.explain(plan)
+    progress = StreamProgress()
+    try:
+        result = ensure(plan, aws, on_progress=progress, force=force)
+    except TfbakeError as err:
+        progress.close()
+        if err.details:
+            # The CLI shows a failed bake in full; the one-line summary follows from main().
+            click.echo("recipe output (last lines):\n" + err.details, err=True)
+        for line in err.breakdown:
+            click.echo(line, err=True)
+        raise
+    except KeyboardInterrupt:
+        progress.close()
+        raise _interrupted(progress, spec) from None
+    progress.close()
+    how = "baked" if result.status == BAKED else "found"
+    click.echo(
+        f"tfbake: {how} {result.ami_id} for {plan.image_set.name!r} "
+        f"(fingerprint {plan.fingerprint.short}) in {result.region}",
+        err=True,
+    )
+    if settings.verbose and result.timing:
+        for line in timing_lines(result.timing):
+            click.echo(f"tfbake: {line}", err=True)
+    if settings.json:
+        click.echo(json.dumps(result_json(result), indent=2, sort_keys=True))
+    else:
+        click.echo(result.ami_id)
+
+
+def _interrupted(progress: StreamProgress, spec: Path) -> BakeInterrupted:
+    # The bake runs in AWS, not here: stopping the client stops neither it nor its builder.
+    if progress.last is None:
+        return BakeInterrupted(
+            "interrupted before any bake was seen; if one started it goes on in AWS: rerun to "
+            f"attach to it, or stop it with `tfbake cancel {spec}`"
+        )
+    return BakeInterrupted(
+        f"interrupted; bake {progress.last.execution_id} goes on in AWS: rerun to attach to "
+        f"it, or stop it with `tfbake cancel {spec}`"
+    )

@@ -1,0 +1,42 @@
+"""`tfbake external`: answer one Terraform external data source query."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+
+from tfbake.aws.calls import AwsContext
+from tfbake.pipeline import plan_image_set
+from tfbake.terraform.protocol import parse_query
+
+
+def run_external(settings: Any, stdin_text: str) -> None:
+    query = parse_query(stdin_text, os.environ)
+    aws = AwsContext(region=query.region or settings.region,
+                     profile=query.profile or settings.profile)  # fmt: skip
+    plan = plan_image_set(query.image_set, aws)
+    # Imported here: the bake machinery is not needed to fail fast on a bad query.
+    from tfbake.cli.progress import LogFileProgress, external_log_path
+    from tfbake.cli.render import external_reply
+    from tfbake.ensure import ensure
+
+    log = LogFileProgress(external_log_path(), query.image_set.name)
+    try:
+        result = ensure(plan, aws, on_missing=query.on_missing, on_progress=log)
+    except Exception as err:
+        log.write(f"failed: {err}")
+        details = getattr(err, "details", "")
+        if details:
+            log.write("recipe output:\n" + details)
+        for line in getattr(err, "breakdown", ()):
+            log.write(line)
+        raise
+    if result.status != "found":
+        log.write(f"{result.status} {result.ami_id}")
+    if result.timing:
+        log.write_timing(result.timing)
+    # One write, after everything succeeded: Terraform must never see a partial object.
+    click.echo(json.dumps(external_reply(result), separators=(",", ":")))

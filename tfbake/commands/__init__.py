@@ -1,1 +1,0 @@
-"""One module per CLI command: the function a click command calls, and its rendering."""

@@ -1,0 +1,135 @@
+"""Revoke AMIs: the day a baked image turns out bad, make sure nothing ever gets it again.
+
+Revoking rewrites tfbake:status, which the catalog requires to be `ready`, so every later lookup
+misses and the next ensure bakes anew. The AMI itself stays (instances may still run from it)
+until gc removes it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from tfbake.aws.calls import AwsContext, aws_errors, paginate
+from tfbake.lifecycle.inventory import TfbakeAmi, ami_of, list_amis
+from tfbake.model import tags
+from tfbake.model.errors import AwsError, BadInput
+from tfbake.spec.mapping import AMI_ID_RE, AMI_ID_SHAPE
+
+FINGERPRINT_RE = re.compile(r"[0-9a-f]{64}")
+# The 16-character fingerprint `tfbake list` shows, or any longer prefix.
+FINGERPRINT_PREFIX_RE = re.compile(r"[0-9a-f]{12,63}")
+MAX_TAG_VALUE = 256  # EC2's limit on a tag value
+
+
+@dataclass(frozen=True)
+class Revocation:
+    ami: TfbakeAmi
+    already_revoked: bool  # revoked before; its tags were left as they were
+    revoked_at: str
+
+
+def invalidate(
+    aws: AwsContext, target: str, *, reason: str = "", now: datetime | None = None
+) -> tuple[Revocation, ...]:
+    """Mark the AMI `target` names (an AMI id, or every AMI of a fingerprint) revoked."""
+    if len(reason) > MAX_TAG_VALUE:
+        raise BadInput(f"--reason is {len(reason)} characters; EC2 tag values hold at most 256")
+    amis = _targets(aws, target.strip().lower())
+    pending = [ami.ami_id for ami in amis if ami.status == tags.STATUS_PENDING]
+    if pending:
+        # The bake would mark it ready when it finishes, silently undoing the revocation.
+        raise BadInput(
+            f"{', '.join(pending)} is still being baked ({tags.STATUS} = pending): "
+            "wait for the bake to end, then rerun"
+        )
+    revoked_at = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    revocations = []
+    for ami in amis:
+        revocations.append(_revoke(aws, ami, revoked_at, reason))
+        # Its copies in other regions carry the same bad contents: the next ensure would find
+        # them there by fingerprint and keep serving them.
+        for region, copy_id in ami.regions.items():
+            if region != ami.region:
+                regional = AwsContext(region=region, profile=aws.profile)
+                revocations.append(
+                    _revoke(regional, _one_ami(regional, copy_id), revoked_at, reason)
+                )
+    return tuple(revocations)
+
+
+def _revoke(aws: AwsContext, ami: TfbakeAmi, revoked_at: str, reason: str) -> Revocation:
+    if ami.status == tags.STATUS_REVOKED:
+        return Revocation(ami, True, ami.tags.get(tags.REVOKED_AT, ""))
+    _tag_revoked(aws, ami, revoked_at, reason)
+    return Revocation(ami, False, revoked_at)
+
+
+def _targets(aws: AwsContext, target: str) -> tuple[TfbakeAmi, ...]:
+    region = aws.effective_region
+    if AMI_ID_RE.fullmatch(target):
+        return (_one_ami(aws, target),)
+    if FINGERPRINT_RE.fullmatch(target):
+        amis = list_amis(aws, fingerprint=target)
+    elif FINGERPRINT_PREFIX_RE.fullmatch(target):
+        amis = tuple(ami for ami in list_amis(aws) if ami.fingerprint.startswith(target))
+        fingerprints = sorted({ami.fingerprint for ami in amis})
+        if len(fingerprints) > 1:
+            raise BadInput(
+                f"fingerprint prefix {target} is ambiguous in {region}: "
+                f"{', '.join(fingerprints)}; give more characters"
+            )
+    elif target.startswith("ami-"):
+        raise BadInput(f"{target!r} is not an AMI id: {AMI_ID_SHAPE}")
+    else:
+        raise BadInput(
+            f"{target!r} is neither an AMI id (ami-...) nor a fingerprint (64 hex characters, "
+            "or at least the 12 first)"
+        )
+    if not amis:
+        raise BadInput(f"no tfbake AMI of fingerprint {target} in {region}")
+    return amis
+
+
+def _one_ami(aws: AwsContext, ami_id: str) -> TfbakeAmi:
+    region = aws.effective_region
+    try:
+        with aws_errors("ec2:DescribeImages", region):
+            images = list(
+                paginate(aws.client("ec2"), "describe_images", "Images", ImageIds=[ami_id])
+            )
+    except AwsError as err:
+        if err.code.startswith("InvalidAMIID"):
+            raise BadInput(f"no AMI {ami_id} in {region}") from err
+        raise
+    if not images:
+        raise BadInput(f"no AMI {ami_id} in {region}")
+    ami = ami_of(images[0], region)
+    if not ami.fingerprint:
+        raise BadInput(f"{ami_id} is not a tfbake AMI (it has no {tags.FINGERPRINT} tag)")
+    return ami
+
+
+def _tag_revoked(aws: AwsContext, ami: TfbakeAmi, revoked_at: str, reason: str) -> None:
+    revoked = [
+        {"Key": tags.STATUS, "Value": tags.STATUS_REVOKED},
+        {"Key": tags.REVOKED_AT, "Value": revoked_at},
+    ]
+    if reason:
+        revoked.append({"Key": tags.REVOKED_REASON, "Value": reason})
+    region = aws.effective_region
+    ec2 = aws.client("ec2")
+    # The AMI first, on its own: that is what lookups read, and a missing snapshot must not
+    # keep a bad image in service.
+    with aws_errors(f"ec2:CreateTags {ami.ami_id}", region):
+        ec2.create_tags(Resources=[ami.ami_id], Tags=revoked)
+    if ami.snapshot_ids:
+        try:
+            with aws_errors(f"ec2:CreateTags {', '.join(ami.snapshot_ids)}", region):
+                ec2.create_tags(Resources=list(ami.snapshot_ids), Tags=revoked)
+        except AwsError as err:
+            raise AwsError(
+                f"{ami.ami_id} is revoked, but tagging its snapshots failed: {err.one_line()}",
+                code=err.code,
+            ) from err
