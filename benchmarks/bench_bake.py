@@ -35,9 +35,9 @@ from tests.support.images import push_busybox_image, random_layer  # noqa: E402
 from tests.support.registry import start_registry  # noqa: E402
 from tfbake.aws.calls import AwsContext  # noqa: E402
 from tfbake.bake import documents  # noqa: E402
-from tfbake.bake.timing import BakeTiming, timing_lines  # noqa: E402
-from tfbake.cli.progress import Progress  # noqa: E402
 from tfbake.ensure import ensure  # noqa: E402
+from tfbake.model.bake_timing import BakeTiming, timing_lines  # noqa: E402
+from tfbake.model.progress import Progress  # noqa: E402
 from tfbake.pipeline import plan_image_set  # noqa: E402
 from tfbake.sandbox import Sandbox, start_sandbox  # noqa: E402
 from tfbake.sandbox.base_images import debian_base_ami  # noqa: E402

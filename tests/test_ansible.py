@@ -22,10 +22,11 @@ from tfbake.bake import documents
 from tfbake.model.chunks import ANSIBLE_BUNDLE
 from tfbake.model.errors import BadInput, SpecError
 from tfbake.model.fingerprint import fingerprint_of, inputs_manifest
+from tfbake.model.image_set import ImageSet
 from tfbake.sandbox import Sandbox
 from tfbake.sandbox.automation import resolve_parameters
 from tfbake.spec import ansible
-from tfbake.spec.mapping import ImageSet, image_set_from_mapping
+from tfbake.spec.mapping import image_set_from_mapping
 from tfbake.spec.specfile import load_image_set
 
 BASE_AMI = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"

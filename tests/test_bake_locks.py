@@ -17,7 +17,7 @@ from tfbake.aws.calls import AwsContext
 from tfbake.bake.lock import BakeLock
 from tfbake.bake.request import image_name, lock_image_name, start_parameters
 from tfbake.ensure import ensure
-from tfbake.pipeline import Plan
+from tfbake.model.plan import Plan
 from tfbake.sandbox import Sandbox
 
 UNKNOWN_EXECUTION = "00000000-1111-2222-3333-444444444444"
@@ -55,7 +55,7 @@ def test_a_rebake_attaches_to_the_start_of_a_client_that_died_before_recording_i
     result = ensure(plan, aws, on_progress=no_progress)
 
     assert result.status == "found"  # attached to the dead client's bake: it baked, not us
-    assert result.ami is not None and result.ami.name == name
+    assert result.ami is not None and result.ami.ami_name == name
     assert len(executions(aws)) == 2
     assert started in {e["AutomationExecutionId"] for e in executions(aws)}
     assert not lock_exists(aws, plan.fingerprint.value)

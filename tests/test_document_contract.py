@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from tests.support.sandbox_helpers import clients
 from tests.support.scratch_root import make_scratch_builder
 from tfbake.bake import documents
+from tfbake.model import patterns
 from tfbake.model.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
 from tfbake.model.errors import InvalidReference
 from tfbake.model.reference import check_pinned_form
@@ -123,7 +124,7 @@ def test_the_values_at_capacity_are_what_a_bake_sends() -> None:
         check_pinned_form(reference)
     assert len(IMAGES_FULL) == IMAGES.capacity
     assert len(FULL["AnsibleBundle"]) == ANSIBLE_BUNDLE.capacity
-    assert documents.PLAYBOOK_RE.fullmatch(FULL["AnsiblePlaybook"])
+    assert patterns.PLAYBOOK_RE.fullmatch(FULL["AnsiblePlaybook"])
     assert all(len(FULL[name]) <= SLICE_CHARACTERS for name in FULL if name not in SLOT_VALUES)
 
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from tfbake.model.fingerprint import SCHEME, canonical_json, fingerprint_of, inputs_manifest
+from tfbake.model.image_set import Builder, ImageSet, Volume
 from tfbake.model.reference import ResolvedImage, parse_reference
-from tfbake.spec.mapping import Builder, ImageSet, Volume, image_set_from_mapping
+from tfbake.spec.mapping import image_set_from_mapping
 
 NGINX = "sha256:" + "1" * 64
 REDIS = "sha256:" + "2" * 64

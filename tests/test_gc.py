@@ -200,7 +200,7 @@ def test_follows_every_page_of_images(
     ec2: Any, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     amis = [dated_ami(ec2, fp(n), days_old=n + 1) for n in range(5)]
-    monkeypatch.setattr("tfbake.lifecycle.inventory.PAGE_SIZE", 2)
+    monkeypatch.setattr("tfbake.aws.catalog.PAGE_SIZE", 2)
     sandbox.log.clear()
     plan = plan_gc(AwsContext(), keep=1)
     assert sandbox.log.count("DescribeImages") == 3

@@ -29,7 +29,8 @@ from tests.support.scratch_root import (
     ScratchBuilder,
     make_scratch_builder,
 )
-from tfbake.spec.ansible import Ansible, ansible_from_mapping
+from tfbake.model.image_set import Ansible
+from tfbake.spec.ansible import ansible_from_mapping
 
 NGINX_DIGEST = "sha256:" + "a" * 64
 APP_DIGEST = "sha256:" + "b" * 64

@@ -13,7 +13,6 @@ from tests.support.cli import external, run_tfbake
 from tests.support.specs import query, spec_data, write_spec
 from tfbake.aws.calls import AwsContext
 from tfbake.aws.catalog import find_by_fingerprint
-from tfbake.distribute.result import ami_ids
 from tfbake.ensure import ensure
 from tfbake.model import tags
 from tfbake.model.errors import BadInput, ExitCode, SpecError
@@ -149,7 +148,7 @@ def test_a_pending_copy_left_by_an_earlier_run_is_awaited_not_copied_again(
     home = ensure(plan_for(aws), aws, on_progress=no_progress)
     ec2 = aws.client("ec2", "eu-west-1")
     # What a run that died right after CopyImage and its first CreateTags leaves behind.
-    orphan = ec2.copy_image(SourceImageId=home.ami_id, SourceRegion=HOME, Name=home.ami.name)
+    orphan = ec2.copy_image(SourceImageId=home.ami_id, SourceRegion=HOME, Name=home.ami.ami_name)
     pending = {**home.ami.tags, tags.STATUS: tags.STATUS_PENDING}
     ec2.create_tags(
         Resources=[orphan["ImageId"]], Tags=[{"Key": k, "Value": v} for k, v in pending.items()]
@@ -258,12 +257,12 @@ def test_list_shows_every_region_of_an_ami(tmp_path: Path, sandbox: Sandbox) -> 
 
 def test_invalidate_revokes_the_copies_too(aws: AwsContext, sandbox: Sandbox) -> None:
     plan = plan_for(aws, regions=REGIONS)
-    old_ids = ami_ids(ensure(plan, aws, on_progress=no_progress))
+    old_ids = ensure(plan, aws, on_progress=no_progress).ami_ids
     result = run_tfbake("--json", "invalidate", plan.fingerprint.value)
     assert result.code == 0, result.stderr
     revoked = {r["region"]: r["ami_id"] for r in json.loads(result.stdout)["revoked"]}
     assert revoked == old_ids
     second = ensure(plan, aws, on_progress=no_progress)
     assert second.status == "baked"
-    new_ids = ami_ids(second)
+    new_ids = second.ami_ids
     assert all(new_ids[region] != old_ids[region] for region in old_ids)

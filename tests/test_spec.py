@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from tfbake.model.errors import ExitCode, SpecError
-from tfbake.spec.mapping import BaseAmi, image_set_from_mapping
+from tfbake.model.image_set import BaseAmi
+from tfbake.spec.mapping import image_set_from_mapping
 from tfbake.spec.specfile import load_image_set
 
 VALID: dict[str, Any] = {

@@ -7,12 +7,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from tfbake.aws.calls import AwsContext
-from tfbake.cli.progress import ProgressSink
-from tfbake.distribute.result import COPIED, DistributedResult
 from tfbake.model import tags
 from tfbake.model.errors import AmiMissing, BakeFailed
-from tfbake.pipeline import BAKED, FOUND, Plan, Result, look_up
-from tfbake.spec.distribution import Distribution
+from tfbake.model.image_set import Distribution
+from tfbake.model.plan import BAKED, COPIED, FOUND, Plan, Result
+from tfbake.model.progress import ProgressSink
+from tfbake.pipeline import look_up
 
 # The bake and distribution machinery is imported where it is used: the common path (the AMI
 # exists, nothing to copy) is a whole process per `terraform plan` and should not pay for it.
@@ -82,7 +82,7 @@ def _ensure(
         verify_architecture(plan.base_ami_id, plan.architecture, aws)
     # AMI names are unique per account and region: a forced rebake, or a rebake after the
     # fingerprint's AMI was revoked or failed, must not reuse the name of an AMI still there.
-    taken = {ami.name for ami in (found.ami, *found.unusable) if ami is not None}
+    taken = {ami.ami_name for ami in (found.ami, *found.unusable) if ami is not None}
     name = image_name(plan)
     run = run_bake(
         plan,
@@ -105,14 +105,11 @@ def _ensure(
     status = FOUND if run.attached else BAKED
     result = Result(plan, baked.region, status, baked.ami, baked.unusable, run.timing)
     started = time.monotonic()
-    distributed = _distribute(result, aws)
+    spread = _distribute(result, aws)
     # The copies belong to the bake's time: without them the AMI is not where it is used.
-    copies = distributed.copies if isinstance(distributed, DistributedResult) else ()
-    if run.timing is not None and any(copy.status == COPIED for copy in copies):
-        distributed = replace(
-            distributed, timing=run.timing.with_copies(time.monotonic() - started)
-        )
-    return distributed
+    if run.timing is not None and any(copy.status == COPIED for copy in spread.copies):
+        spread = replace(spread, timing=run.timing.with_copies(time.monotonic() - started))
+    return spread
 
 
 # A lock can be left only by a client killed while its bake ran: look for one only while the
@@ -125,9 +122,8 @@ def _release_lock_of_a_fresh_bake(found: Result, aws: AwsContext) -> None:
     execution_id = ami.tags.get(tags.EXECUTION_ID, "") if ami else ""
     if ami is None or not execution_id:
         return
-    from tfbake.lifecycle.inventory import parse_creation_date
 
-    created = parse_creation_date(ami.created)
+    created = ami.created
     if datetime.now(timezone.utc) - created > FRESH_BAKE:
         return
     from tfbake.bake.stale_locks import release_if_finished
@@ -162,10 +158,9 @@ def _require_copies(found: Result, aws: AwsContext) -> Result:
     # `on_missing = fail` promises a run without side effects (a CI plan): a missing region
     # copy fails like a missing AMI instead of being copied, and nothing is shared or enabled.
     from tfbake.distribute.apply import check_copies
-    from tfbake.distribute.result import missing_regions
 
     checked = check_copies(found, aws)
-    missing = missing_regions(checked)
+    missing = checked.missing_regions
     if missing:
         raise AmiMissing(
             f"no ready copy of {found.ami_id} (fingerprint {found.plan.fingerprint.short}) in "

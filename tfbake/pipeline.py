@@ -6,49 +6,18 @@ and then `look_up` or `ensure`, and render the Result. Nothing here prints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tfbake.aws.calls import AwsContext
-from tfbake.aws.catalog import AmiRecord, Lookup, find_by_fingerprint
-from tfbake.model.fingerprint import Fingerprint, fingerprint_of, inputs_manifest
+from tfbake.aws.catalog import Lookup, find_by_fingerprint
+from tfbake.model.fingerprint import fingerprint_of, inputs_manifest
+from tfbake.model.image_set import ImageSet
+from tfbake.model.plan import FOUND, MISSING, NOT_READY, Plan, Result
 from tfbake.model.reference import ResolvedImage
 from tfbake.resolve.baseami import resolve_base_ami
-from tfbake.spec.mapping import ImageSet
 
 if TYPE_CHECKING:
-    from tfbake.bake.timing import BakeTiming
-
-# Result statuses, as the CLI's JSON and the external protocol report them.
-FOUND = "found"  # a ready AMI exists
-BAKED = "baked"  # no AMI existed; this run baked one
-MISSING = "missing"  # no AMI of this fingerprint at all
-NOT_READY = "not-ready"  # AMIs of this fingerprint exist, none usable (pending, failed, revoked)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """An image set with every input resolved, and its fingerprint."""
-
-    image_set: ImageSet
-    base_ami_id: str
-    architecture: str
-    images: tuple[ResolvedImage, ...]
-    fingerprint: Fingerprint
-
-
-@dataclass(frozen=True)
-class Result:
-    plan: Plan
-    region: str
-    status: str
-    ami: AmiRecord | None
-    unusable: tuple[AmiRecord, ...] = ()
-    timing: BakeTiming | None = None  # how long the bake took, when this run baked
-
-    @property
-    def ami_id(self) -> str | None:
-        return self.ami.ami_id if self.ami else None
+    pass
 
 
 def plan_image_set(image_set: ImageSet, aws: AwsContext) -> Plan:

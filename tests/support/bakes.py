@@ -7,7 +7,8 @@ from typing import Any
 
 from tests.support.specs import BUILDER_PROFILE, spec_data
 from tfbake.aws.calls import AwsContext
-from tfbake.pipeline import Plan, plan_image_set
+from tfbake.model.plan import Plan
+from tfbake.pipeline import plan_image_set
 from tfbake.spec.mapping import image_set_from_mapping
 
 # Amazon Linux 2023's public parameter; the sandbox registers the AMI it names.

@@ -7,21 +7,28 @@ local sandbox needs nothing from tfbake.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+if TYPE_CHECKING:
+    from types_boto3_autoscaling import AutoScalingClient
+    from types_boto3_ec2 import EC2Client
+    from types_boto3_ecr import ECRClient
+    from types_boto3_logs import CloudWatchLogsClient
+    from types_boto3_ssm import SSMClient
 
 from tfbake.model.errors import AwsError, BadInput
+from tfbake.model.patterns import REGION_RE
 
 # One retry policy for every client: the standard mode backs off on throttling and 5xx and gives
 # up quickly on calls the endpoint does not implement. Long waits (polling a bake) add their own
 # tolerance on top, so this stays short enough that an unreachable endpoint fails in seconds.
-RETRY_CONFIG = {"mode": "standard", "max_attempts": 4}
+RETRY_MODE: Literal["standard"] = "standard"
+RETRY_ATTEMPTS = 4
 CONNECT_TIMEOUT_SECONDS = 10
-REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 
 
 def check_region(region: str) -> str:
@@ -67,6 +74,22 @@ class AwsContext:
             )
         return check_region(region)
 
+    # Typed clients for the services tfbake calls (types-boto3): mypy then checks every call's
+    # name and parameters. Any other service is untyped.
+    @overload
+    def client(self, service: Literal["ec2"], region: str | None = None) -> EC2Client: ...
+    @overload
+    def client(self, service: Literal["ssm"], region: str | None = None) -> SSMClient: ...
+    @overload
+    def client(self, service: Literal["ecr"], region: str | None = None) -> ECRClient: ...
+    @overload
+    def client(
+        self, service: Literal["logs"], region: str | None = None
+    ) -> CloudWatchLogsClient: ...
+    @overload
+    def client(
+        self, service: Literal["autoscaling"], region: str | None = None
+    ) -> AutoScalingClient: ...
     def client(self, service: str, region: str | None = None) -> Any:
         region = region or self.effective_region
         key = (service, region)
@@ -77,7 +100,10 @@ class AwsContext:
             client = self.session().client(
                 service,
                 region_name=region,
-                config=Config(retries=RETRY_CONFIG, connect_timeout=CONNECT_TIMEOUT_SECONDS),
+                config=Config(
+                    retries={"mode": RETRY_MODE, "max_attempts": RETRY_ATTEMPTS},
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                ),
             )
             self._clients[key] = client
         return client
@@ -114,7 +140,7 @@ def translate(err: Exception, action: str, region: str) -> AwsError | None:
     if isinstance(err, bx.EndpointConnectionError | bx.ConnectTimeoutError):
         return AwsError(f"cannot reach the AWS endpoint for {action} in {region}: {err}")
     if isinstance(err, bx.ClientError):
-        code = err.response.get("Error", {}).get("Code", "Unknown")
+        code = error_code(err) or "Unknown"
         message = err.response.get("Error", {}).get("Message", "")
         if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
             return AwsError(
@@ -157,5 +183,20 @@ THROTTLING_CODES = frozenset(
 )
 
 
-def is_throttling(err: AwsError) -> bool:
-    return err.code in THROTTLING_CODES
+def error_code(err: BaseException) -> str:
+    """The AWS error code of a failure, "" when it is not an AWS error answer.
+
+    The one way tfbake reads a code: from an AwsError that aws_errors translated, or from a
+    botocore ClientError (the modelled exceptions of a client are ClientErrors too) caught
+    inside an aws_errors block. Never from a message's text.
+    """
+    if isinstance(err, AwsError):
+        return err.code
+    response = getattr(err, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_throttling(err: BaseException) -> bool:
+    return error_code(err) in THROTTLING_CODES

@@ -7,29 +7,17 @@ same call also reports a matching AMI that exists but is not usable (pending, fa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from tfbake.aws.calls import aws_errors, paginate
+from tfbake.aws.calls import aws_errors, error_code, paginate
 from tfbake.model import tags
+from tfbake.model.ami import AmiRecord, ami_record, newest_first
+from tfbake.model.errors import AwsError
 
 # None: EC2 answers in one page when no page size is asked for, which keeps the no-op path to a
 # single call. Tests set it to prove every page is followed.
 PAGE_SIZE: int | None = None
-
-
-@dataclass(frozen=True)
-class AmiRecord:
-    ami_id: str
-    name: str
-    state: str  # EC2's: pending, available, failed, ...
-    status: str  # tfbake:status tag, "" when absent
-    created: str
-    tags: dict[str, str] = field(default_factory=dict, compare=False)
-
-    @property
-    def usable(self) -> bool:
-        return self.status == tags.STATUS_READY and self.state == "available"
 
 
 @dataclass(frozen=True)
@@ -41,36 +29,9 @@ class Lookup:
 
 def find_by_fingerprint(ec2: Any, fingerprint: str, owners: Sequence[str], region: str) -> Lookup:
     filters = {tags.FINGERPRINT: fingerprint}
-    records = _tagged_images(ec2, owners, filters, region)
-    records.sort(key=lambda r: (r.created, r.ami_id), reverse=True)
+    records = newest_first(tagged_images(ec2, owners, filters, region))
     ready = next((record for record in records if record.usable), None)
     return Lookup(fingerprint, ready, tuple(r for r in records if r is not ready))
-
-
-def tag_map(resource: Mapping[str, Any]) -> dict[str, str]:
-    """An EC2 resource's tags as a mapping, from the Key/Value list EC2 describes them in."""
-    return {tag["Key"]: tag["Value"] for tag in resource.get("Tags", [])}
-
-
-def snapshot_ids(image: Mapping[str, Any]) -> tuple[str, ...]:
-    """The EBS snapshots behind an AMI, from its block device mappings."""
-    return tuple(
-        mapping["Ebs"]["SnapshotId"]
-        for mapping in image.get("BlockDeviceMappings", [])
-        if mapping.get("Ebs", {}).get("SnapshotId")
-    )
-
-
-def _record(image: dict[str, Any]) -> AmiRecord:
-    image_tags = tag_map(image)
-    return AmiRecord(
-        ami_id=image["ImageId"],
-        name=image.get("Name", ""),
-        state=image.get("State", ""),
-        status=image_tags.get(tags.STATUS, ""),
-        created=image.get("CreationDate", ""),
-        tags=image_tags,
-    )
 
 
 def newest_ready_by_name(
@@ -78,21 +39,42 @@ def newest_ready_by_name(
 ) -> AmiRecord | None:
     """The newest usable AMI of an image set, whatever its fingerprint."""
     filters = {tags.NAME: name, tags.STATUS: tags.STATUS_READY}
-    usable = [r for r in _tagged_images(ec2, owners, filters, region) if r.usable]
-    return max(usable, key=lambda r: (r.created, r.ami_id), default=None)
+    usable = [r for r in tagged_images(ec2, owners, filters, region) if r.usable]
+    return next(iter(newest_first(usable)), None)
 
 
-def _tagged_images(
-    ec2: Any, owners: Sequence[str], tag_values: dict[str, str], region: str
+def tagged_images(
+    ec2: Any,
+    owners: Sequence[str],
+    tag_values: Mapping[str, str],
+    region: str,
+    *,
+    tag_keys: Sequence[str] = (),
 ) -> list[AmiRecord]:
-    """Every AMI of `owners` carrying these tag values, across all pages."""
+    """Every AMI of `owners` carrying these tag values (and these tag keys), across all pages."""
+    filters = [{"Name": "tag-key", "Values": [key]} for key in tag_keys]
+    filters += [{"Name": f"tag:{key}", "Values": [v]} for key, v in tag_values.items()]
     with aws_errors("ec2:DescribeImages", region):
         images = paginate(
             ec2,
             "describe_images",
             "Images",
             Owners=list(owners),
-            Filters=[{"Name": f"tag:{key}", "Values": [v]} for key, v in tag_values.items()],
+            Filters=filters,
             **({"PaginationConfig": {"PageSize": PAGE_SIZE}} if PAGE_SIZE else {}),
         )
-        return [_record(image) for image in images]
+        return [ami_record(image, region) for image in images]
+
+
+def describe_image(ec2: Any, ami_id: str, region: str) -> dict[str, Any] | None:
+    """One AMI as EC2 describes it, or None when there is no such AMI visible to this account."""
+    try:
+        with aws_errors(f"ec2:DescribeImages {ami_id}", region):
+            images = ec2.describe_images(ImageIds=[ami_id])["Images"]
+    except AwsError as err:
+        # EC2 refuses an id it does not know (InvalidAMIID.NotFound, .Unavailable, .Malformed)
+        # rather than answering with no image; both mean the same here.
+        if not error_code(err).startswith("InvalidAMIID"):
+            raise
+        return None
+    return images[0] if images else None

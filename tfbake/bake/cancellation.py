@@ -7,14 +7,15 @@ terminates the builder too, by the execution-id tag the runbook puts on it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tfbake.aws.calls import AwsContext, aws_errors, paginate
-from tfbake.aws.catalog import snapshot_ids, tag_map
+from tfbake.aws.calls import AwsContext, aws_errors, error_code, paginate
 from tfbake.bake.execution import ACTIVE, EXECUTION_NOT_FOUND
 from tfbake.bake.lock import BakeLock
 from tfbake.model import tags
+from tfbake.model.ami import snapshot_ids, tag_map
 from tfbake.model.errors import AwsError, BadInput
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
@@ -38,7 +39,7 @@ def cancel_execution(aws: AwsContext, execution_id: str) -> Cancelled:
                 "AutomationExecution"
             ]
     except AwsError as err:
-        if err.code == EXECUTION_NOT_FOUND:
+        if error_code(err) == EXECUTION_NOT_FOUND:
             raise BadInput(f"no SSM Automation execution {execution_id} in {region}") from None
         raise
     status = execution.get("AutomationExecutionStatus", "")
@@ -114,6 +115,6 @@ def discard_unfinished_images(aws: AwsContext, execution_id: str) -> tuple[str, 
     return tuple(discarded)
 
 
-def _fingerprint_of(execution: dict[str, Any]) -> str:
+def _fingerprint_of(execution: Mapping[str, Any]) -> str:
     values = execution.get("Parameters", {}).get("Fingerprint") or [""]
     return values[0]

@@ -14,7 +14,6 @@ import base64
 import gzip
 import hashlib
 import json
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,30 +21,18 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from tfbake.aws.calls import aws_errors
+from tfbake.aws.calls import aws_errors, error_code
 from tfbake.bake import budget
 from tfbake.model import tags
 from tfbake.model.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
 from tfbake.model.errors import AwsError, BadInput
+from tfbake.model.patterns import ECR_REGISTRIES_PATTERN, IMAGES_PATTERN, PLAYBOOK_PATTERN
 from tfbake.model.reference import check_pinned_form
 
 RUNBOOK_TEMPLATE = "runbook.yaml"
 RECIPE_TEMPLATE = "recipe-command.yaml"
 RECIPE_SCRIPT = "recipe.sh"
 BUILDER_USER_DATA = "builder-user-data.sh"
-
-# allowedPattern is checked twice with two regex engines: by SSM at the API with Java's, which
-# recurses per repetition of a quantified group and overflows its stack on long values, and by
-# the agent with Go's RE2, which refuses a repetition count above 1000. So every pattern is
-# flat: character classes, bounded repetition of at most 1000, alternation of anchored
-# branches, no quantified group. The grammar of each value is held by tfbake before the call
-# (reference.check_pinned_form, reference.ECR_HOST_RE, PLAYBOOK_RE) and by recipe.sh on the
-# builder; the patterns fence the alphabet.
-IMAGES_PATTERN = rf"^[{IMAGES.characters}]+$"
-ECR_REGISTRIES_PATTERN = r"^[0-9a-z. -]*$"
-# A playbook path inside the Ansible bundle (tfbake.spec.ansible checks specs against it too).
-PLAYBOOK_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]*(/[A-Za-z0-9_][A-Za-z0-9_.@+-]*){0,31}")
-PLAYBOOK_PATTERN = rf"^[A-Za-z0-9_.@+/-]{{0,{SLICE_CHARACTERS}}}$"
 
 _NAME_HASH_LENGTH = 12
 _DOCUMENT_ACTIVE_TIMEOUT_SECONDS = 60.0
@@ -75,7 +62,7 @@ def recipe_command_content() -> str:
     if "{{" in script:
         # SSM would substitute parameters there: exactly the splicing ENV_VAR exists to avoid.
         raise RuntimeError(f"{RECIPE_SCRIPT} contains '{{{{', which SSM would interpolate")
-    lines = []
+    lines: list[str] = []
     for line in _template(RECIPE_TEMPLATE).splitlines():
         stripped = line.strip()
         if stripped == "__RECIPE_SCRIPT_LINES__":
@@ -181,7 +168,7 @@ def _ensure_document(
         try:
             document: dict[str, Any] | None = ssm.describe_document(Name=name)["Document"]
         except ClientError as err:
-            if _error_code(err) != "InvalidDocument":
+            if error_code(err) != "InvalidDocument":
                 raise
             document = None
     if document is None:
@@ -191,7 +178,7 @@ def _ensure_document(
                     Name=name, Content=content, DocumentType=document_type, DocumentFormat="YAML"
                 )["DocumentDescription"]
             except ClientError as err:
-                if _error_code(err) == "DocumentLimitExceeded":
+                if error_code(err) == "DocumentLimitExceeded":
                     raise AwsError(
                         f"ssm:CreateDocument {name} in {region}: the account holds as many SSM "
                         "documents as it may; `tfbake cleanup --apply` deletes those of earlier "
@@ -200,7 +187,7 @@ def _ensure_document(
                     ) from None
                 # Content-addressed names: whoever created it first created the same document,
                 # or someone else's squats the name, which the hash check below refuses.
-                if _error_code(err) != "DocumentAlreadyExists":
+                if error_code(err) != "DocumentAlreadyExists":
                     raise
                 document = {"Status": "Creating"}
     if document.get("Status", "Active") != "Active":
@@ -236,10 +223,6 @@ def _wait_until_active(ssm: Any, name: str, region: str) -> dict[str, Any]:
             reason = document.get("StatusInformation") or f"still {status}"
             raise AwsError(f"SSM document {name} in {region} is not usable: {reason}")
         time.sleep(0.5)
-
-
-def _error_code(err: Any) -> str:
-    return str(err.response.get("Error", {}).get("Code", ""))
 
 
 def encode_provision(commands: Sequence[str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tfbake.aws.calls import aws_errors, paginate
+from tfbake.aws.calls import aws_errors, error_code, paginate
 from tfbake.model import tags
 from tfbake.model.errors import AwsError
 
@@ -88,7 +88,8 @@ def _recipe_log_group(parameters: dict[str, list[str]]) -> str | None:
     # The bake's own parameters, not the caller's spec: an attached client reads the same log.
     if (parameters.get("RecipeLogEnabled") or ["false"])[0].lower() != "true":
         return None
-    return (parameters.get("RecipeLogGroup") or [None])[0]
+    groups = parameters.get("RecipeLogGroup") or []
+    return groups[0] if groups else None
 
 
 def step_executions(ssm: Any, execution: dict[str, Any], region: str) -> list[dict[str, Any]]:
@@ -179,7 +180,7 @@ def _logged_tail(
                         limit=OUTPUT_TAIL_LINES,
                     )["events"]
             except AwsError as err:
-                if err.code != "ResourceNotFoundException":  # no stderr at all: no stream
+                if error_code(err) != "ResourceNotFoundException":  # no stderr at all: no stream
                     return ""  # an unreadable log: the invocation's start is all there is
                 continue
             lines.extend(event["message"] for event in events)
@@ -216,7 +217,7 @@ def execution_status(ssm: Any, execution_id: str, region: str) -> str | None:
         with aws_errors(f"ssm:GetAutomationExecution {execution_id}", region):
             execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)
     except AwsError as err:
-        if err.code == EXECUTION_NOT_FOUND:
+        if error_code(err) == EXECUTION_NOT_FOUND:
             return None
         raise
     return str(execution["AutomationExecution"].get("AutomationExecutionStatus", ""))

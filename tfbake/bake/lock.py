@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from tfbake.aws.calls import aws_errors
+from tfbake.aws.calls import aws_errors, error_code
 from tfbake.model.errors import AwsError
 
 LOCK_PREFIX = "/tfbake/locks/"
@@ -89,8 +89,9 @@ class BakeLock:
                     Description="tfbake bake in progress; deleted when the bake ends",
                 )  # fmt: skip
                 return Lock(self.name, record, owned=True)
-            except self.ssm.exceptions.ParameterAlreadyExists:
-                pass
+            except Exception as err:
+                if error_code(err) != "ParameterAlreadyExists":
+                    raise
         current = self.read()
         if current is None:  # released between our put and our read: try again
             return self.acquire_or_read()
@@ -100,7 +101,9 @@ class BakeLock:
         with aws_errors(f"ssm:GetParameter {self.name}", self.region):
             try:
                 value = self.ssm.get_parameter(Name=self.name)["Parameter"]["Value"]
-            except self.ssm.exceptions.ParameterNotFound:
+            except Exception as err:
+                if error_code(err) != "ParameterNotFound":
+                    raise
                 return None
         return LockRecord.decode(value)
 
@@ -143,11 +146,12 @@ class BakeLock:
 
     def _delete(self, name: str | None = None) -> None:
         name = name or self.name
-        with (
-            aws_errors(f"ssm:DeleteParameter {name}", self.region),
-            contextlib.suppress(self.ssm.exceptions.ParameterNotFound),
-        ):
-            self.ssm.delete_parameter(Name=name)
+        with aws_errors(f"ssm:DeleteParameter {name}", self.region):
+            try:
+                self.ssm.delete_parameter(Name=name)
+            except Exception as err:
+                if error_code(err) != "ParameterNotFound":  # gone already is what was wanted
+                    raise
 
     @property
     def guard_name(self) -> str:
@@ -162,8 +166,9 @@ class BakeLock:
                         Description="tfbake: a client is changing the bake lock",
                     )  # fmt: skip
                     return
-                except self.ssm.exceptions.ParameterAlreadyExists:
-                    pass
+                except Exception as err:
+                    if error_code(err) != "ParameterAlreadyExists":
+                        raise
             if self._guard_abandoned():
                 self._drop_guard()
                 continue
@@ -174,7 +179,9 @@ class BakeLock:
         with aws_errors(f"ssm:GetParameter {self.guard_name}", self.region):
             try:
                 parameter = self.ssm.get_parameter(Name=self.guard_name)["Parameter"]
-            except self.ssm.exceptions.ParameterNotFound:
+            except Exception as err:
+                if error_code(err) != "ParameterNotFound":
+                    raise
                 return False
         modified = parameter.get("LastModifiedDate")
         if not isinstance(modified, datetime):

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from tfbake.aws.calls import aws_errors
-from tfbake.aws.catalog import AmiRecord
 from tfbake.bake.execution import SUCCESS
 from tfbake.model import tags
+from tfbake.model.ami import AmiRecord
 from tfbake.model.errors import BakeFailed
 
 IMAGE_OUTPUT = "CreateImage.ImageId"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tfbake.model.errors import BadInput
+from tfbake.model.plan import Plan
 from tfbake.model.reference import is_ecr_host
-from tfbake.pipeline import Plan
 
 DEFAULT_INSTANCE_TYPES = {"x86_64": "t3.large", "arm64": "t4g.large"}
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tfbake.aws.calls import AwsContext, aws_errors, is_throttling
+from tfbake.aws.calls import AwsContext, aws_errors, error_code, is_throttling
 from tfbake.aws.catalog import find_by_fingerprint
 from tfbake.aws.manifests import delete_manifest, store_manifest
 from tfbake.bake.execution import (
@@ -29,11 +29,12 @@ from tfbake.bake.execution import (
 )
 from tfbake.bake.lock import BakeLock, Lock
 from tfbake.bake.request import lock_image_name, start_parameters
-from tfbake.bake.timing import BakeTiming, read_timing, with_breakdown
-from tfbake.cli.progress import Progress, ProgressSink
+from tfbake.bake.timing import read_timing, with_breakdown
 from tfbake.model import tags
-from tfbake.model.errors import AwsError, BakeCancelled, BakeFailed, BakeTimedOut
-from tfbake.pipeline import Plan
+from tfbake.model.bake_timing import BakeTiming
+from tfbake.model.errors import AwsError, BakeCancelled, BakeFailed, BakeTimedOut, TfbakeError
+from tfbake.model.plan import Plan
+from tfbake.model.progress import Progress, ProgressSink
 
 # Poll quickly at first (short bakes), then settle at a rate that stays far below SSM's
 # throttling limits: 7.5 GetAutomationExecution calls a minute, 11.5 calls with the recipe's
@@ -146,7 +147,7 @@ def _first_snapshot(
     try:
         return _patient_snapshot(ssm, held.record.execution_id, region, sleep, deadline)
     except AwsError as err:
-        if held.owned or err.code != EXECUTION_NOT_FOUND:
+        if held.owned or error_code(err) != EXECUTION_NOT_FOUND:
             raise
         return None
 
@@ -164,7 +165,7 @@ def _start_or_attach(request: _Request, lock: BakeLock, held: Lock) -> Lock:
     try:
         execution_id = _start(plan, aws, held.record.token, request.parameters(held.record.token))
     except AwsError as err:
-        if err.code != "IdempotentParameterMismatch":
+        if error_code(err) != "IdempotentParameterMismatch":
             raise
         # The token's execution was started with other parameters (another spec with the same
         # fingerprint but other builder settings): attach to it while it runs, else the token
@@ -195,12 +196,15 @@ def _start(plan: Plan, aws: AwsContext, token: str, parameters: dict[str, list[s
     names = ensure_documents(ssm, runbook_name=builder.document_name)
     # Recorded before the bake starts, so `tfbake diff` can later explain what went into it.
     store_manifest(ssm, plan.fingerprint.value, plan.fingerprint.manifest, region)
+    # The version whose content was verified, not whatever is the default by now.
+    version: dict[str, Any] = (
+        {"DocumentVersion": names.runbook_version} if names.runbook_version else {}
+    )
     try:
         with aws_errors("ssm:StartAutomationExecution", region):
             response = ssm.start_automation_execution(
                 DocumentName=names.runbook,
-                # The version whose content was verified, not whatever is the default by now.
-                **({"DocumentVersion": names.runbook_version} if names.runbook_version else {}),
+                **version,
                 Parameters=parameters,
                 ClientToken=token,
                 Tags=[
@@ -209,7 +213,8 @@ def _start(plan: Plan, aws: AwsContext, token: str, parameters: dict[str, list[s
                 ],
             )
     except AwsError as err:
-        if err.code != "IdempotentParameterMismatch":  # that token's bake exists: keep its record
+        # IdempotentParameterMismatch: that token's bake exists, so its record stays.
+        if error_code(err) != "IdempotentParameterMismatch":
             _forget_unbaked_manifest(plan, aws)
         raise
     return response["AutomationExecutionId"]
@@ -358,7 +363,7 @@ def _patient_snapshot(
             sleep(min(POLL_FIRST_SECONDS * 2**throttled, POLL_MAX_SECONDS, left))
 
 
-def _failure_error(aws: AwsContext, state: Snapshot, region: str) -> Exception:
+def _failure_error(aws: AwsContext, state: Snapshot, region: str) -> TfbakeError:
     ssm = aws.client("ssm")
     link = console_link(region, state.execution_id)
     builders = _sweep_builders(aws, state.execution_id)

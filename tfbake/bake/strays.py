@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from tfbake.aws.calls import AwsContext, aws_errors, paginate
-from tfbake.aws.catalog import tag_map
 from tfbake.bake.cancellation import LIVE_STATES
 from tfbake.bake.execution import ACTIVE, execution_status
 from tfbake.model import tags
+from tfbake.model.ami import tag_map
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from tfbake.cli.render import (
     table,
 )
 from tfbake.distribute.apply import check_copies
-from tfbake.distribute.result import missing_regions
 from tfbake.model.errors import BadInput, ExitCode, TfbakeError
-from tfbake.pipeline import FOUND, Result, look_up, plan_image_set
+from tfbake.model.plan import FOUND, Result
+from tfbake.pipeline import look_up, plan_image_set
 from tfbake.spec.mapping import FIELDS, image_set_from_mapping
 from tfbake.spec.specfile import load_image_set
 
@@ -52,7 +52,7 @@ def check_spec(settings: Any, spec: Path) -> None:
 
 def _complete(result: Result) -> bool:
     """A ready AMI at home and a ready copy in every other region of the spec."""
-    return result.status == FOUND and not missing_regions(result)
+    return result.status == FOUND and not result.missing_regions
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def _print_reports(directory: Path, reports: Sequence[CallReport]) -> None:
         rows.append([r.address, r.status, ami, fingerprint, r.location])
     click.echo(table(["MODULE", "STATUS", "AMI", "FINGERPRINT", "LOCATION"], rows))
     for r in reports:
-        missing = missing_regions(r.result) if r.result else []
+        missing = r.result.missing_regions if r.result else []
         lines = [f"no ready copy in {', '.join(missing)}"] if missing else []
         lines += [r.problem] if r.problem else []
         for line in lines + [f"unresolved: {u}" for u in r.unresolved]:

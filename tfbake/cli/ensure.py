@@ -8,12 +8,13 @@ from typing import Any
 
 import click
 
-from tfbake.bake.timing import timing_lines
 from tfbake.cli.progress import StreamProgress
 from tfbake.cli.render import result_json
 from tfbake.ensure import ensure
+from tfbake.model.bake_timing import timing_lines
 from tfbake.model.errors import BakeInterrupted, TfbakeError
-from tfbake.pipeline import BAKED, plan_image_set
+from tfbake.model.plan import BAKED
+from tfbake.pipeline import plan_image_set
 from tfbake.spec.specfile import load_image_set
 
 

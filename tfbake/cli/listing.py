@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from tfbake.cli.render import table
-from tfbake.lifecycle.inventory import UNKNOWN_CREATED, Inventory, TfbakeAmi, take_inventory
+from tfbake.lifecycle.inventory import Inventory, take_inventory
+from tfbake.model.ami import UNKNOWN_CREATED, AmiRecord
 
 LIST_SCHEMA = "tfbake.amis/1"
 HEADER = ["NAME", "FINGERPRINT", "AMI", "CREATED", "STATUS", "REGIONS", "IN USE"]
@@ -34,7 +35,7 @@ def inventory_json(inventory: Inventory) -> dict[str, Any]:
     }
 
 
-def ami_json(inventory: Inventory, ami: TfbakeAmi) -> dict[str, Any]:
+def ami_json(inventory: Inventory, ami: AmiRecord) -> dict[str, Any]:
     uses = inventory.uses_of(ami.ami_id)
     return {
         "name": ami.name,
@@ -52,11 +53,11 @@ def ami_json(inventory: Inventory, ami: TfbakeAmi) -> dict[str, Any]:
     }
 
 
-def created_text(ami: TfbakeAmi) -> str:
+def created_text(ami: AmiRecord) -> str:
     return "-" if ami.created == UNKNOWN_CREATED else ami.created.strftime("%Y-%m-%d %H:%M")
 
 
-def _row(inventory: Inventory, ami: TfbakeAmi) -> list[str]:
+def _row(inventory: Inventory, ami: AmiRecord) -> list[str]:
     uses = inventory.uses_of(ami.ami_id)
     return [
         ami.name or "-",

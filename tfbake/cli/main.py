@@ -135,7 +135,7 @@ def check(
 
     if (spec is None) == (terraform_dir is None):
         raise click.UsageError("give either SPEC or --terraform DIR", ctx)
-    if terraform_dir is None:
+    if spec is not None:
         terraform_only = {"--var-file": var_files, "--var": variables,
                           "--recursive": recursive, "--allow-empty": allow_empty}  # fmt: skip
         given = [name for name, value in terraform_only.items() if value]
@@ -143,7 +143,7 @@ def check(
             verb = "applies" if len(given) == 1 else "apply"
             raise click.UsageError(f"{', '.join(given)} {verb} only with --terraform DIR", ctx)
         check_spec(ctx.obj, spec)
-    else:
+    elif terraform_dir is not None:
         check_terraform(ctx.obj, terraform_dir, var_files, variables,
                         recursive=recursive, allow_empty=allow_empty)  # fmt: skip
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
-if TYPE_CHECKING:
-    from tfbake.bake.timing import BakeTiming
+from tfbake.model.bake_timing import BakeTiming, timing_lines
+from tfbake.model.progress import Progress
 
 LOG_FILE_ENV = "TFBAKE_LOG_FILE"
 # Off a terminal (CI, the external log) a line is written at the first poll this long after the
@@ -31,19 +29,6 @@ def heartbeat_seconds() -> float:
     except ValueError:
         return DEFAULT_HEARTBEAT_SECONDS
     return seconds if seconds > 0 else DEFAULT_HEARTBEAT_SECONDS
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One poll of a bake, as the client reports it."""
-
-    execution_id: str
-    step: str
-    step_number: int
-    step_count: int
-    elapsed: float
-    attached: bool  # True when another client started this bake
-    last_line: str = ""  # the recipe's last output line, when AWS has it
 
 
 class Heartbeat:
@@ -64,9 +49,6 @@ class Heartbeat:
             self.last_step, self.last_at = progress.step, now
             return True
         return False
-
-
-ProgressSink = Callable[[Progress], None]
 
 
 def describe(progress: Progress) -> str:
@@ -131,8 +113,6 @@ class LogFileProgress:
 
     def write_timing(self, timing: BakeTiming) -> None:
         """The bake's time breakdown, one log line per part."""
-        from tfbake.bake.timing import timing_lines
-
         for line in timing_lines(timing):
             self.write(line)
 

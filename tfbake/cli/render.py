@@ -9,10 +9,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from tfbake.bake.timing import timing_json
-from tfbake.distribute.result import DistributedResult, ami_ids, missing_regions
+from tfbake.model.bake_timing import BakeTiming
 from tfbake.model.fingerprint import SCHEME
-from tfbake.pipeline import Plan, Result
+from tfbake.model.plan import Plan, Result
 
 RESULT_SCHEMA = "tfbake.result/1"
 INPUTS_SCHEMA = "tfbake.inputs/1"
@@ -37,9 +36,9 @@ def result_json(result: Result) -> dict[str, Any]:
         "name": plan.image_set.name,
         "status": result.status,
         "ami_id": result.ami_id,
-        "ami_ids": ami_ids(result),
-        "missing_regions": missing_regions(result),
-        "ami_name": result.ami.name if result.ami else None,
+        "ami_ids": result.ami_ids,
+        "missing_regions": result.missing_regions,
+        "ami_name": result.ami.ami_name if result.ami else None,
         "region": result.region,
         "fingerprint": plan.fingerprint.value,
         "base_ami": plan.base_ami_id,
@@ -58,8 +57,8 @@ def external_reply(result: Result) -> dict[str, str]:
     plan = result.plan
     return {
         "ami_id": result.ami_id or "",
-        "ami_ids": json.dumps(ami_ids(result), separators=(",", ":"), sort_keys=True),
-        "ami_name": result.ami.name if result.ami else "",
+        "ami_ids": json.dumps(result.ami_ids, separators=(",", ":"), sort_keys=True),
+        "ami_name": result.ami.ami_name if result.ami else "",
         "fingerprint": plan.fingerprint.value,
         "scheme": SCHEME,
         "status": result.status,
@@ -83,9 +82,8 @@ REGION_HEADER = ["REGION", "STATUS", "AMI"]
 
 def region_rows(result: Result) -> list[list[str]]:
     """One row per region of an image set with copies: the home region first."""
-    copies = result.copies if isinstance(result, DistributedResult) else ()
     home = [result.region, result.status, result.ami_id or "-"]
-    return [home] + [[c.region, c.status, c.ami_id or "-"] for c in copies]
+    return [home] + [[c.region, c.status, c.ami_id or "-"] for c in result.copies]
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -110,3 +108,32 @@ def plan_details(plan: Plan) -> list[str]:
         f"base AMI {plan.base_ami_id} ({plan.architecture})",
         *(f"image {image}" for image in pinned_images(plan)),
     ]
+
+
+def timing_json(timing: BakeTiming) -> dict[str, Any]:
+    return {
+        "execution_id": timing.execution_id,
+        "seconds": _rounded_seconds(timing.seconds),
+        # A list: the bake's order survives a JSON printer that sorts keys.
+        "phases": [{"name": p, "seconds": _rounded_seconds(s)} for p, s in timing.phases().items()],
+        "steps": [
+            {
+                "name": s.name,
+                "phase": s.phase,
+                "status": s.status,
+                # From the execution's start to the step's.
+                "offset": _rounded_seconds(s.started - (timing.started or s.started)),
+                "seconds": _rounded_seconds(s.seconds),
+            }
+            for s in timing.steps
+        ],
+        "pulls": [{"image": p.subject, "seconds": p.seconds} for p in timing.pulls],
+        "pulls_seconds": next((p.seconds for p in timing.recipe if p.kind == "pulls"), None),
+        "installs": [
+            {"name": p.subject, "seconds": p.seconds} for p in timing.recipe if p.kind == "install"
+        ],
+    }
+
+
+def _rounded_seconds(seconds: float) -> float:
+    return round(seconds, 3)

@@ -8,25 +8,21 @@ by the next run. It tries every region before it reports failures, keeping what 
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from tfbake.aws.calls import AwsContext, aws_errors
-from tfbake.aws.catalog import snapshot_ids
+from tfbake.aws.catalog import describe_image
 from tfbake.distribute.fast_launch import check_zones, enable_fast_restore
-from tfbake.distribute.images import describe_image
 from tfbake.distribute.regions import RegionOutcome, copy_regions, ensure_copies, look_up_copies
-from tfbake.distribute.result import (
-    COPIED,
-    FOUND,
-    MISSING,
-    DistributedResult,
-    RegionAmi,
-    with_copies,
-)
 from tfbake.distribute.sharing import check_shareable, share_image
 from tfbake.model import tags
+from tfbake.model.ami import snapshot_ids
 from tfbake.model.errors import AwsError, BadInput, TfbakeError
-from tfbake.pipeline import Plan, Result
+from tfbake.model.plan import COPIED, COPY_FOUND, COPY_MISSING, Plan, RegionAmi, Result
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import TagTypeDef
 
 
 def preflight(plan: Plan, home_region: str) -> None:
@@ -41,7 +37,7 @@ def preflight(plan: Plan, home_region: str) -> None:
     check_zones(distribution.fast_snapshot_restore, home_region)
 
 
-def distribute(result: Result, aws: AwsContext) -> DistributedResult:
+def distribute(result: Result, aws: AwsContext) -> Result:
     """Copies, shares and fast restore for the ready AMI of `result`."""
     plan, home_region, home = result.plan, result.region, result.ami
     distribution = plan.image_set.distribution
@@ -49,13 +45,12 @@ def distribute(result: Result, aws: AwsContext) -> DistributedResult:
         copy_regions(plan, home_region) or distribution.share or distribution.fast_snapshot_restore
     ):
         # Nothing to do: the no-op path stays one DescribeImages call.
-        return with_copies(result, ())
+        return replace(result, copies=())
     share = distribution.share
 
     def after_ready(ec2: Any, ami_id: str, region: str) -> None:
         if share:
-            image = describe_image(ec2, ami_id, region)
-            share_image(ec2, ami_id, snapshot_ids(image), share, region)
+            share_image(ec2, ami_id, _snapshots_of(ec2, ami_id, region), share, region)
 
     failures: list[tuple[str, TfbakeError]] = []
     try:
@@ -66,19 +61,21 @@ def distribute(result: Result, aws: AwsContext) -> DistributedResult:
     failures += [(o.region, o.error) for o in outcomes if o.error is not None]
     if failures:
         raise _incomplete(result, outcomes, failures)
-    copies = tuple(RegionAmi(o.region, o.ami_id, COPIED if o.copied else FOUND) for o in outcomes)
+    copies = tuple(
+        RegionAmi(o.region, o.ami_id, COPIED if o.copied else COPY_FOUND) for o in outcomes
+    )
     _record_copies(aws, result, copies)
-    return with_copies(result, copies)
+    return replace(result, copies=copies)
 
 
 def _record_copies(aws: AwsContext, result: Result, copies: tuple[RegionAmi, ...]) -> None:
     """Note each copy on the home AMI (only what its tags do not say yet)."""
     assert result.ami is not None
     known = result.ami.tags
-    missing = [
+    missing: list[TagTypeDef] = [
         {"Key": tags.COPY_PREFIX + copy.region, "Value": copy.ami_id}
         for copy in copies
-        if known.get(tags.COPY_PREFIX + copy.region) != copy.ami_id
+        if copy.ami_id and known.get(tags.COPY_PREFIX + copy.region) != copy.ami_id
     ]
     if missing:
         with aws_errors(f"ec2:CreateTags {result.ami.ami_id}", result.region):
@@ -91,9 +88,16 @@ def _home_region(aws: AwsContext, result: Result, ami_id: str, after_ready: Any)
     zones = result.plan.image_set.distribution.fast_snapshot_restore
     ec2 = aws.client("ec2", result.region)
     if zones:
-        image = describe_image(ec2, ami_id, result.region)
-        enable_fast_restore(ec2, snapshot_ids(image), zones, result.region)
+        snapshots = _snapshots_of(ec2, ami_id, result.region)
+        enable_fast_restore(ec2, snapshots, zones, result.region)
     after_ready(ec2, ami_id, result.region)
+
+
+def _snapshots_of(ec2: Any, ami_id: str, region: str) -> tuple[str, ...]:
+    image = describe_image(ec2, ami_id, region)
+    if image is None:
+        raise AwsError(f"{ami_id} is gone from {region}", code="InvalidAMIID.NotFound")
+    return snapshot_ids(image)
 
 
 def _incomplete(
@@ -119,7 +123,7 @@ def check_copies(result: Result, aws: AwsContext) -> Result:
         return result
     found = look_up_copies(result.plan, aws, result.region)
     copies = tuple(
-        RegionAmi(region, ami.ami_id, FOUND) if ami else RegionAmi(region, None, MISSING)
+        RegionAmi(region, ami.ami_id, COPY_FOUND) if ami else RegionAmi(region, None, COPY_MISSING)
         for region, ami in found.items()
     )
-    return with_copies(result, copies)
+    return replace(result, copies=copies)

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfbake.aws.calls import AwsContext, aws_errors
-from tfbake.aws.catalog import AmiRecord, Lookup, find_by_fingerprint, snapshot_ids
-from tfbake.distribute.images import describe_image
+from tfbake.aws.catalog import Lookup, describe_image, find_by_fingerprint
 from tfbake.model import tags
+from tfbake.model.ami import AmiRecord, snapshot_ids
 from tfbake.model.errors import AwsError, TfbakeError
-from tfbake.pipeline import Plan
+from tfbake.model.plan import Plan
 
 MAX_PARALLEL_REGIONS = 8
 # A cross-region copy of a 30 GiB AMI takes minutes; polling faster buys nothing.
@@ -129,8 +129,8 @@ def _start_copy(
     plan: Plan, ec2: Any, home: AmiRecord, home_region: str, region: str, lookup: Lookup
 ) -> str:
     # AMI names are unique per region: a failed or revoked copy may still hold the home name.
-    name = home.name
-    if name in {ami.name for ami in lookup.unusable}:
+    name = home.ami_name
+    if name in {ami.ami_name for ami in lookup.unusable}:
         name += f"-{int(time.time())}"
     # The same token for the same copy: a retried request after a lost response, or a run
     # that died between CopyImage and CreateTags, gets the copy that was already started.
@@ -163,13 +163,8 @@ def _wait_until_available(
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            image = describe_image(ec2, ami_id, region)
-        except AwsError as err:
-            # A fresh copy may not be visible yet to DescribeImages (eventual consistency).
-            if not err.code.startswith("InvalidAMIID"):
-                raise
-            image = {"ImageId": ami_id, "State": "pending"}
+        # A fresh copy may not be visible yet to DescribeImages (eventual consistency).
+        image = describe_image(ec2, ami_id, region) or {"ImageId": ami_id, "State": "pending"}
         state = image.get("State", "")
         if state == "available":
             return image

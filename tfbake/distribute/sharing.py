@@ -11,8 +11,7 @@ from typing import Any
 
 from tfbake.aws.calls import aws_errors
 from tfbake.model.errors import BadInput
-from tfbake.spec.distribution import Distribution, Share
-from tfbake.spec.mapping import Volume
+from tfbake.model.image_set import Distribution, Share, Volume
 
 
 def check_shareable(

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tfbake.aws.calls import AwsContext, aws_errors
+from tfbake.aws.calls import AwsContext, aws_errors, error_code
 from tfbake.aws.manifests import delete_manifest
 from tfbake.lifecycle.estate import Estate
-from tfbake.lifecycle.inventory import UNKNOWN_CREATED, Inventory, TfbakeAmi, take_inventory
+from tfbake.lifecycle.inventory import Inventory, take_inventory
 from tfbake.lifecycle.returned import last_returned
 from tfbake.lifecycle.usage import Use
 from tfbake.model import tags
+from tfbake.model.ami import UNKNOWN_CREATED, AmiRecord
 from tfbake.model.errors import AwsError
 
 DEREGISTER = "deregister"
@@ -40,7 +41,7 @@ USES_SHOWN = 3
 
 @dataclass(frozen=True)
 class Verdict:
-    ami: TfbakeAmi
+    ami: AmiRecord
     remove: bool
     reason: str
     uses: tuple[Use, ...]
@@ -56,7 +57,7 @@ class GcPlan:
     grace_days: float = DEFAULT_GRACE_DAYS
 
     @property
-    def removals(self) -> tuple[TfbakeAmi, ...]:
+    def removals(self) -> tuple[AmiRecord, ...]:
         return tuple(v.ami for v in self.verdicts if v.remove)
 
 
@@ -129,10 +130,10 @@ def decide(
     return tuple(verdicts)
 
 
-def _newest_ready(amis: Sequence[TfbakeAmi], keep: int) -> set[str]:
-    by_name: dict[str, list[TfbakeAmi]] = defaultdict(list)
+def _newest_ready(amis: Sequence[AmiRecord], keep: int) -> set[str]:
+    by_name: dict[str, list[AmiRecord]] = defaultdict(list)
     for ami in amis:
-        if ami.ready:
+        if ami.usable:
             by_name[ami.name].append(ami)
     return {
         ami.ami_id
@@ -142,7 +143,7 @@ def _newest_ready(amis: Sequence[TfbakeAmi], keep: int) -> set[str]:
 
 
 def _why_kept(
-    ami: TfbakeAmi,
+    ami: AmiRecord,
     uses: tuple[Use, ...],
     among_newest: bool,
     keep: int,
@@ -173,7 +174,7 @@ def _why_kept(
     return None
 
 
-def _why_removable(ami: TfbakeAmi, keep: int) -> str:
+def _why_removable(ami: AmiRecord, keep: int) -> str:
     if ami.status in (tags.STATUS_FAILED, tags.STATUS_REVOKED):
         return f"{ami.status}, not in use"
     if ami.status == tags.STATUS_READY and ami.state == "available":
@@ -185,7 +186,7 @@ def steps_of(plan: GcPlan) -> tuple[Step, ...]:
     # A fingerprint's recorded inputs go with its last AMI (kept ones still need them for diff).
     kept = {v.ami.fingerprint for v in plan.verdicts if not v.remove}
     last_of_fingerprint = {ami.fingerprint: ami.ami_id for ami in plan.removals}
-    steps = []
+    steps: list[Step] = []
     for ami in plan.removals:
         steps.extend(
             Step(DEREGISTER_COPY, copy, ami.ami_id, region)
@@ -227,7 +228,7 @@ def apply_gc(aws: AwsContext, plan: GcPlan) -> GcOutcome:
         try:
             _run(ec2, ssm, aws, step, plan.region)
         except AwsError as err:
-            if err.code in GONE_CODES:
+            if error_code(err) in GONE_CODES:
                 done.append(step)
                 continue
             return GcOutcome(tuple(done), steps[index:], err, tuple(kept.items()))
@@ -235,7 +236,7 @@ def apply_gc(aws: AwsContext, plan: GcPlan) -> GcOutcome:
     return GcOutcome(tuple(done), (), None, tuple(kept.items()))
 
 
-def _fingerprint_kept(fingerprint: str, amis: dict[str, TfbakeAmi], kept: dict[str, str]) -> bool:
+def _fingerprint_kept(fingerprint: str, amis: dict[str, AmiRecord], kept: dict[str, str]) -> bool:
     return any(amis[ami_id].fingerprint == fingerprint for ami_id in kept)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfbake.aws.calls import AwsContext, aws_errors
-from tfbake.lifecycle.inventory import TfbakeAmi
+from tfbake.aws.calls import AwsContext, aws_errors, error_code
 from tfbake.lifecycle.usage import UsageMap, scan_usage
+from tfbake.model.ami import AmiRecord
 from tfbake.model.errors import AwsError
 
 _GONE = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"})
@@ -25,7 +25,7 @@ class Estate:
         if home_usage is not None:
             self._usage[aws.effective_region] = home_usage
 
-    def why_kept(self, ami: TfbakeAmi, *, fresh: bool = False) -> str | None:
+    def why_kept(self, ami: AmiRecord, *, fresh: bool = False) -> str | None:
         """Why `ami` must stay although its region's scan (taken with the plan) let it go."""
         for region, ami_id in ami.regions.items():
             if self._shared(region, ami_id):
@@ -55,7 +55,7 @@ class Estate:
             with aws_errors(f"ec2:DescribeImageAttribute {ami_id}", region):
                 granted = ec2.describe_image_attribute(ImageId=ami_id, Attribute="launchPermission")
         except AwsError as err:
-            if err.code in _GONE:
+            if error_code(err) in _GONE:
                 return False  # a copy already gone shares nothing
             raise
         return bool(granted.get("LaunchPermissions"))

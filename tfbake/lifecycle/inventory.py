@@ -3,64 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from dataclasses import dataclass
 
-from tfbake.aws.calls import AwsContext, aws_errors, paginate
-from tfbake.aws.catalog import snapshot_ids, tag_map
+from tfbake.aws.calls import AwsContext
+from tfbake.aws.catalog import tagged_images
 from tfbake.lifecycle.usage import Use, scan_usage
 from tfbake.model import tags
-
-# None: one page, as EC2 answers when no page size is asked for. Tests set it to prove that
-# every page of DescribeImages is followed.
-PAGE_SIZE: int | None = None
-UNKNOWN_CREATED = datetime.min.replace(tzinfo=timezone.utc)
-
-
-@dataclass(frozen=True)
-class TfbakeAmi:
-    ami_id: str
-    ami_name: str  # EC2's name of the image, tfbake-<name>-<fp16>[-suffix]
-    name: str  # tfbake:name, the image set's name
-    fingerprint: str
-    status: str  # tfbake:status, "" when absent
-    state: str  # EC2's: pending, available, failed, ...
-    created: datetime
-    creation_date: str  # EC2's CreationDate as it reported it
-    region: str
-    snapshot_ids: tuple[str, ...]
-    tags: Mapping[str, str] = field(default_factory=dict, compare=False)
-
-    @property
-    def fingerprint_short(self) -> str:
-        return self.fingerprint[:16]
-
-    @property
-    def ready(self) -> bool:
-        return self.status == tags.STATUS_READY and self.state == "available"
-
-    @property
-    def shown_status(self) -> str:
-        """tfbake's status, and EC2's state too when the image is not available."""
-        status = self.status or "untagged"
-        return status if self.state == "available" else f"{status} ({self.state})"
-
-    @property
-    def regions(self) -> dict[str, str]:
-        """Region -> AMI id: this image, and the copies ensure recorded on it."""
-        copies = {
-            key[len(tags.COPY_PREFIX) :]: value
-            for key, value in self.tags.items()
-            if key.startswith(tags.COPY_PREFIX)
-        }
-        return {self.region: self.ami_id, **dict(sorted(copies.items()))}
+from tfbake.model.ami import AmiRecord, newest_first
 
 
 @dataclass(frozen=True)
 class Inventory:
     region: str
-    amis: tuple[TfbakeAmi, ...]  # newest first
+    amis: tuple[AmiRecord, ...]  # newest first
     usage: Mapping[str, tuple[Use, ...]]  # AMI id -> what uses it (any AMI of the region)
 
     def uses_of(self, ami_id: str) -> tuple[Use, ...]:
@@ -82,54 +37,18 @@ def list_amis(
     name: str | None = None,
     status: str | None = None,
     fingerprint: str | None = None,
-) -> tuple[TfbakeAmi, ...]:
+) -> tuple[AmiRecord, ...]:
     """tfbake's own AMIs in the region, newest first, every page of them."""
-    region = aws.effective_region
-    if fingerprint is None:
-        filters = [{"Name": "tag-key", "Values": [tags.FINGERPRINT]}]
-    else:
-        filters = [{"Name": f"tag:{tags.FINGERPRINT}", "Values": [fingerprint]}]
+    values = {} if fingerprint is None else {tags.FINGERPRINT: fingerprint}
     if name is not None:
-        filters.append({"Name": f"tag:{tags.NAME}", "Values": [name]})
+        values[tags.NAME] = name
     if status is not None:
-        filters.append({"Name": f"tag:{tags.STATUS}", "Values": [status]})
-    with aws_errors("ec2:DescribeImages", region):
-        images = list(
-            paginate(
-                aws.client("ec2"),
-                "describe_images",
-                "Images",
-                Owners=["self"],
-                Filters=filters,
-                **({"PaginationConfig": {"PageSize": PAGE_SIZE}} if PAGE_SIZE else {}),
-            )
-        )
-    records = [ami_of(image, region) for image in images]
-    return tuple(sorted(records, key=lambda r: (r.created, r.ami_id), reverse=True))
-
-
-def ami_of(image: Mapping[str, Any], region: str) -> TfbakeAmi:
-    image_tags = tag_map(image)
-    creation_date = image.get("CreationDate", "")
-    return TfbakeAmi(
-        ami_id=image["ImageId"],
-        ami_name=image.get("Name", ""),
-        name=image_tags.get(tags.NAME, ""),
-        fingerprint=image_tags.get(tags.FINGERPRINT, ""),
-        status=image_tags.get(tags.STATUS, ""),
-        state=image.get("State", ""),
-        created=parse_creation_date(creation_date),
-        creation_date=creation_date,
-        region=region,
-        snapshot_ids=snapshot_ids(image),
-        tags=image_tags,
+        values[tags.STATUS] = status
+    records = tagged_images(
+        aws.client("ec2"),
+        ["self"],
+        values,
+        aws.effective_region,
+        tag_keys=(tags.FINGERPRINT,) if fingerprint is None else (),
     )
-
-
-def parse_creation_date(text: str) -> datetime:
-    """EC2 writes 2026-01-31T12:00:00.000Z; an unreadable date is UNKNOWN_CREATED."""
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return UNKNOWN_CREATED
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return tuple(newest_first(records))

@@ -8,9 +8,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tfbake.aws.catalog import AmiRecord
-from tfbake.lifecycle.inventory import UNKNOWN_CREATED, parse_creation_date
 from tfbake.model import tags
+from tfbake.model.ami import UNKNOWN_CREATED, AmiRecord, parse_creation_date
 
 # One write per AMI and half a day at most: a `terraform plan` per minute must not mean a
 # CreateTags per minute.

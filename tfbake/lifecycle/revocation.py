@@ -10,12 +10,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from tfbake.aws.calls import AwsContext, aws_errors, paginate
-from tfbake.lifecycle.inventory import TfbakeAmi, ami_of, list_amis
+from tfbake.aws.calls import AwsContext, aws_errors, error_code
+from tfbake.aws.catalog import describe_image
+from tfbake.lifecycle.inventory import list_amis
 from tfbake.model import tags
+from tfbake.model.ami import AmiRecord, ami_record
 from tfbake.model.errors import AwsError, BadInput
-from tfbake.spec.mapping import AMI_ID_RE, AMI_ID_SHAPE
+from tfbake.model.patterns import AMI_ID_RE, AMI_ID_SHAPE
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import TagTypeDef
 
 FINGERPRINT_RE = re.compile(r"[0-9a-f]{64}")
 # The 16-character fingerprint `tfbake list` shows, or any longer prefix.
@@ -25,7 +31,7 @@ MAX_TAG_VALUE = 256  # EC2's limit on a tag value
 
 @dataclass(frozen=True)
 class Revocation:
-    ami: TfbakeAmi
+    ami: AmiRecord
     already_revoked: bool  # revoked before; its tags were left as they were
     revoked_at: str
 
@@ -59,14 +65,14 @@ def invalidate(
     return tuple(revocations)
 
 
-def _revoke(aws: AwsContext, ami: TfbakeAmi, revoked_at: str, reason: str) -> Revocation:
+def _revoke(aws: AwsContext, ami: AmiRecord, revoked_at: str, reason: str) -> Revocation:
     if ami.status == tags.STATUS_REVOKED:
         return Revocation(ami, True, ami.tags.get(tags.REVOKED_AT, ""))
     _tag_revoked(aws, ami, revoked_at, reason)
     return Revocation(ami, False, revoked_at)
 
 
-def _targets(aws: AwsContext, target: str) -> tuple[TfbakeAmi, ...]:
+def _targets(aws: AwsContext, target: str) -> tuple[AmiRecord, ...]:
     region = aws.effective_region
     if AMI_ID_RE.fullmatch(target):
         return (_one_ami(aws, target),)
@@ -92,27 +98,19 @@ def _targets(aws: AwsContext, target: str) -> tuple[TfbakeAmi, ...]:
     return amis
 
 
-def _one_ami(aws: AwsContext, ami_id: str) -> TfbakeAmi:
+def _one_ami(aws: AwsContext, ami_id: str) -> AmiRecord:
     region = aws.effective_region
-    try:
-        with aws_errors("ec2:DescribeImages", region):
-            images = list(
-                paginate(aws.client("ec2"), "describe_images", "Images", ImageIds=[ami_id])
-            )
-    except AwsError as err:
-        if err.code.startswith("InvalidAMIID"):
-            raise BadInput(f"no AMI {ami_id} in {region}") from err
-        raise
-    if not images:
+    image = describe_image(aws.client("ec2"), ami_id, region)
+    if image is None:
         raise BadInput(f"no AMI {ami_id} in {region}")
-    ami = ami_of(images[0], region)
+    ami = ami_record(image, region)
     if not ami.fingerprint:
         raise BadInput(f"{ami_id} is not a tfbake AMI (it has no {tags.FINGERPRINT} tag)")
     return ami
 
 
-def _tag_revoked(aws: AwsContext, ami: TfbakeAmi, revoked_at: str, reason: str) -> None:
-    revoked = [
+def _tag_revoked(aws: AwsContext, ami: AmiRecord, revoked_at: str, reason: str) -> None:
+    revoked: list[TagTypeDef] = [
         {"Key": tags.STATUS, "Value": tags.STATUS_REVOKED},
         {"Key": tags.REVOKED_AT, "Value": revoked_at},
     ]
@@ -131,5 +129,5 @@ def _tag_revoked(aws: AwsContext, ami: TfbakeAmi, revoked_at: str, reason: str) 
         except AwsError as err:
             raise AwsError(
                 f"{ami.ami_id} is revoked, but tagging its snapshots failed: {err.one_line()}",
-                code=err.code,
+                code=error_code(err),
             ) from err

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tfbake.aws.calls import AwsContext, aws_errors, paginate
+from tfbake.aws.calls import AwsContext, aws_errors, error_code, paginate
 from tfbake.model.errors import AwsError
 
 # Every instance state but terminated: shutting-down instances still hold the AMI for a moment.
@@ -127,7 +127,7 @@ def _resolve_alias(aws: AwsContext, image: str, region: str) -> str:
             return str(aws.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"])
     except AwsError as err:
         # A parameter that no longer exists launches nothing; anything else must stop gc.
-        if err.code == "ParameterNotFound":
+        if error_code(err) == "ParameterNotFound":
             return ""
         raise
 

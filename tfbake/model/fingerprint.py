@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from tfbake.model.image_set import ImageSet
 from tfbake.model.reference import ResolvedImage
-from tfbake.spec.mapping import ImageSet
 
 SCHEME = "tfbake.fingerprint/1"
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tfbake.aws.calls import AwsContext, aws_errors, paginate
+from tfbake.aws.calls import AwsContext, aws_errors, error_code, paginate
+from tfbake.aws.catalog import describe_image
 from tfbake.model.errors import AwsError, BadInput
-from tfbake.spec.mapping import AMI_ID_RE, BaseAmi
+from tfbake.model.image_set import BaseAmi
+from tfbake.model.patterns import AMI_ID_RE
 
 # EC2 reports these architectures; tfbake bakes for the two Docker hosts run on.
 SUPPORTED_ARCHITECTURES = {"x86_64", "arm64"}
@@ -41,7 +43,7 @@ def _from_parameter(name: str, aws: AwsContext) -> str:
         with aws_errors(f"ssm:GetParameter {name}", region):
             value = ssm.get_parameter(Name=name)["Parameter"]["Value"]
     except AwsError as err:
-        if "ParameterNotFound" in err.message:
+        if error_code(err) == "ParameterNotFound":
             raise BadInput(f"base_ami: SSM parameter {name!r} not found in {region}") from None
         raise
     if not AMI_ID_RE.fullmatch(value):
@@ -51,17 +53,11 @@ def _from_parameter(name: str, aws: AwsContext) -> str:
 
 def _architecture_of(ami_id: str, base: BaseAmi, aws: AwsContext) -> str:
     region = aws.effective_region
-    try:
-        with aws_errors(f"ec2:DescribeImages {ami_id}", region):
-            images = aws.client("ec2").describe_images(ImageIds=[ami_id])["Images"]
-    except AwsError as err:
-        if "InvalidAMIID" not in err.message:
-            raise
-        images = []
-    if not images:
+    image = describe_image(aws.client("ec2"), ami_id, region)
+    if image is None:
         shown = ami_id if base.describe() == ami_id else f"{base.describe()} ({ami_id})"
         raise BadInput(f"base_ami: {shown} not found in {region} or not shared with this account")
-    return _supported(images[0], ami_id)
+    return _supported(image, ami_id)
 
 
 def _newest_match(base: BaseAmi, architecture: str | None, aws: AwsContext) -> ResolvedBase:
@@ -89,7 +85,7 @@ def _newest_match(base: BaseAmi, architecture: str | None, aws: AwsContext) -> R
 
 
 def _supported(image: dict[str, Any], ami_id: str) -> str:
-    architecture = image.get("Architecture", "")
+    architecture = str(image.get("Architecture", ""))
     if architecture not in SUPPORTED_ARCHITECTURES:
         raise BadInput(
             f"base_ami: {ami_id} is {architecture or 'of unknown architecture'}; "

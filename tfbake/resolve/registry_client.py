@@ -275,7 +275,7 @@ def _retry_delay(retry_after: str | None, attempt: int) -> float:
             except (TypeError, ValueError):
                 seconds = _BACKOFF_BASE * 2**attempt
         return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
-    return _BACKOFF_BASE * 2**attempt
+    return float(_BACKOFF_BASE * 2**attempt)
 
 
 def _reason(err: BaseException) -> str:

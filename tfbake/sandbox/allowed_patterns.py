@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 
 if sys.version_info >= (3, 11):
     from re import _parser as sre_parse
@@ -41,13 +42,13 @@ def pattern_problem(pattern: str, *, agent: bool) -> str | None:
     return _problem(list(parsed), pattern, agent)
 
 
-def _problem(items: list[tuple[object, object]], pattern: str, agent: bool) -> str | None:
+def _problem(items: list[tuple[Any, Any]], pattern: str, agent: bool) -> str | None:
     for op, av in items:
         if agent and op in _NOT_IN_RE2:
             return f"allowedPattern {pattern!r} uses {_NOT_IN_RE2[op]}, which Go's RE2 lacks"
-        children: list[list[tuple[object, object]]] = []
+        children: list[list[tuple[Any, Any]]] = []
         if op in _REPEATS or op == sre_parse.POSSESSIVE_REPEAT:
-            low, high, body = av  # type: ignore[misc]
+            low, high, body = av
             bounded = high != sre_parse.MAXREPEAT
             if agent and max(low, high if bounded else 0) > RE2_MAX_REPEAT:
                 return (
@@ -64,13 +65,13 @@ def _problem(items: list[tuple[object, object]], pattern: str, agent: bool) -> s
                 )
             children.append(body_items)
         elif op == sre_parse.SUBPATTERN:
-            children.append(list(av[-1]))  # type: ignore[index]
+            children.append(list(av[-1]))
         elif op == sre_parse.BRANCH:
-            children.extend(list(branch) for branch in av[1])  # type: ignore[index]
+            children.extend(list(branch) for branch in av[1])
         elif op in (sre_parse.ASSERT, sre_parse.ASSERT_NOT):
-            children.append(list(av[1]))  # type: ignore[index]
+            children.append(list(av[1]))
         elif op == sre_parse.ATOMIC_GROUP:
-            children.append(list(av))  # type: ignore[arg-type]
+            children.append(list(av))
         for child in children:
             problem = _problem(child, pattern, agent)
             if problem:

@@ -26,7 +26,7 @@ def install() -> None:
     def describe_images(self: Any) -> Any:
         max_results = self._get_int_param("MaxResults")
         token = self._get_param("NextToken")
-        response = unpaged(self)
+        response: Any = unpaged(self)
         if not max_results and not token:
             return response
         images = sorted(response.result["Images"], key=lambda image: image.id)
@@ -55,12 +55,12 @@ def _install_template_version_pages() -> None:
     def describe_launch_template_versions(self: Any) -> Any:
         size = self._get_int_param("MaxResults") or TEMPLATE_VERSIONS_PAGE
         start = int(self._get_param("NextToken") or 0)
-        response = unpaged(self)
+        response: Any = unpaged(self)
         versions = response.result["LaunchTemplateVersions"]
         response.result["LaunchTemplateVersions"] = versions[start : start + size]
         if start + size < len(versions):
             response.result["NextToken"] = str(start + size)
         return response
 
-    LaunchTemplateBackend.describe_launch_template_versions = all_versions  # type: ignore[method-assign]
+    LaunchTemplateBackend.describe_launch_template_versions = all_versions  # type: ignore[method-assign,assignment]
     LaunchTemplates.describe_launch_template_versions = describe_launch_template_versions  # type: ignore[method-assign]

@@ -9,7 +9,6 @@ over the gzip stream, because compressed output may differ between zlib builds.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import io
@@ -19,12 +18,12 @@ import re
 import stat
 import tarfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tfbake.bake.documents import PLAYBOOK_RE
 from tfbake.model.chunks import ANSIBLE_BUNDLE, SLICE_CHARACTERS
+from tfbake.model.image_set import Ansible
+from tfbake.model.patterns import PLAYBOOK_RE
 
 FIELDS = ("directory", "playbook", "files", "extra_vars")
 
@@ -50,28 +49,6 @@ class AnsibleFieldError(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-@dataclass(frozen=True)
-class Ansible:
-    """A playbook, its files packed as one archive, and the variables it runs with."""
-
-    playbook: str  # path inside the archive
-    digest: str  # "sha256:" + hex of the uncompressed tar
-    extra_vars_json: str  # canonical JSON object, ASCII only
-    archive: bytes = field(compare=False, repr=False)  # gzip of the tar
-    files: tuple[str, ...] = field(compare=False, default=())  # archive member names
-
-    @property
-    def extra_vars(self) -> dict[str, Any]:
-        return json.loads(self.extra_vars_json)
-
-    def encoded(self) -> str:
-        return base64.b64encode(self.archive).decode("ascii")
-
-    def manifest_entry(self) -> dict[str, Any]:
-        """The fingerprint input: what runs, and the exact content it runs from."""
-        return {"playbook": self.playbook, "bundle": self.digest, "extra_vars": self.extra_vars}
 
 
 def ansible_from_mapping(data: Mapping[str, Any], base_dir: Path) -> Ansible:

@@ -8,13 +8,10 @@ need the home region (the region the bake runs in) live in tfbake/distribute/app
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from tfbake.aws.calls import REGION_RE
-
-if TYPE_CHECKING:
-    from tfbake.spec.mapping import Volume, _Fields
+from tfbake.model.image_set import Distribution, Share, Volume
+from tfbake.model.patterns import KMS_KEY_RE, KMS_KEY_SHAPE, REGION_RE
+from tfbake.spec.fields import Fields
 
 DISTRIBUTION_FIELDS = ("regions", "region_kms_keys", "share", "fast_snapshot_restore")
 SHARE_FIELDS = ("accounts", "organizations", "organizational_units")
@@ -28,13 +25,6 @@ ORGANIZATION_RE = re.compile(
 OU_RE = re.compile(
     r"arn:aws[a-z-]*:organizations::[0-9]{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}"
 )
-# The four ways EC2 accepts a KMS key: key id (a UUID, or mrk- and 32 hex digits for a
-# multi-Region key), key ARN, alias name, alias ARN. Anything else EC2 refuses mid-bake.
-_KMS_KEY_ID = r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})"
-_KMS_ALIAS = r"alias/[A-Za-z0-9/_-]{1,250}"
-_KMS_ARN = r"arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:"
-KMS_KEY_RE = re.compile(rf"{_KMS_KEY_ID}|{_KMS_ALIAS}|{_KMS_ARN}(?:key/{_KMS_KEY_ID}|{_KMS_ALIAS})")
-KMS_KEY_SHAPE = "a KMS key id, key ARN, alias name (alias/...) or alias ARN"
 KMS_ARN_REGION_RE = re.compile(r"arn:aws[a-z-]*:kms:([a-z0-9-]+):")
 # Shown wherever sharing is refused: the one way out AWS offers.
 SHARE_FIX = (
@@ -42,28 +32,7 @@ SHARE_FIX = (
 )
 
 
-@dataclass(frozen=True)
-class Share:
-    accounts: tuple[str, ...] = ()
-    organizations: tuple[str, ...] = ()
-    organizational_units: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.accounts or self.organizations or self.organizational_units)
-
-
-@dataclass(frozen=True)
-class Distribution:
-    regions: tuple[str, ...] = ()  # besides the home region, in the order given
-    region_kms_keys: tuple[tuple[str, str], ...] = ()  # region -> KMS key of its copy, sorted
-    share: Share = Share()
-    fast_snapshot_restore: tuple[str, ...] = ()  # availability zones of the home region
-
-    def kms_key_for(self, region: str) -> str | None:
-        return dict(self.region_kms_keys).get(region)
-
-
-def distribution_from(fields: _Fields, volume: Volume) -> Distribution:
+def distribution_from(fields: Fields, volume: Volume) -> Distribution:
     """Validate the distribution fields of a spec; `volume` says how the home AMI is encrypted."""
     regions = _unique(fields, "regions", REGION_RE, "a region name like eu-west-1")
     keys = _region_kms_keys(fields, regions)
@@ -80,7 +49,7 @@ def distribution_from(fields: _Fields, volume: Volume) -> Distribution:
     return Distribution(regions, keys, share, zones)
 
 
-def _unique(fields: _Fields, name: str, pattern: re.Pattern[str], shape: str) -> tuple[str, ...]:
+def _unique(fields: Fields, name: str, pattern: re.Pattern[str], shape: str) -> tuple[str, ...]:
     values = fields.strings(name)
     for value in values:
         if not pattern.fullmatch(value):
@@ -91,7 +60,7 @@ def _unique(fields: _Fields, name: str, pattern: re.Pattern[str], shape: str) ->
     return values
 
 
-def _region_kms_keys(fields: _Fields, regions: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+def _region_kms_keys(fields: Fields, regions: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     keys = fields.mapping("region_kms_keys")
     for region, key in keys.items():
         if region not in regions:
@@ -111,7 +80,7 @@ def _region_kms_keys(fields: _Fields, regions: tuple[str, ...]) -> tuple[tuple[s
     return tuple(sorted((str(region), key) for region, key in keys.items()))
 
 
-def _share(fields: _Fields) -> Share:
+def _share(fields: Fields) -> Share:
     fields.reject_unknown(SHARE_FIELDS)
     shapes = {
         "accounts": (ACCOUNT_ID_RE, "a 12-digit account id"),

@@ -1,4 +1,4 @@
-"""The image set: what goes on the AMI (fingerprinted) and how to build it (not fingerprinted).
+"""Reading an image set (tfbake/model/image_set.py) out of a plain mapping, checking every field.
 
 `image_set_from_mapping` is the one validator; files (HCL or JSON) and the Terraform query both
 arrive here as plain mappings. Validation is pure: resolving `base_ami` and tags happens later.
@@ -6,100 +6,36 @@ arrive here as plain mappings. Validation is pure: resolving `base_ami` and tags
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tfbake.model import tags as tfbake_tags
 from tfbake.model.errors import InvalidReference, SpecError
+from tfbake.model.image_set import (
+    ARCHITECTURES,
+    MAX_VOLUME_GIB,
+    SSM_PREFIX,
+    VOLUME_TYPES,
+    Ansible,
+    BaseAmi,
+    Builder,
+    ImageSet,
+    Volume,
+)
+from tfbake.model.patterns import AMI_ID_RE, AMI_ID_SHAPE, KMS_KEY_RE, KMS_KEY_SHAPE
 from tfbake.model.reference import ImageReference, parse_references
 from tfbake.spec.distribution import (
     DISTRIBUTION_FIELDS,
-    KMS_KEY_RE,
-    KMS_KEY_SHAPE,
-    Distribution,
     distribution_from,
 )
+from tfbake.spec.fields import Fields, Locator, kind_of, nowhere
 from tfbake.spec.untrusted import check_plain
 
-if TYPE_CHECKING:
-    from tfbake.spec.ansible import Ansible
-
 NAME_RE = re.compile(r"[a-z0-9-]{1,48}")
-AMI_ID_RE = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
-AMI_ID_SHAPE = "ami- and then 8 or 17 lower-case hex digits"
-SSM_PREFIX = "ssm:"
 SSM_PATH_RE = re.compile(r"/?[A-Za-z0-9_.\-/]{1,2000}")
 ACCOUNT_RE = re.compile(r"[0-9]{12}|self|amazon|aws-marketplace|aws-backup-vault")
-ARCHITECTURES = ("x86_64", "arm64")
-VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "st1", "sc1", "standard")
-MAX_VOLUME_GIB = 16384
-# ASCII digits, and few enough that int() never meets its 4,300-digit limit.
-WHOLE_NUMBER_RE = re.compile(r"[0-9]{1,18}")
-
-
-@dataclass(frozen=True)
-class BaseAmi:
-    """Where the base image comes from: an id, an SSM parameter, or the newest name match."""
-
-    ami_id: str | None = None
-    ssm_parameter: str | None = None
-    owners: tuple[str, ...] = ()
-    name_pattern: str | None = None
-
-    def describe(self) -> str:
-        if self.ami_id:
-            return self.ami_id
-        if self.ssm_parameter:
-            return f"{SSM_PREFIX}{self.ssm_parameter}"
-        return f"newest of {','.join(self.owners)}/{self.name_pattern}"
-
-
-@dataclass(frozen=True)
-class Volume:
-    size_gib: int = 30
-    type: str = "gp3"
-    encrypted: bool = True
-    kms_key_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Builder:
-    """How the bake runs. None of this changes what is on the disk, so none is fingerprinted."""
-
-    instance_type: str | None = None  # None: a default for the architecture
-    subnet_id: str | None = None
-    security_group_ids: tuple[str, ...] = ()
-    instance_profile: str | None = None
-    automation_role_arn: str | None = None
-    document_name: str | None = None
-    timeout_minutes: int = 60
-    # CloudWatch Logs group that receives the recipe's whole output (Run Command keeps its start).
-    log_group: str | None = None
-
-
-@dataclass(frozen=True)
-class ImageSet:
-    name: str
-    images: tuple[ImageReference, ...]
-    base_ami: BaseAmi
-    architecture: str | None = None
-    volume: Volume = Volume()
-    provision: tuple[str, ...] = ()
-    salt: str = ""
-    tags: tuple[tuple[str, str], ...] = ()
-    ansible: Ansible | None = None
-    builder: Builder = Builder()
-    # Access, not content: where to look and how to reach registries.
-    ami_owners: tuple[str, ...] = ("self",)
-    insecure_registries: tuple[str, ...] = ()
-    registry_credentials_parameter: str | None = None
-    # Where the ready AMI goes (regions, sharing, fast restore): not content either.
-    distribution: Distribution = field(default_factory=Distribution)
-    source: str = field(default="<spec>", compare=False)
 
 
 FIELDS = (
@@ -114,90 +50,10 @@ BUILDER_FIELDS = (
 )  # fmt: skip
 
 
-class _Fields:
-    """Reads typed fields out of a mapping, raising SpecErrors that name the source and field."""
-
-    def __init__(self, data: Mapping[str, Any], source: str, locate: Any, prefix: str = "") -> None:
-        self.data = data
-        self.source = source
-        self.locate = locate  # field name -> line number or None
-        self.prefix = prefix
-
-    def error(self, name: str, message: str) -> SpecError:
-        return SpecError(
-            message, source=self.source, field=self.prefix + name, line=self.locate(name)
-        )
-
-    def reject_unknown(self, known: tuple[str, ...]) -> None:
-        for key in self.data:
-            if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise self.error(str(key), f"unknown field{hint}")
-
-    def string(self, name: str, default: str | None = None, *, required: bool = False) -> Any:
-        value = self.data.get(name)
-        if value is None:
-            if required:
-                raise self.error(name, "is required")
-            return default
-        if not isinstance(value, str):
-            raise self.error(name, f"must be a string, got {_kind(value)}")
-        return value
-
-    def strings(self, name: str) -> tuple[str, ...]:
-        value = self.data.get(name)
-        if value is None:
-            return ()
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise self.error(name, "must be a list of strings")
-        return tuple(value)
-
-    def mapping(self, name: str) -> Mapping[str, Any]:
-        value = self.data.get(name)
-        # python-hcl2 turns a block into a one-element list of mappings.
-        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
-            value = value[0]
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise self.error(name, f"must be a map, got {_kind(value)}")
-        return value
-
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
-        value = self.data.get(name, default)
-        # Only ASCII digits: int() also reads Arabic-Indic digits, and a superscript passes
-        # isdigit() yet fails int().
-        if isinstance(value, str) and WHOLE_NUMBER_RE.fullmatch(value.strip()):
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.error(
-                name, f"must be a whole number from {low} to {high}, got {_shown(value)}"
-            )
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self.data.get(name, default)
-        if isinstance(value, str) and value in ("true", "false"):
-            return value == "true"
-        if not isinstance(value, bool):
-            raise self.error(name, f"must be true or false, got {_shown(value)}")
-        return value
-
-    def nested(self, name: str) -> _Fields:
-        outer = self.locate
-
-        def locate(field: str) -> int | None:
-            # A field of a block written on one line has no line of its own: the block's.
-            return outer(field) or outer(name)
-
-        return _Fields(self.mapping(name), self.source, locate, f"{self.prefix}{name}.")
-
-
 def image_set_from_mapping(
     data: Any,
     source: str = "<spec>",
-    locate: Any = lambda _name: None,
+    locate: Locator = nowhere,
     base_dir: Path | None = None,
 ) -> ImageSet:
     """Validate a spec mapping (from a file or the Terraform query) into an ImageSet.
@@ -206,12 +62,12 @@ def image_set_from_mapping(
     directory when None.
     """
     if not isinstance(data, Mapping):
-        raise SpecError(f"must be an object of fields, got {_kind(data)}", source=source)
+        raise SpecError(f"must be an object of fields, got {kind_of(data)}", source=source)
     try:
         check_plain(data)  # the loaders check too; a mapping may come from elsewhere
     except ValueError as err:
         raise SpecError(str(err), source=source) from None
-    fields = _Fields(data, source, locate)
+    fields = Fields(data, source, locate)
     fields.reject_unknown(FIELDS)
     name = fields.string("name", required=True)
     if not NAME_RE.fullmatch(name):
@@ -237,12 +93,12 @@ def image_set_from_mapping(
     )
 
 
-def _images(fields: _Fields) -> tuple[ImageReference, ...]:
+def _images(fields: Fields) -> tuple[ImageReference, ...]:
     if fields.data.get("images") is None:
         raise fields.error("images", "is required")
     texts = fields.data["images"]
     if not isinstance(texts, list | tuple):
-        raise fields.error("images", f"must be a list of image references, got {_kind(texts)}")
+        raise fields.error("images", f"must be a list of image references, got {kind_of(texts)}")
     if not texts:
         raise fields.error("images", "is empty: an image set needs at least one image")
     try:
@@ -251,7 +107,7 @@ def _images(fields: _Fields) -> tuple[ImageReference, ...]:
         raise fields.error("images", err.message) from err
 
 
-def _base_ami(fields: _Fields) -> BaseAmi:
+def _base_ami(fields: Fields) -> BaseAmi:
     value = fields.data.get("base_ami")
     if value is None:
         raise fields.error("base_ami", "is required (an ami-... id, ssm:<path>, or {owners, name})")
@@ -276,7 +132,7 @@ def _base_ami(fields: _Fields) -> BaseAmi:
     return BaseAmi(owners=owners, name_pattern=name_pattern)
 
 
-def _owners(fields: _Fields, name: str) -> tuple[str, ...]:
+def _owners(fields: Fields, name: str) -> tuple[str, ...]:
     value = fields.data.get(name)
     owners = (value,) if isinstance(value, str) else fields.strings(name)
     for owner in owners:
@@ -285,14 +141,14 @@ def _owners(fields: _Fields, name: str) -> tuple[str, ...]:
     return owners
 
 
-def _architecture(fields: _Fields) -> str | None:
+def _architecture(fields: Fields) -> str | None:
     value = fields.string("architecture")
     if value is not None and value not in ARCHITECTURES:
         raise fields.error("architecture", f"{value!r} must be one of {', '.join(ARCHITECTURES)}")
     return value
 
 
-def _volume(fields: _Fields) -> Volume:
+def _volume(fields: Fields) -> Volume:
     fields.reject_unknown(VOLUME_FIELDS)
     volume_type = fields.string("type", "gp3")
     if volume_type not in VOLUME_TYPES:
@@ -311,7 +167,7 @@ def _volume(fields: _Fields) -> Volume:
     )
 
 
-def _provision(fields: _Fields) -> tuple[str, ...]:
+def _provision(fields: Fields) -> tuple[str, ...]:
     commands = fields.strings("provision")
     for index, command in enumerate(commands):
         if not command.strip():
@@ -326,7 +182,7 @@ def _provision(fields: _Fields) -> tuple[str, ...]:
 MAX_EXTRA_TAGS = 30
 
 
-def _tags(fields: _Fields) -> tuple[tuple[str, str], ...]:
+def _tags(fields: Fields) -> tuple[tuple[str, str], ...]:
     tags = fields.mapping("tags")
     if len(tags) > MAX_EXTRA_TAGS:
         raise fields.error("tags", f"{len(tags)} tags; at most {MAX_EXTRA_TAGS} besides tfbake's")
@@ -360,7 +216,7 @@ SSM_PARAMETER_RE = re.compile(r"[A-Za-z0-9_.\-/]{1,2048}")
 HOST_PORT_RE = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?|\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?")
 
 
-def _builder(fields: _Fields) -> Builder:
+def _builder(fields: Fields) -> Builder:
     fields.reject_unknown(BUILDER_FIELDS)
     for name, (pattern, shape) in BUILDER_PATTERNS.items():
         value = fields.data.get(name)
@@ -387,7 +243,7 @@ def _builder(fields: _Fields) -> Builder:
     return builder
 
 
-def _ansible(fields: _Fields, base_dir: Path | None) -> Ansible | None:
+def _ansible(fields: Fields, base_dir: Path | None) -> Ansible | None:
     if fields.data.get("ansible") is None:
         return None
     # Packing a bundle needs tarfile and gzip; only specs that name a playbook load them.
@@ -400,7 +256,7 @@ def _ansible(fields: _Fields, base_dir: Path | None) -> Ansible | None:
         raise nested.error(err.field, err.message) from None
 
 
-def _access(fields: _Fields) -> tuple[tuple[str, ...], str | None]:
+def _access(fields: Fields) -> tuple[tuple[str, ...], str | None]:
     """Insecure registries and the credentials parameter: how to reach images, not content."""
     insecure = fields.strings("insecure_registries")
     for host in insecure:
@@ -412,14 +268,3 @@ def _access(fields: _Fields) -> tuple[tuple[str, ...], str | None]:
             "registry_credentials_parameter", f"{parameter!r} is not a parameter name"
         )
     return insecure, parameter
-
-
-def _shown(value: Any) -> str:
-    """A value quoted in an error line, cut short: the line must stay readable."""
-    text = repr(value)
-    return text if len(text) <= 60 else f"{text[:57]}..."
-
-
-def _kind(value: Any) -> str:
-    names = {dict: "a map", list: "a list", str: "a string", bool: "a boolean", int: "a number"}
-    return names.get(type(value), type(value).__name__)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from tfbake.model.errors import SpecError
-from tfbake.spec.mapping import ImageSet, image_set_from_mapping
+from tfbake.model.image_set import ImageSet
+from tfbake.spec.mapping import image_set_from_mapping
 from tfbake.spec.untrusted import DuplicateKey, check_plain, loads_json, read_text_file
 
 JSON_SUFFIXES = (".json",)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfbake.model.errors import BadInput
-from tfbake.spec.mapping import FIELDS, ImageSet, image_set_from_mapping
+from tfbake.model.image_set import ImageSet
+from tfbake.spec.mapping import FIELDS, image_set_from_mapping
 from tfbake.spec.untrusted import loads_json
 
 PROTOCOL_VERSION = "1"

@@ -258,7 +258,12 @@ class Fleet:
 
     def reset(self) -> None:
         """End every machine and forget every snapshot: a fresh account."""
-        self._end_machines(lambda machine: (machine.kill(), machine.remove()))
+
+        def end(machine: Machine) -> None:
+            machine.kill()
+            machine.remove()
+
+        self._end_machines(end)
         for directory in (self.state_dir / "snapshots").iterdir():
             shutil.rmtree(directory, ignore_errors=True)
 
