@@ -10,15 +10,12 @@ from tfbake.aws.calls import AwsContext
 from tfbake.model import tags
 from tfbake.model.errors import AmiMissing, BakeFailed
 from tfbake.model.image_set import Distribution
-from tfbake.model.plan import BAKED, COPIED, FOUND, Plan, Result
+from tfbake.model.plan import BAKED, COPIED, FOUND, ON_MISSING_BAKE, ON_MISSING_FAIL, Plan, Result
 from tfbake.model.progress import ProgressSink
 from tfbake.pipeline import look_up
 
 # The bake and distribution machinery is imported where it is used: the common path (the AMI
 # exists, nothing to copy) is a whole process per `terraform plan` and should not pay for it.
-
-ON_MISSING_BAKE = "bake"
-ON_MISSING_FAIL = "fail"
 
 
 def ensure(
@@ -67,13 +64,7 @@ def _ensure(
             return _require_copies(found, aws)
         return _distribute(found, aws)
     if on_missing == ON_MISSING_FAIL:
-        raise AmiMissing(
-            missing_message(
-                found,
-                "on_missing is fail (TFBAKE_ON_MISSING or the module), so no bake: "
-                "bake it with `TFBAKE_ON_MISSING=bake terraform apply` or `tfbake ensure`",
-            )
-        )
+        raise AmiMissing(missing_message(found, "on_missing is fail, so no bake"))
     from tfbake.bake.request import image_name
     from tfbake.bake.runner import run_bake
     from tfbake.resolve.baseami import verify_architecture
@@ -164,8 +155,7 @@ def _require_copies(found: Result, aws: AwsContext) -> Result:
     if missing:
         raise AmiMissing(
             f"no ready copy of {found.ami_id} (fingerprint {found.plan.fingerprint.short}) in "
-            f"{', '.join(missing)}; on_missing is fail (TFBAKE_ON_MISSING or the module), "
-            "so no copy"
+            f"{', '.join(missing)}; on_missing is fail, so no copy"
         )
     return checked
 

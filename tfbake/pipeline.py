@@ -1,23 +1,25 @@
-"""The one flow every entry point runs: image set -> resolved inputs -> fingerprint -> AMI.
+"""The one flow every entry point runs: image set -> pinned inputs -> fingerprint -> AMI.
 
-Adapters (CLI commands, the Terraform external protocol) build an ImageSet, call `plan_image_set`
-and then `look_up` or `ensure`, and render the Result. Nothing here prints.
+Adapters (CLI commands, the Terraform external protocol) make a Plan with `plan_image_set` or
+`plan_spec_file`, then ask one question of it: `look_up`, `check` (the copies too),
+`compare_with_previous`, or `tfbake.ensure.ensure` (bake when missing). They render the answer.
+Nothing here prints.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from tfbake.aws.calls import AwsContext
-from tfbake.aws.catalog import Lookup, find_by_fingerprint
+from tfbake.aws.catalog import Lookup, find_by_fingerprint, newest_ready_by_name
+from tfbake.aws.manifests import load_manifest
+from tfbake.model.changes import Comparison, compare
 from tfbake.model.fingerprint import fingerprint_of, inputs_manifest
 from tfbake.model.image_set import ImageSet
 from tfbake.model.plan import FOUND, MISSING, NOT_READY, Plan, Result
 from tfbake.model.reference import ResolvedImage
 from tfbake.resolve.baseami import resolve_base_ami
-
-if TYPE_CHECKING:
-    pass
+from tfbake.spec.specfile import load_image_set
 
 
 def plan_image_set(image_set: ImageSet, aws: AwsContext) -> Plan:
@@ -34,6 +36,11 @@ def plan_image_set(image_set: ImageSet, aws: AwsContext) -> Plan:
     return Plan(image_set, base.ami_id, base.architecture, images, fingerprint_of(manifest))
 
 
+def plan_spec_file(path: Path, aws: AwsContext) -> Plan:
+    """The plan of a spec file (HCL or JSON)."""
+    return plan_image_set(load_image_set(path), aws)
+
+
 def look_up(plan: Plan, aws: AwsContext) -> Result:
     region = aws.effective_region
     lookup = find_by_fingerprint(
@@ -47,6 +54,31 @@ def result_of(plan: Plan, region: str, lookup: Lookup) -> Result:
         return Result(plan, region, FOUND, lookup.ready, lookup.unusable)
     status = NOT_READY if lookup.unusable else MISSING
     return Result(plan, region, status, None, lookup.unusable)
+
+
+def check(plan: Plan, aws: AwsContext) -> Result:
+    """The plan's ready AMI and its copies in the spec's other regions, changing nothing."""
+    from tfbake.distribute.apply import check_copies
+
+    return check_copies(look_up(plan, aws), aws)
+
+
+def compare_with_previous(plan: Plan, aws: AwsContext) -> Comparison:
+    """The plan against the newest ready AMI of its image set, input by input when the earlier
+    bake recorded its inputs."""
+    region = aws.effective_region
+    previous = newest_ready_by_name(
+        aws.client("ec2"), plan.image_set.name, plan.image_set.ami_owners, region
+    )
+    current = plan.fingerprint
+    if previous is None:
+        return Comparison(current.value, None, "", recorded=False, changes=())
+    recorded = load_manifest(aws.client("ssm"), previous.fingerprint, region)
+    changed = recorded is not None and previous.fingerprint != current.value
+    changes = tuple(compare(recorded, current.manifest)) if recorded and changed else ()
+    return Comparison(
+        current.value, previous.ami_id, previous.fingerprint, recorded is not None, changes
+    )
 
 
 def _resolve_images(

@@ -11,14 +11,14 @@ import click
 from tfbake.bake.cancellation import cancel_execution
 from tfbake.bake.execution import ACTIVE, execution_status, find_active_execution
 from tfbake.bake.lock import BakeLock
+from tfbake.cli.settings import Settings
 from tfbake.model.errors import BadInput
-from tfbake.pipeline import plan_image_set
-from tfbake.spec.specfile import load_image_set
+from tfbake.pipeline import plan_spec_file
 
 EXECUTION_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def run_cancel(settings: Any, target: str) -> None:
+def run_cancel(settings: Settings, target: str) -> None:
     aws = settings.aws()
     execution_id = target if EXECUTION_ID_RE.fullmatch(target) else _execution_of(aws, target)
     if execution_id is None:
@@ -41,7 +41,7 @@ def _execution_of(aws: Any, spec: str) -> str | None:
     path = Path(spec)
     if not path.exists():
         raise BadInput(f"{spec!r} is neither an execution id nor a spec file")
-    plan = plan_image_set(load_image_set(path), aws)
+    plan = plan_spec_file(path, aws)
     region = aws.effective_region
     ssm = aws.client("ssm")
     lock = BakeLock(ssm, plan.fingerprint.value, region)

@@ -18,26 +18,22 @@ from tfbake.cli.render import (
     result_rows,
     table,
 )
-from tfbake.distribute.apply import check_copies
+from tfbake.cli.settings import Settings
 from tfbake.model.errors import BadInput, ExitCode, TfbakeError
+from tfbake.model.fingerprint import INPUT_FIELDS
 from tfbake.model.plan import FOUND, Result
-from tfbake.pipeline import look_up, plan_image_set
+from tfbake.pipeline import check, plan_image_set, plan_spec_file
 from tfbake.spec.mapping import FIELDS, image_set_from_mapping
-from tfbake.spec.specfile import load_image_set
 
 REQUIRED_FIELDS = ("name", "images", "base_ami")
-# The module arguments the fingerprint depends on (docs/fingerprint.md).
-INPUT_FIELDS = (
-    "name", "images", "base_ami", "architecture", "volume", "provision", "salt", "ansible",
-)  # fmt: skip
 
 
-def check_spec(settings: Any, spec: Path) -> None:
+def check_spec(settings: Settings, spec: Path) -> None:
     aws = settings.aws()
-    plan = plan_image_set(load_image_set(spec), aws)
+    plan = plan_spec_file(spec, aws)
     settings.explain(plan)
-    result = check_copies(look_up(plan, aws), aws)
-    complete = _complete(result)
+    result = check(plan, aws)
+    complete = result.complete
     if settings.json:
         click.echo(json.dumps(result_json(result), indent=2, sort_keys=True))
     elif complete:
@@ -48,11 +44,6 @@ def check_spec(settings: Any, spec: Path) -> None:
     else:
         click.echo(table(RESULT_HEADER, [result_rows(result)]))
     click.get_current_context().exit(ExitCode.OK if complete else ExitCode.AMI_MISSING)
-
-
-def _complete(result: Result) -> bool:
-    """A ready AMI at home and a ready copy in every other region of the spec."""
-    return result.status == FOUND and not result.missing_regions
 
 
 @dataclass(frozen=True)
@@ -71,7 +62,7 @@ class CallReport:
 
 
 def check_terraform(
-    settings: Any,
+    settings: Settings,
     directory: Path,
     var_files: Sequence[Path],
     variables: Sequence[str],
@@ -121,14 +112,14 @@ def _check_call(call: Any, aws: Any) -> CallReport:
     spec = {key: value for key, value in call.arguments.items() if key in FIELDS}
     try:
         image_set = image_set_from_mapping(spec, f"{location} {call.address}")
-        result = check_copies(look_up(plan_image_set(image_set, aws), aws), aws)
+        result = check(plan_image_set(image_set, aws), aws)
     except TfbakeError as err:
         return CallReport(call.address, location, None, err.one_line(), unresolved)
     return CallReport(call.address, location, result, None, unresolved)
 
 
 def _exit_code(reports: Sequence[CallReport]) -> ExitCode:
-    if any(r.result is not None and not _complete(r.result) for r in reports):
+    if any(r.result is not None and not r.result.complete for r in reports):
         return ExitCode.AMI_MISSING
     if any(r.result is None for r in reports):
         return ExitCode.BAD_INPUT

@@ -12,11 +12,12 @@ from tfbake.bake.housekeeping import MIN_AGE, delete_documents, find_unused_docu
 from tfbake.bake.stale_locks import find_stale_locks, release_stale_locks
 from tfbake.bake.strays import find_stray_builders, terminate
 from tfbake.cli.render import table
+from tfbake.cli.settings import Settings
 
 CLEANUP_SCHEMA = "tfbake.cleanup/1"
 
 
-def run_cleanup(settings: Any, *, apply: bool, max_age_minutes: int) -> None:
+def run_cleanup(settings: Settings, *, apply: bool, max_age_minutes: int) -> None:
     aws = settings.aws()
     strays = find_stray_builders(aws, timedelta(minutes=max_age_minutes))
     locks = find_stale_locks(aws, timedelta(minutes=max_age_minutes))

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
 from tfbake.cli.progress import StreamProgress
 from tfbake.cli.render import result_json
+from tfbake.cli.settings import Settings
 from tfbake.ensure import ensure
 from tfbake.model.bake_timing import timing_lines
 from tfbake.model.errors import BakeInterrupted, TfbakeError
 from tfbake.model.plan import BAKED
-from tfbake.pipeline import plan_image_set
-from tfbake.spec.specfile import load_image_set
+from tfbake.pipeline import plan_spec_file
 
 
-def run_ensure(settings: Any, spec: Path, *, force: bool) -> None:
+def run_ensure(settings: Settings, spec: Path, *, force: bool) -> None:
     aws = settings.aws()
-    plan = plan_image_set(load_image_set(spec), aws)
+    plan = plan_spec_file(spec, aws)
     settings.explain(plan)
     progress = StreamProgress()
     try:

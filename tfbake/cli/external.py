@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 import click
 
 from tfbake.aws.calls import AwsContext
+from tfbake.cli.settings import Settings
+from tfbake.model.errors import AmiMissing
 from tfbake.pipeline import plan_image_set
-from tfbake.terraform.protocol import parse_query
+from tfbake.terraform.protocol import ON_MISSING_HINT, parse_query
 
 
-def run_external(settings: Any, stdin_text: str) -> None:
+def run_external(settings: Settings, stdin_text: str) -> None:
     query = parse_query(stdin_text, os.environ)
     aws = AwsContext(region=query.region or settings.region,
                      profile=query.profile or settings.profile)  # fmt: skip
@@ -26,6 +27,10 @@ def run_external(settings: Any, stdin_text: str) -> None:
     log = LogFileProgress(external_log_path(), query.image_set.name)
     try:
         result = ensure(plan, aws, on_missing=query.on_missing, on_progress=log)
+    except AmiMissing as err:
+        log.write(f"failed: {err}")
+        # ensure knows only that on_missing is fail; where that was set is Terraform's side.
+        raise AmiMissing(f"{err.message} {ON_MISSING_HINT}") from None
     except Exception as err:
         log.write(f"failed: {err}")
         details = getattr(err, "details", "")

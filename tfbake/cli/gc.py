@@ -9,6 +9,7 @@ import click
 
 from tfbake.cli.listing import created_text
 from tfbake.cli.render import table
+from tfbake.cli.settings import Settings
 from tfbake.lifecycle.collection import (
     DEFAULT_GRACE_DAYS,
     DELETE_MANIFEST,
@@ -29,7 +30,7 @@ HEADER = ["AMI", "NAME", "FINGERPRINT", "CREATED", "STATUS", "ACTION", "WHY"]
 
 
 def run_gc(
-    settings: Any,
+    settings: Settings,
     *,
     keep: int,
     min_age_days: float,

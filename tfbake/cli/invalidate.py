@@ -7,13 +7,14 @@ from typing import Any
 
 import click
 
+from tfbake.cli.settings import Settings
 from tfbake.lifecycle.revocation import Revocation, invalidate
 from tfbake.model import tags
 
 INVALIDATE_SCHEMA = "tfbake.invalidate/1"
 
 
-def run_invalidate(settings: Any, target: str, *, reason: str) -> None:
+def run_invalidate(settings: Settings, target: str, *, reason: str) -> None:
     aws = settings.aws()
     revocations = invalidate(aws, target, reason=reason)
     if settings.json:

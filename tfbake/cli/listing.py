@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from tfbake.cli.render import table
+from tfbake.cli.settings import Settings
 from tfbake.lifecycle.inventory import Inventory, take_inventory
 from tfbake.model.ami import UNKNOWN_CREATED, AmiRecord
 
@@ -15,7 +16,7 @@ LIST_SCHEMA = "tfbake.amis/1"
 HEADER = ["NAME", "FINGERPRINT", "AMI", "CREATED", "STATUS", "REGIONS", "IN USE"]
 
 
-def run_list(settings: Any, *, name: str | None, status: str | None) -> None:
+def run_list(settings: Settings, *, name: str | None, status: str | None) -> None:
     inventory = take_inventory(settings.aws(), name=name, status=status)
     if settings.json:
         click.echo(json.dumps(inventory_json(inventory), indent=2, sort_keys=True))

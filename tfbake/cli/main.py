@@ -5,38 +5,17 @@ from __future__ import annotations
 import difflib
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from tfbake import __version__
+from tfbake.cli.settings import Settings
 from tfbake.model.errors import ExitCode, TfbakeError
 
 # How alike an unknown option must be to a known one for it to be suggested.
 NEAR_MISS = 0.75
-
-
-@dataclass
-class Settings:
-    region: str | None = None
-    profile: str | None = None
-    json: bool = False
-    verbose: int = 0
-
-    def explain(self, plan: Any) -> None:
-        """With -v, the resolved inputs on stderr (stdout stays the command's answer)."""
-        if self.verbose:
-            from tfbake.cli.render import plan_details
-
-            for line in plan_details(plan):
-                click.echo(f"tfbake: {line}", err=True)
-
-    def aws(self) -> Any:
-        from tfbake.aws.calls import AwsContext
-
-        return AwsContext(region=self.region, profile=self.profile)
 
 
 def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -87,10 +66,9 @@ spec_argument = click.argument(
 def fingerprint(settings: Settings, spec: Path) -> None:
     """Print the fingerprint of SPEC (with --json: every resolved input)."""
     from tfbake.cli.render import plan_json
-    from tfbake.pipeline import plan_image_set
-    from tfbake.spec.specfile import load_image_set
+    from tfbake.pipeline import plan_spec_file
 
-    plan = plan_image_set(load_image_set(spec), settings.aws())
+    plan = plan_spec_file(spec, settings.aws())
     settings.explain(plan)
     if settings.json:
         _emit_json(plan_json(plan))

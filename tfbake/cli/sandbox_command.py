@@ -6,15 +6,15 @@ import signal
 import socket
 import threading
 from pathlib import Path
-from typing import Any
 
 import click
 
+from tfbake.cli.settings import Settings
 from tfbake.model.errors import BadInput
 
 
 def run_sandbox(
-    settings: Any, *, port: int, instances: str = "recorded", state_dir: Path | None = None
+    settings: Settings, *, port: int, instances: str = "recorded", state_dir: Path | None = None
 ) -> None:
     if settings.json:
         raise click.UsageError(

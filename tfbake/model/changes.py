@@ -29,6 +29,21 @@ class Change:
         return f"{self.input}: {_show(self.old, bare)} -> {_show(self.new, bare)}"
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """A plan against the newest ready AMI of its image set, whatever that AMI's fingerprint."""
+
+    fingerprint: str  # the plan's
+    previous_ami_id: str | None  # None: no ready AMI of this image set
+    previous_fingerprint: str
+    recorded: bool  # whether the previous AMI's inputs were recorded (tfbake diff needs them)
+    changes: tuple[Change, ...]
+
+    @property
+    def bake_needed(self) -> bool:
+        return self.previous_fingerprint != self.fingerprint
+
+
 def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     changes = _image_changes(old.get("images", []), new.get("images", []))
     for key in SCALAR_INPUTS:

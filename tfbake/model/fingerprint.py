@@ -20,6 +20,11 @@ from tfbake.model.image_set import ImageSet
 from tfbake.model.reference import ResolvedImage
 
 SCHEME = "tfbake.fingerprint/1"
+# The spec fields the manifest is made of (docs/fingerprint.md); every other field changes how
+# or where a bake runs, not which AMI is the right one.
+INPUT_FIELDS = (
+    "name", "images", "base_ami", "architecture", "volume", "provision", "salt", "ansible",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

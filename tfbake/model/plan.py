@@ -16,6 +16,11 @@ BAKED = "baked"  # no AMI existed; this run baked one
 MISSING = "missing"  # no AMI of this fingerprint at all
 NOT_READY = "not-ready"  # AMIs of this fingerprint exist, none usable (pending, failed, revoked)
 
+# What `ensure` does when a plan's AMI (or a region copy) is missing.
+ON_MISSING_BAKE = "bake"
+ON_MISSING_FAIL = "fail"  # fail instead: a run without side effects, like a CI plan
+ON_MISSING_CHOICES = (ON_MISSING_BAKE, ON_MISSING_FAIL)
+
 # A region copy's statuses.
 COPY_FOUND = "found"  # the region had a ready copy
 COPIED = "copied"  # this run copied the home AMI there
@@ -62,6 +67,11 @@ class Result:
         ids = {self.region: self.ami_id}
         ids.update((copy.region, copy.ami_id) for copy in self.copies if copy.ami_id)
         return dict(sorted(ids.items()))
+
+    @property
+    def complete(self) -> bool:
+        """A ready AMI at home and a ready copy in every other region of the spec."""
+        return self.status == FOUND and not self.missing_regions
 
     @property
     def missing_regions(self) -> list[str]:

@@ -15,12 +15,17 @@ from typing import Any
 
 from tfbake.model.errors import BadInput
 from tfbake.model.image_set import ImageSet
+from tfbake.model.plan import ON_MISSING_BAKE, ON_MISSING_CHOICES
 from tfbake.spec.mapping import FIELDS, image_set_from_mapping
 from tfbake.spec.untrusted import loads_json
 
 PROTOCOL_VERSION = "1"
-ON_MISSING_VALUES = ("bake", "fail")
 ON_MISSING_ENV = "TFBAKE_ON_MISSING"
+# Where on_missing comes from under Terraform, and the way out of a refusal it caused.
+ON_MISSING_HINT = (
+    f"(on_missing comes from {ON_MISSING_ENV} or the module): run "
+    f"`{ON_MISSING_ENV}=bake terraform apply` or `tfbake ensure` to make it"
+)
 # Query keys that are not image-set fields.
 CONTROL_KEYS = ("protocol", "region", "profile", "on_missing")
 QUERY_KEYS = FIELDS + CONTROL_KEYS
@@ -109,9 +114,9 @@ def _on_missing(value: str | None, environ: Mapping[str, str]) -> str:
     # The environment wins so a pipeline can run `terraform plan` that never bakes.
     chosen, origin = (environ.get(ON_MISSING_ENV), ON_MISSING_ENV)
     if not chosen:
-        chosen, origin = (value or "bake", "on_missing")
-    if chosen not in ON_MISSING_VALUES:
+        chosen, origin = (value or ON_MISSING_BAKE, "on_missing")
+    if chosen not in ON_MISSING_CHOICES:
         raise BadInput(
-            f"{SOURCE}: {origin} {chosen!r} must be one of {', '.join(ON_MISSING_VALUES)}"
+            f"{SOURCE}: {origin} {chosen!r} must be one of {', '.join(ON_MISSING_CHOICES)}"
         )
     return chosen
