@@ -200,15 +200,13 @@ def test_killed_client_resumes_the_same_bake(
 def test_timeout_leaves_the_bake_running_then_cancel_stops_it(
     aws: AwsContext, sandbox: Sandbox
 ) -> None:
-    from tfbake.bake.request import image_name
     from tfbake.bake.runner import run_bake
 
     plan = plan_for(aws)
     # Stuck after the image exists: cancel must clean up the builder and the half-made AMI.
     sandbox.delay_step("WaitForImage", 30)
     with pytest.raises(BakeTimedOut) as caught:
-        run_bake(plan, aws, on_progress=no_progress, timeout_seconds=1.5,
-                 image_name=image_name(plan))  # fmt: skip
+        run_bake(plan, aws, on_progress=no_progress, timeout_seconds=1.5)
     (execution,) = executions(aws)
     execution_id = execution["AutomationExecutionId"]
     assert execution_id in caught.value.message
@@ -337,13 +335,12 @@ def launch_builder(aws: AwsContext, execution_id: str) -> str:
 
 
 def test_cleanup_never_counts_a_running_bakes_builder(aws: AwsContext, sandbox: Sandbox) -> None:
-    from tfbake.bake.request import image_name
     from tfbake.bake.runner import run_bake
 
     plan = plan_for(aws)
     sandbox.delay_step("RunRecipe", 30)
     with pytest.raises(BakeTimedOut):
-        run_bake(plan, aws, on_progress=no_progress, timeout_seconds=1, image_name=image_name(plan))
+        run_bake(plan, aws, on_progress=no_progress, timeout_seconds=1)
     (builder,) = live_builders(aws)
     # Older than --max-age, but its execution is still running: working, not stray.
     age_instance(builder, hours=5)

@@ -9,7 +9,6 @@ import pytest
 from tests.support.bakes import no_progress, plan_for
 from tests.test_bake import live_builders, lock_exists
 from tfbake.aws.calls import AwsContext
-from tfbake.bake.request import image_name
 from tfbake.bake.runner import run_bake
 from tfbake.ensure import ensure
 from tfbake.model.errors import BakeFailed, BakeTimedOut
@@ -22,8 +21,7 @@ def test_the_timeout_holds_while_polling_is_throttled(aws: AwsContext, sandbox: 
     sandbox.throttle("GetAutomationExecution", 100_000)
     started = time.monotonic()
     with pytest.raises(BakeTimedOut, match="throttled"):
-        run_bake(plan, aws, on_progress=no_progress, timeout_seconds=3,
-                 image_name=image_name(plan))  # fmt: skip
+        run_bake(plan, aws, on_progress=no_progress, timeout_seconds=3)
     assert time.monotonic() - started < 15
     sandbox.clear_faults()
 

@@ -123,7 +123,6 @@ def test_the_recipe_times_a_docker_install(tmp_path: Path) -> None:
 def test_the_waiting_client_polls_often_enough_to_notice_the_end_within_10_s(
     aws: AwsContext, sandbox: Sandbox
 ) -> None:
-    from tfbake.bake.request import image_name
     from tfbake.bake.runner import run_bake
 
     # The client's waits are shortened, not skipped: the bake still runs at its own pace.
@@ -135,8 +134,7 @@ def test_the_waiting_client_polls_often_enough_to_notice_the_end_within_10_s(
         time.sleep(0.05)
 
     plan = plan_for(aws)
-    run = run_bake(plan, aws, on_progress=no_progress, timeout_seconds=120,
-                   image_name=image_name(plan), sleep=sleep)  # fmt: skip
+    run = run_bake(plan, aws, on_progress=no_progress, timeout_seconds=120, sleep=sleep)
     assert run.timing is not None
     assert len(waits) >= 5, waits
     # At most 10 s late, and at least 5 s apart once settled: <= 12 polls a minute.

@@ -65,25 +65,12 @@ def _ensure(
         return _distribute(found, aws)
     if on_missing == ON_MISSING_FAIL:
         raise AmiMissing(missing_message(found, "on_missing is fail, so no bake"))
-    from tfbake.bake.request import image_name
     from tfbake.bake.runner import run_bake
-    from tfbake.resolve.baseami import verify_architecture
 
-    if plan.image_set.architecture:
-        verify_architecture(plan.base_ami_id, plan.architecture, aws)
     # AMI names are unique per account and region: a forced rebake, or a rebake after the
     # fingerprint's AMI was revoked or failed, must not reuse the name of an AMI still there.
     taken = {ami.ami_name for ami in (found.ami, *found.unusable) if ami is not None}
-    name = image_name(plan)
-    run = run_bake(
-        plan,
-        aws,
-        on_progress=on_progress,
-        timeout_seconds=plan.image_set.builder.timeout_minutes * 60,
-        image_name=name,
-        unique_name=name in taken,
-        recheck=not force,
-    )
+    run = run_bake(plan, aws, on_progress=on_progress, taken_names=taken, recheck=not force)
     baked = look_up(plan, aws)
     if baked.status != FOUND:
         raise BakeFailed(

@@ -262,18 +262,13 @@ def runbook_parameters(
     """The Parameters of StartAutomationExecution for the runbook.
 
     Optional values that are empty are left out, so the runbook's defaults apply: SSM accepts a
-    missing optional parameter everywhere, an empty string not always.
+    missing optional parameter everywhere, an empty string not always. The values come from a
+    spec that tfbake/spec checked field by field; only the image references are checked again,
+    for the shape the recipe's shell takes, since they are what goes nearest to it.
     """
     from tfbake import __version__
     from tfbake.model.fingerprint import SCHEME
 
-    if kms_key_id and not encrypted:
-        raise BadInput("a KMS key for the root volume needs encrypted = true")
-    if not images:
-        raise BadInput("an image set needs at least one image to bake")
-    reserved = sorted(key for key in extra_tags if tags.is_reserved(key))
-    if reserved:
-        raise BadInput(f"tags {', '.join(reserved)} are reserved for tfbake and AWS")
     # tfbake:version keeps ExtraTags non-empty, which the runbook's CreateTags steps need.
     all_extra = {tags.VERSION: __version__, **extra_tags}
     parameters: dict[str, list[str]] = {

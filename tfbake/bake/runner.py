@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +28,14 @@ from tfbake.bake.execution import (
     snapshot,
 )
 from tfbake.bake.lock import BakeLock, Lock
-from tfbake.bake.request import lock_image_name, start_parameters
+from tfbake.bake.request import image_name, lock_image_name, start_parameters
 from tfbake.bake.timing import read_timing, with_breakdown
 from tfbake.model import tags
 from tfbake.model.bake_timing import BakeTiming
 from tfbake.model.errors import AwsError, BakeCancelled, BakeFailed, BakeTimedOut, TfbakeError
 from tfbake.model.plan import Plan
 from tfbake.model.progress import Progress, ProgressSink
+from tfbake.resolve.baseami import verify_architecture
 
 # Poll quickly at first (short bakes), then settle at a rate that stays far below SSM's
 # throttling limits: 7.5 GetAutomationExecution calls a minute, 11.5 calls with the recipe's
@@ -61,25 +62,32 @@ def run_bake(
     aws: AwsContext,
     *,
     on_progress: ProgressSink,
-    timeout_seconds: float,
-    image_name: str,
-    unique_name: bool = False,
+    taken_names: Collection[str] = (),
     recheck: bool = True,
+    timeout_seconds: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> BakeRun:
     """Bake `plan` once, however many clients ask at the same time; returns when it succeeded.
 
-    With `recheck`, a client that wins the lock looks in the catalog once more before starting:
-    another client may have finished the same bake between our lookup and our lock. With
-    `unique_name`, the AMI's name is suffixed from the lock's token (an AMI of the plain name
-    still exists).
+    The one way into a bake: it names the AMI, checks a declared architecture against the base
+    AMI, builds and checks the parameters (all before any lock), then starts the bake or attaches
+    to the one another client started. `taken_names` are AMI names still in use in the region
+    (a failed or revoked AMI of the fingerprint): the new AMI's name is then suffixed from the
+    lock's token. With `recheck`, a client that wins the lock looks in the catalog once more
+    before starting: another client may have finished the same bake between our lookup and our
+    lock. The timeout is the builder's unless given.
     """
     region = aws.effective_region
     ssm = aws.client("ssm")
-    deadline = time.monotonic() + timeout_seconds
-    # Built (and validated) before the lock is taken: bad input must never hold a lock.
-    start_parameters(plan, region, image_name)
-    request = _Request(plan, aws, image_name, unique_name)
+    builder_timeout = plan.image_set.builder.timeout_minutes * 60
+    deadline = time.monotonic() + (builder_timeout if timeout_seconds is None else timeout_seconds)
+    if plan.image_set.architecture:
+        # The lookup trusted the declared architecture to save a call; a bake must not.
+        verify_architecture(plan.base_ami_id, plan.architecture, aws)
+    name = image_name(plan)
+    request = _Request(plan, aws, name, unique_name=name in taken_names)
+    # Built (and checked) before the lock is taken: bad input must never hold a lock.
+    start_parameters(plan, region, name)
     lock = BakeLock(ssm, plan.fingerprint.value, region)
     held = lock.acquire_or_read()
     for _ in range(MAX_TAKEOVERS):
