@@ -89,7 +89,7 @@ def test_a_set_one_byte_over_the_budget_is_refused_naming_its_parts() -> None:
 
 
 def test_the_recipe_budget_counts_the_values_run_command_sends(sandbox: Sandbox) -> None:
-    """What budget.py reads off the runbook is what the sandbox's RunRecipe sends."""
+    """What budget.py counts for the recipe is what the sandbox's RunRecipe sends."""
     ec2, ssm = clients(sandbox)
     parameters = bake_parameters(
         register_base_ami(ec2), ecr_registries=["1" * 12 + ".dkr.ecr.us-east-1.amazonaws.com"]
@@ -97,9 +97,7 @@ def test_the_recipe_budget_counts_the_values_run_command_sends(sandbox: Sandbox)
     details = wait_for_execution(ssm, start_bake(ssm, parameters)[0])
     [command] = sandbox.recorded_commands()
 
-    read = budget.recipe_parameters_sent(
-        documents.runbook_content(), documents.document_names().recipe or "", parameters
-    )
+    read = budget.recipe_parameters_sent(documents.recipe_step_parameters(), parameters)
     assert details["AutomationExecutionStatus"] == "Success", details.get("FailureMessage")
     assert read == command.parameters
 

@@ -73,7 +73,7 @@ FULL: Mapping[str, str] = {
     "KmsKeyId": "arn:aws:kms:us-east-1:123456789012:key/" + "k" * 473,
     "ImageName": "tfbake-" + "n" * 121,
     "Fingerprint": "f" * 64,
-    "FingerprintScheme": "tfbake.model.fingerprint/" + "1" * 45,
+    "FingerprintScheme": "tfbake.fingerprint/" + "1" * 45,
     "SetName": "s" * 64,
     "RecipeLogGroup": "/tfbake/" + "g" * 504,
     "FullOutput": "false",

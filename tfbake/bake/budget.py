@@ -63,27 +63,12 @@ def refuse_oversized(
 
 
 def recipe_parameters_sent(
-    runbook: str, recipe_name: str, values: Mapping[str, Sequence[str]]
+    templates: Mapping[str, str], values: Mapping[str, Sequence[str]]
 ) -> dict[str, list[str]]:
-    """The parameters the runbook's aws:runCommand of `recipe_name` sends, for `values`.
+    """The parameters a Command step with these `{{ Name }}` templates sends, for `values`.
 
-    Read from the rendered runbook's text (tfbake has no YAML parser at run time): the
-    `Parameters:` map under the step naming the recipe document, each entry a single-quoted
-    template of `{{ Name }}` placeholders. A parameter left out is its default, '' for every
-    one that step passes.
+    A runbook parameter left out is its default, '' for every one the recipe step passes.
     """
-    lines = runbook.splitlines()
-    start = lines.index(
-        next(line for line in lines if line.strip() == f"DocumentName: {recipe_name}")
-    )
-    header = next(i for i in range(start, len(lines)) if lines[i].strip() == "Parameters:")
-    indent = len(lines[header]) - len(lines[header].lstrip())
-    templates: dict[str, str] = {}
-    for line in lines[header + 1 :]:
-        if not line.strip() or len(line) - len(line.lstrip()) <= indent:
-            break
-        name, _, template = line.strip().partition(": ")
-        templates[name] = template[1:-1].replace("''", "'") if template[:1] == "'" else template
 
     def value_of(match: re.Match[str]) -> str:
         given = values.get(match[1])

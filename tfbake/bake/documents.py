@@ -98,12 +98,33 @@ def runbook_content() -> str:
         .replace("__RECIPE_DOCUMENT__", recipe_name)
         .replace("__RECIPE_DOCUMENT_HASH__", content_hash(recipe))
         .replace("  __CHUNKED_PARAMETERS__", declarations)
-        .replace("__IMAGES_JOINED__", IMAGES.joined())
-        .replace("__PROVISION_JOINED__", PROVISION.joined())
-        .replace("__ANSIBLE_BUNDLE_JOINED__", ANSIBLE_BUNDLE.joined())
+        .replace("        __RECIPE_STEP_PARAMETERS__", _recipe_step_yaml(indent=8))
         .replace("__PLAYBOOK_PATTERN__", _yaml_single_quoted(PLAYBOOK_PATTERN))
         .replace("__ECR_PATTERN__", _yaml_single_quoted(ECR_REGISTRIES_PATTERN))
         .replace("__BUILDER_USER_DATA__", builder_user_data())
+    )
+
+
+def recipe_step_parameters() -> dict[str, str]:
+    """What the runbook's RunRecipe step hands the recipe document: each value a template of
+    the runbook's own parameters, which SSM fills in when the step runs."""
+    return {
+        "Images": IMAGES.joined(),
+        "Provision": PROVISION.joined(),
+        "RegistryCredentialsParameter": "{{ RegistryCredentialsParameter }}",
+        "EcrRegistries": "{{ EcrRegistries }}",
+        "Region": "{{ Region }}",
+        "AnsibleBundle": ANSIBLE_BUNDLE.joined(),
+        "AnsiblePlaybook": "{{ AnsiblePlaybook }}",
+        "AnsibleExtraVars": "{{ AnsibleExtraVars }}",
+        "FullOutput": "{{ RecipeLogEnabled }}",
+    }
+
+
+def _recipe_step_yaml(indent: int) -> str:
+    return "\n".join(
+        f"{' ' * indent}{name}: {_yaml_single_quoted(template)}"
+        for name, template in recipe_step_parameters().items()
     )
 
 
@@ -302,7 +323,7 @@ def runbook_parameters(
     if security_group_ids:
         parameters["SecurityGroupIds"] = list(security_group_ids)
     # Always given, never left to its default: the recipe's budget counts the values RunRecipe
-    # sends from what is given here (budget.recipe_parameters_sent).
+    # sends from what is given here (recipe_step_parameters).
     parameters["RecipeLogEnabled"] = ["true" if recipe_log_group else "false"]
     if recipe_log_group:
         parameters["RecipeLogGroup"] = [recipe_log_group]
@@ -318,9 +339,7 @@ def refuse_oversized_bake(parameters: Mapping[str, Sequence[str]]) -> None:
                              ("Ansible bundle", ANSIBLE_BUNDLE))
     }  # fmt: skip
     recipe = recipe_command_content()
-    sent = budget.recipe_parameters_sent(
-        runbook_content(), document_names().recipe or "", parameters
-    )
+    sent = budget.recipe_parameters_sent(recipe_step_parameters(), parameters)
     budget.refuse_oversized("recipe", recipe, sent, parts)
     budget.refuse_oversized("runbook", runbook_content(), parameters, parts)
 

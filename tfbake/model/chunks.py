@@ -67,8 +67,9 @@ class ChunkedParameter:
         return "\n".join(blocks)
 
     def joined(self) -> str:
-        """The value RunRecipe hands on: every slot, in order, with nothing between them."""
-        return "'" + "".join(f"{{{{ {name} }}}}" for name in self.slot_names) + "'"
+        """The value RunRecipe hands on, as a template of the runbook's parameters: every slot,
+        in order, with nothing between them."""
+        return "".join(f"{{{{ {name} }}}}" for name in self.slot_names)
 
 
 BASE64 = "A-Za-z0-9+/="
