@@ -23,8 +23,9 @@ from tests.support.sandbox_helpers import (
 from tests.support.specs import write_spec
 from tests.test_document_contract import DIGEST
 from tfbake.aws.calls import AwsContext
-from tfbake.bake import budget, documents
+from tfbake.bake import documents
 from tfbake.bake.lock import LOCK_PREFIX
+from tfbake.model import document_budget
 from tfbake.model.chunks import ANSIBLE_BUNDLE, IMAGES, PROVISION, SLICE_CHARACTERS
 from tfbake.model.errors import BadInput, ExitCode
 from tfbake.sandbox import Sandbox
@@ -43,7 +44,8 @@ def _noise(size: int) -> str:
 
 
 def _runbook_size(parameters: dict[str, list[str]]) -> int:
-    """The reading budget.py states, written out: content, names and values, in UTF-8 bytes."""
+    """The reading document_budget.py states, written out: content, names and values, in
+    UTF-8 bytes."""
     values = sum(len(k) + sum(len(v.encode()) for v in vs) for k, vs in parameters.items())
     return len(documents.runbook_content().encode()) + values
 
@@ -89,7 +91,7 @@ def test_a_set_one_byte_over_the_budget_is_refused_naming_its_parts() -> None:
 
 
 def test_the_recipe_budget_counts_the_values_run_command_sends(sandbox: Sandbox) -> None:
-    """What budget.py counts for the recipe is what the sandbox's RunRecipe sends."""
+    """What document_budget.py counts for the recipe is what the sandbox's RunRecipe sends."""
     ec2, ssm = clients(sandbox)
     parameters = bake_parameters(
         register_base_ami(ec2), ecr_registries=["1" * 12 + ".dkr.ecr.us-east-1.amazonaws.com"]
@@ -97,7 +99,7 @@ def test_the_recipe_budget_counts_the_values_run_command_sends(sandbox: Sandbox)
     details = wait_for_execution(ssm, start_bake(ssm, parameters)[0])
     [command] = sandbox.recorded_commands()
 
-    read = budget.recipe_parameters_sent(documents.recipe_step_parameters(), parameters)
+    read = document_budget.recipe_parameters_sent(documents.recipe_step_parameters(), parameters)
     assert details["AutomationExecutionStatus"] == "Success", details.get("FailureMessage")
     assert read == command.parameters
 

@@ -22,8 +22,7 @@ from importlib import resources
 from typing import Any
 
 from tfbake.aws.calls import aws_errors, error_code
-from tfbake.bake import budget
-from tfbake.model import tags
+from tfbake.model import document_budget, tags
 from tfbake.model.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
 from tfbake.model.errors import AwsError, BadInput
 from tfbake.model.patterns import ECR_REGISTRIES_PATTERN, IMAGES_PATTERN, PLAYBOOK_PATTERN
@@ -132,8 +131,8 @@ def builder_user_data() -> str:
     """The builders' user data (it installs a missing SSM agent), base64 for aws:runInstances.
 
     Gzipped, which cloud-init undoes itself: both launch steps carry it, and every byte of the
-    runbook is a byte less for the image set's values (budget.py). mtime 0 keeps it, and so
-    the runbook's name, the same from one render to the next.
+    runbook is a byte less for the image set's values (model/document_budget.py). mtime 0 keeps
+    it, and so the runbook's name, the same from one render to the next.
     """
     script = _template(BUILDER_USER_DATA).encode("utf-8")
     return base64.b64encode(gzip.compress(script, compresslevel=9, mtime=0)).decode()
@@ -332,16 +331,17 @@ def runbook_parameters(
 
 
 def refuse_oversized_bake(parameters: Mapping[str, Sequence[str]]) -> None:
-    """Refuse parameters that would take either document past its 64 KB (budget.py)."""
+    """Refuse parameters that would take either document past its 64 KB
+    (model/document_budget.py)."""
     parts = {
         label: sum(len(v) for slot in chunk.slot_names for v in parameters.get(slot, ()))
         for label, chunk in (("images", IMAGES), ("provision", PROVISION),
                              ("Ansible bundle", ANSIBLE_BUNDLE))
     }  # fmt: skip
     recipe = recipe_command_content()
-    sent = budget.recipe_parameters_sent(recipe_step_parameters(), parameters)
-    budget.refuse_oversized("recipe", recipe, sent, parts)
-    budget.refuse_oversized("runbook", runbook_content(), parameters, parts)
+    sent = document_budget.recipe_parameters_sent(recipe_step_parameters(), parameters)
+    document_budget.refuse_oversized("recipe", recipe, sent, parts)
+    document_budget.refuse_oversized("runbook", runbook_content(), parameters, parts)
 
 
 def ansible_parameters(

@@ -279,6 +279,24 @@ def _wait(
         interval = min(interval * 2, POLL_MAX_SECONDS)
 
 
+class _Rate:
+    """Says when a read is due: the first at once, then at most once every `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.read_at = float("-inf")
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self.read_at < self.seconds:
+            return False
+        self.read_at = now
+        return True
+
+    def restart(self) -> None:
+        self.read_at = float("-inf")
+
+
 class _AgentWatch:
     """Ends a bake whose builder will never come online, naming why, long before the runbook's
     WaitForBuilderOnline times out (agent_diagnosis.py reads the builder's console)."""
@@ -289,7 +307,7 @@ class _AgentWatch:
         self.aws = aws
         self.execution_id = execution_id
         self.since: float | None = None
-        self.read_at = float("-inf")
+        self.rate = _Rate(AGENT_CHECK_SECONDS)
 
     def check(self, state: Snapshot) -> None:
         from tfbake.bake.agent_diagnosis import offline_builder_cause
@@ -299,9 +317,8 @@ class _AgentWatch:
             return
         now = time.monotonic()
         self.since = self.since if self.since is not None else now
-        if now - self.read_at < AGENT_CHECK_SECONDS:
+        if not self.rate.due():
             return
-        self.read_at = now
         try:
             cause = offline_builder_cause(self.aws, self.execution_id, now - self.since)
         except AwsError:
@@ -328,15 +345,14 @@ class _RecipeTail:
         self.ssm = ssm
         self.region = region
         self.command_id: str | None = None
-        self.read_at = float("-inf")
+        self.rate = _Rate(RECIPE_TAIL_SECONDS)
         self.line = ""
 
     def last_line(self, state: Snapshot) -> str:
         if state.running_command_id != self.command_id:
-            self.command_id, self.read_at, self.line = state.running_command_id, float("-inf"), ""
-        now = time.monotonic()
-        if self.command_id and now - self.read_at >= RECIPE_TAIL_SECONDS:
-            self.read_at = now
+            self.command_id, self.line = state.running_command_id, ""
+            self.rate.restart()
+        if self.command_id and self.rate.due():
             tail = command_output_tail(self.ssm, self.command_id, self.region)
             self.line = tail.splitlines()[-1] if tail else self.line
         return self.line

@@ -7,10 +7,10 @@ defaulting to ''), cut into slices of at most 512 characters at any position, an
 into one value by the RunRecipe step, which passes it on to the recipe's Command document.
 
 The slots bound each value (IMAGES 20,480 characters, PROVISION 8,192, ANSIBLE_BUNDLE 16,384),
-but not their sum: a document's 64 KB counts the parameter values it runs with (budget.py), and
-the documents themselves take about 35 KB each, so the three values together get about 30 KB
-(less the other parameters). runbook_parameters refuses a set beyond either limit before
-anything starts, naming the share of each.
+but not their sum: a document's 64 KB counts the parameter values it runs with
+(model/document_budget.py), and the documents themselves take about 40 KB each, so the three
+values together get about 23 KB (less the other parameters). runbook_parameters refuses a set
+beyond either limit before anything starts, naming the share of each.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tfbake.bake.budget import DOCUMENT_SIZE_LIMIT, document_size
+from tfbake.model.document_budget import DOCUMENT_SIZE_LIMIT, document_size
 from tfbake.sandbox.automation import (
     TERMINAL_STATUSES,
     Execution,
@@ -144,7 +144,8 @@ def _automation_document(
 
 
 def refuse_oversized(name: str, content: str, given: dict[str, list[str]], code: str) -> None:
-    """Refuse with `code` a document that its parameter values take past 64 KB (budget.py)."""
+    """Refuse with `code` a document that its parameter values take past 64 KB
+    (model/document_budget.py)."""
     size = document_size(content, given)
     if size > DOCUMENT_SIZE_LIMIT:
         raise ApiError(
