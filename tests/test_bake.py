@@ -350,6 +350,24 @@ def test_cleanup_never_counts_a_running_bakes_builder(aws: AwsContext, sandbox: 
     assert live_builders(aws) == [builder]
 
 
+def test_cleanup_ends_stray_builders_even_when_documents_cannot_be_listed(
+    aws: AwsContext, sandbox: Sandbox
+) -> None:
+    stray = launch_builder(aws, "11111111-2222-3333-4444-555555555555")
+    age_instance(stray, hours=5)
+    sandbox.deny("ListDocuments", times=1)
+
+    result = run_tfbake("cleanup", "--apply")
+
+    # The builder's report first, then the one-line error and the AWS exit code.
+    assert stray in result.stdout
+    assert result.code == ExitCode.AWS, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "unused SSM documents were not looked for" in line
+    assert "ssm:ListDocuments" in line
+    assert live_builders(aws) == []
+
+
 def test_cleanup_lists_a_builder_of_an_unknown_execution_once_old(
     aws: AwsContext, sandbox: Sandbox
 ) -> None:

@@ -8,28 +8,33 @@ from typing import Any
 
 import click
 
-from tfbake.bake.housekeeping import MIN_AGE, delete_documents, find_unused_documents
-from tfbake.bake.stale_locks import find_stale_locks, release_stale_locks
-from tfbake.bake.strays import find_stray_builders, terminate
+from tfbake.aws.calls import error_code
+from tfbake.bake.leftovers import Leftovers, sweep
 from tfbake.cli.render import table
 from tfbake.cli.settings import Settings
+from tfbake.model.errors import AwsError
 
 CLEANUP_SCHEMA = "tfbake.cleanup/1"
 
 
 def run_cleanup(settings: Settings, *, apply: bool, max_age_minutes: int) -> None:
     aws = settings.aws()
-    strays = find_stray_builders(aws, timedelta(minutes=max_age_minutes))
-    locks = find_stale_locks(aws, timedelta(minutes=max_age_minutes))
-    documents = find_unused_documents(aws.client("ssm"), aws.effective_region, MIN_AGE)
-    if apply:
-        terminate(aws, strays)
-        release_stale_locks(aws, locks)
-        delete_documents(aws.client("ssm"), aws.effective_region, documents)
+    found = sweep(aws, max_age=timedelta(minutes=max_age_minutes), apply=apply)
+    _report(settings, found, apply, aws.effective_region)
+    if found.documents_error is not None:
+        # Builders and locks were handled; the exit code still says the sweep was incomplete.
+        raise AwsError(
+            f"unused SSM documents were not looked for: {found.documents_error.one_line()}",
+            code=error_code(found.documents_error),
+        )
+
+
+def _report(settings: Settings, found: Leftovers, apply: bool, region: str) -> None:
+    strays, locks, documents = found.builders, found.locks, found.documents
     if settings.json:
         click.echo(json.dumps({
             "schema": CLEANUP_SCHEMA,
-            "region": aws.effective_region,
+            "region": region,
             "applied": apply,
             "builders": [{"instance_id": s.instance_id, "execution_id": s.execution_id,
                           "launched": s.launched.isoformat(), "reason": s.reason} for s in strays],
