@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.bake.test_document_contract import DIGEST
 from tests.support.bakes import BASE
 from tests.support.cli import assert_one_line_error, run_tfbake
 from tests.support.sandbox_helpers import (
@@ -21,7 +22,6 @@ from tests.support.sandbox_helpers import (
     wait_for_execution,
 )
 from tests.support.specs import write_spec
-from tests.test_document_contract import DIGEST
 from tfbake.aws.calls import AwsContext
 from tfbake.bake import documents
 from tfbake.bake.lock import LOCK_PREFIX

@@ -327,7 +327,7 @@ def test_provision_commands_are_nul_terminated_base64() -> None:
 
 def test_a_provision_command_holding_the_separator_is_refused() -> None:
     # The spec's other rules (a KMS key needs encryption, no reserved tag, at least one image)
-    # are the spec's to check (tests/test_spec.py); this one is the wire format's.
+    # are the spec's to check (tests/spec/test_spec.py); this one is the wire format's.
     with pytest.raises(BadInput):
         bake_parameters("ami-0123456789abcdef0", provision=["bad\0command"])
 

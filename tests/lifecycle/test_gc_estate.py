@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from tests.lifecycle.test_gc import fp
 from tests.support.amis import seed_ami
 from tests.support.bakes import no_progress, plan_for
 from tests.support.cli import run_tfbake
 from tests.support.lifecycle import dated_ami, existing_amis, launch_template, set_created
-from tests.test_gc import fp
 from tfbake.aws.calls import AwsContext
 from tfbake.ensure import ensure
 from tfbake.lifecycle.collection import apply_gc, plan_gc

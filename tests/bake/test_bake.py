@@ -97,7 +97,7 @@ def test_the_builder_is_told_the_pinned_images(tmp_path: Path, sandbox: Sandbox)
     ]
 
 
-RUNBOOK = Path(__file__).resolve().parents[1] / "tfbake" / "bake" / "runbook.yaml"
+RUNBOOK = Path(__file__).resolve().parents[2] / "tfbake" / "bake" / "runbook.yaml"
 # Every step of a successful bake except the branch, which decides but has no action to fail.
 FAILABLE_STEPS = [step for step in success_path(RUNBOOK.read_text()) if step != "ChooseVolumeKey"]
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from tests.bake.test_bake import live_builders, lock_exists
 from tests.support.bakes import no_progress, plan_for
-from tests.test_bake import live_builders, lock_exists
 from tfbake.aws.calls import AwsContext
 from tfbake.bake.runner import run_bake
 from tfbake.ensure import ensure

@@ -27,7 +27,7 @@ from tfbake.model.errors import InvalidReference
 from tfbake.model.reference import check_pinned_form
 from tfbake.sandbox import Sandbox
 
-CHECKER = Path(__file__).parent / "support" / "RegexChecker.java"
+CHECKER = Path(__file__).parents[1] / "support" / "RegexChecker.java"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 ECR_FIPS = "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com"
 

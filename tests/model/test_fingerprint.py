@@ -72,7 +72,7 @@ def test_is_64_lower_hex() -> None:
 
 def test_stable_across_processes() -> None:
     code = (
-        "import json,sys; from tests.test_fingerprint import example, fingerprint;"
+        "import json,sys; from tests.model.test_fingerprint import example, fingerprint;"
         "print(fingerprint(example()))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

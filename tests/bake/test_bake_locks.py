@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.bake.test_bake import executions, lock_exists
 from tests.support.bakes import BASE, no_progress, plan_for
 from tests.support.cli import run_tfbake
 from tests.support.specs import write_spec
-from tests.test_bake import executions, lock_exists
 from tfbake.aws.calls import AwsContext
 from tfbake.bake.lock import BakeLock
 from tfbake.bake.request import image_name, lock_image_name, start_parameters

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.model.test_fingerprint import BASE as RESOLVED
+from tests.model.test_fingerprint import WORKED_EXAMPLE_HASH, WORKED_EXAMPLE_SPEC, resolved
 from tests.support.cli import external, run_tfbake
 from tests.support.sandbox_helpers import bake_parameters
 from tests.support.specs import query, write_spec
-from tests.test_fingerprint import BASE as RESOLVED
-from tests.test_fingerprint import WORKED_EXAMPLE_HASH, WORKED_EXAMPLE_SPEC, resolved
 from tfbake.bake import documents
 from tfbake.model.chunks import ANSIBLE_BUNDLE
 from tfbake.model.errors import BadInput, SpecError
