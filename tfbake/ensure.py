@@ -100,9 +100,7 @@ def _release_lock_of_a_fresh_bake(found: Result, aws: AwsContext) -> None:
     execution_id = ami.tags.get(tags.EXECUTION_ID, "") if ami else ""
     if ami is None or not execution_id:
         return
-
-    created = ami.created
-    if datetime.now(timezone.utc) - created > FRESH_BAKE:
+    if datetime.now(timezone.utc) - ami.created > FRESH_BAKE:
         return
     from tfbake.bake.stale_locks import release_if_finished
 

@@ -10,6 +10,7 @@ import click
 from tfbake.aws.calls import AwsContext
 from tfbake.cli.settings import Settings
 from tfbake.model.errors import AmiMissing
+from tfbake.model.plan import FOUND
 from tfbake.pipeline import plan_image_set
 from tfbake.terraform.protocol import ON_MISSING_HINT, parse_query
 
@@ -39,7 +40,7 @@ def run_external(settings: Settings, stdin_text: str) -> None:
         for line in getattr(err, "breakdown", ()):
             log.write(line)
         raise
-    if result.status != "found":
+    if result.status != FOUND:
         log.write(f"{result.status} {result.ami_id}")
     if result.timing:
         log.write_timing(result.timing)
