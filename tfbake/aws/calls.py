@@ -43,6 +43,9 @@ class AwsContext:
 
     region: str | None = None
     profile: str | None = None
+    # How the adapter that made this context takes a region ("pass --region"), for the error
+    # when none is found; the core names no adapter's options itself.
+    region_hint: str = ""
     _session: Any = field(default=None, init=False, repr=False)
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -69,9 +72,9 @@ class AwsContext:
         region = self.region or self.session().region_name
         if not region:
             # Never a silent default: a bake in the wrong region is a bake in the wrong place.
-            raise BadInput(
-                "no AWS region: pass --region, set AWS_REGION, or set the profile's region"
-            )
+            ways = [self.region_hint] if self.region_hint else []
+            ways += ["set AWS_REGION", "set the profile's region"]
+            raise BadInput(f"no AWS region: {', '.join(ways[:-1])}, or {ways[-1]}")
         return check_region(region)
 
     # Typed clients for the services tfbake calls (types-boto3): mypy then checks every call's
@@ -151,7 +154,7 @@ def translate(err: Exception, action: str, region: str) -> AwsError | None:
         if "valid region" in message:
             return AwsError(
                 f"AWS does not know the region {region!r} ({action}: {code}); "
-                "check --region, AWS_REGION or the profile's region",
+                "check the region given, AWS_REGION or the profile's region",
                 code=code,
             )
         if code in {

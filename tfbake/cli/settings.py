@@ -26,4 +26,4 @@ class Settings:
                 click.echo(f"tfbake: {line}", err=True)
 
     def aws(self) -> AwsContext:
-        return AwsContext(region=self.region, profile=self.profile)
+        return AwsContext(region=self.region, profile=self.profile, region_hint="pass --region")
