@@ -189,7 +189,9 @@ def test_no_region_anywhere_is_bad_input(tmp_path: Path, sandbox: Sandbox) -> No
         "AWS_PROFILE": None,
     }
     result = run_tfbake("check", str(write_spec(tmp_path)), env=env)
-    assert_one_line_error(result, ExitCode.BAD_INPUT, "no AWS region: pass --region, set AWS_REGION")
+    assert_one_line_error(
+        result, ExitCode.BAD_INPUT, "no AWS region: pass --region, set AWS_REGION"
+    )
 
 
 def test_terraform_directory_without_module_calls_is_bad_input(tmp_path: Path) -> None:

@@ -163,7 +163,7 @@ def test_respects_min_age(ec2: Any) -> None:
     report = verdicts(gc_json("--keep", "1", "--min-age", "7"))
     assert report[old]["action"] == "remove"
     assert report[young]["action"] == "keep"
-    assert "younger than --min-age 7 day(s)" in report[young]["reason"]
+    assert "younger than the minimum age of 7 day(s)" in report[young]["reason"]
     assert report[newest]["action"] == "keep"
     # Without --min-age the young one is just another old ready AMI.
     assert verdicts(gc_json("--keep", "1"))[young]["action"] == "remove"

@@ -60,7 +60,7 @@ def test_never_removes_an_ami_a_rollback_just_returned(aws: AwsContext, ec2: Any
 
     assert result.code == 0, result.stderr
     assert existing_amis(ec2, [older, newer]) == {older, newer}
-    assert "within --grace 14 day(s)" in result.stdout
+    assert "within the grace period of 14 day(s)" in result.stdout
 
 
 def test_an_ami_whose_copy_is_in_use_in_its_region_stays(ec2: Any) -> None:

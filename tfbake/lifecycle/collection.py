@@ -160,15 +160,17 @@ def _why_kept(
     returned = last_returned(ami.tags)
     if returned is not None and now - returned < timedelta(days=grace_days):
         return (
-            f"returned by ensure at {ami.tags[tags.LAST_RETURNED]}, within --grace "
-            f"{grace_days:g} day(s): a rollback may be about to use it"
+            f"returned by ensure at {ami.tags[tags.LAST_RETURNED]}, within the grace period "
+            f"of {grace_days:g} day(s): a rollback may be about to use it"
         )
     if not ami.status:
         return f"no {tags.STATUS} tag: not made by a tfbake bake that this gc understands"
     if ami.created == UNKNOWN_CREATED:
         return "creation date unknown"
     if now - ami.created < timedelta(days=min_age_days):
-        return f"younger than --min-age {min_age_days:g} day(s) (created {ami.creation_date})"
+        return (
+            f"younger than the minimum age of {min_age_days:g} day(s) (created {ami.creation_date})"
+        )
     if among_newest:
         return f"one of the newest {keep} ready AMI(s) of {ami.name!r}"
     return None

@@ -41,7 +41,7 @@ def invalidate(
 ) -> tuple[Revocation, ...]:
     """Mark the AMI `target` names (an AMI id, or every AMI of a fingerprint) revoked."""
     if len(reason) > MAX_TAG_VALUE:
-        raise BadInput(f"--reason is {len(reason)} characters; EC2 tag values hold at most 256")
+        raise BadInput(f"the reason is {len(reason)} characters; EC2 tag values hold at most 256")
     amis = _targets(aws, target.strip().lower())
     pending = [ami.ami_id for ami in amis if ami.status == tags.STATUS_PENDING]
     if pending:
