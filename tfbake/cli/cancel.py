@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import click
 
+from tfbake.aws.calls import AwsContext
 from tfbake.bake.cancellation import cancel_execution
 from tfbake.bake.execution import ACTIVE, execution_status, find_active_execution
 from tfbake.bake.lock import BakeLock
@@ -36,7 +36,7 @@ def run_cancel(settings: Settings, target: str) -> None:
     )
 
 
-def _execution_of(aws: Any, spec: str) -> str | None:
+def _execution_of(aws: AwsContext, spec: str) -> str | None:
     """The execution SPEC's lock names; None when the lock named none and was cleared."""
     path = Path(spec)
     if not path.exists():

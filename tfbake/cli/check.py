@@ -6,10 +6,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from tfbake.aws.calls import AwsContext
 from tfbake.cli.render import (
     REGION_HEADER,
     RESULT_HEADER,
@@ -24,6 +25,9 @@ from tfbake.model.fingerprint import INPUT_FIELDS
 from tfbake.model.plan import FOUND, Result
 from tfbake.pipeline import check, plan_image_set, plan_spec_file
 from tfbake.spec.mapping import FIELDS, image_set_from_mapping
+
+if TYPE_CHECKING:
+    from tfbake.terraform.discover import ModuleCall
 
 REQUIRED_FIELDS = ("name", "images", "base_ami")
 
@@ -99,7 +103,7 @@ def check_terraform(
     click.get_current_context().exit(_exit_code(reports))
 
 
-def _check_call(call: Any, aws: Any) -> CallReport:
+def _check_call(call: ModuleCall, aws: AwsContext) -> CallReport:
     location = f"{call.file}:{call.line}" if call.line else str(call.file)
     unresolved = tuple(f"{u.field} = {u.expression} ({u.reason})" for u in call.unresolved)
     # Only an unknown fingerprint input stops the check; an unknown builder, tags or sharing

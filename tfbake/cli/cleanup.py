@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
 
 import click
 
 from tfbake.aws.calls import error_code
+from tfbake.bake.housekeeping import UnusedDocument
 from tfbake.bake.leftovers import Leftovers, sweep
+from tfbake.bake.stale_locks import StaleLock
 from tfbake.cli.render import table
 from tfbake.cli.settings import Settings
 from tfbake.model.errors import AwsError
@@ -56,7 +57,7 @@ def _report(settings: Settings, found: Leftovers, apply: bool, region: str) -> N
     click.echo(f"{verb}: {len(strays)} instance(s)")
 
 
-def _echo_locks(locks: list[Any], apply: bool) -> None:
+def _echo_locks(locks: list[StaleLock], apply: bool) -> None:
     if not locks:
         return
     rows = [[lock.fingerprint[:16], lock.record.execution_id or "-", lock.reason] for lock in locks]
@@ -65,7 +66,7 @@ def _echo_locks(locks: list[Any], apply: bool) -> None:
     click.echo(f"{verb}: {len(locks)} stale lock(s)")
 
 
-def _echo_documents(documents: list[Any], apply: bool) -> None:
+def _echo_documents(documents: list[UnusedDocument], apply: bool) -> None:
     if not documents:
         return
     click.echo(table(["DOCUMENT", "CREATED"], [[d.name, d.created.isoformat()] for d in documents]))
