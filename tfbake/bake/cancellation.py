@@ -12,11 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfbake.aws.calls import AwsContext, aws_errors, error_code, paginate
-from tfbake.bake.execution import ACTIVE, EXECUTION_NOT_FOUND
+from tfbake.bake.execution import (
+    ACTIVE,
+    EXECUTION_NOT_FOUND,
+    execution_status,
+    find_active_execution,
+)
 from tfbake.bake.lock import BakeLock
 from tfbake.model import tags
 from tfbake.model.ami import snapshot_ids, tag_map
 from tfbake.model.errors import AwsError, BadInput
+from tfbake.model.plan import Plan
 
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
@@ -28,6 +34,31 @@ class Cancelled:
     terminated: tuple[str, ...]
     discarded: tuple[str, ...]  # half-made AMIs deregistered
     lock_released: bool
+
+    @property
+    def was_running(self) -> bool:
+        return self.previous_status in ACTIVE
+
+
+def execution_of_plan(plan: Plan, aws: AwsContext) -> str | None:
+    """The execution the plan's bake lock names; None when it named none SSM knows, in which
+    case the lock is released (the bake it stood for runs, or never will)."""
+    region = aws.effective_region
+    ssm = aws.client("ssm")
+    lock = BakeLock(ssm, plan.fingerprint.value, region)
+    record = lock.read()
+    if record is None:
+        raise BadInput(
+            f"no bake in progress for {plan.image_set.name!r} "
+            f"(fingerprint {plan.fingerprint.short}) in {region}"
+        )
+    # A lock whose client died before recording its execution, or whose execution SSM no
+    # longer knows, wedges nothing once cleared.
+    execution_id = record.execution_id or find_active_execution(ssm, plan.fingerprint.value, region)
+    if execution_id and execution_status(ssm, execution_id, region) is not None:
+        return execution_id
+    lock.release(record)
+    return None
 
 
 def cancel_execution(aws: AwsContext, execution_id: str) -> Cancelled:

@@ -14,6 +14,7 @@ import base64
 import gzip
 import hashlib
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,14 @@ RECIPE_TEMPLATE = "recipe-command.yaml"
 RECIPE_SCRIPT = "recipe.sh"
 BUILDER_USER_DATA = "builder-user-data.sh"
 
+# Documents are named by their content: a prefix and the start of the content's hash.
+RUNBOOK_PREFIX = "tfbake-bake"
+RECIPE_PREFIX = "tfbake-recipe"
 _NAME_HASH_LENGTH = 12
+# Any name this or an earlier release gave a document.
+DOCUMENT_NAME_RE = re.compile(
+    rf"(?:{RUNBOOK_PREFIX}|{RECIPE_PREFIX})-[0-9a-f]{{{_NAME_HASH_LENGTH}}}"
+)
 _DOCUMENT_ACTIVE_TIMEOUT_SECONDS = 60.0
 
 
@@ -90,7 +98,7 @@ def _content_name(prefix: str, content: str) -> str:
 def runbook_content() -> str:
     """The bake runbook, naming the recipe document by its content-derived name."""
     recipe = recipe_command_content()
-    recipe_name = _content_name("tfbake-recipe", recipe)
+    recipe_name = _content_name(RECIPE_PREFIX, recipe)
     declarations = "\n".join(parameter.declarations() for parameter in CHUNKED)
     return (
         _template(RUNBOOK_TEMPLATE)
@@ -140,15 +148,15 @@ def builder_user_data() -> str:
 
 def document_names() -> DocumentNames:
     return DocumentNames(
-        runbook=_content_name("tfbake-bake", runbook_content()),
-        recipe=_content_name("tfbake-recipe", recipe_command_content()),
+        runbook=_content_name(RUNBOOK_PREFIX, runbook_content()),
+        recipe=_content_name(RECIPE_PREFIX, recipe_command_content()),
     )
 
 
 def recipe_digest() -> str:
     """sha256 over what decides what a builder does: both documents exactly as created.
 
-    The rendered documents, not their templates: the parameter slots (chunks.py) and patterns
+    The rendered documents, not their templates: the parameter slots (model/chunks.py) and patterns
     are rendered in, and the runbook names the recipe document by its content's hash.
     """
     digest = hashlib.sha256()

@@ -11,15 +11,13 @@ while anything may still read it:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from tfbake.aws.calls import aws_errors, paginate
+from tfbake.bake.documents import DOCUMENT_NAME_RE, RUNBOOK_PREFIX, document_names
 
-_TFBAKE_DOCUMENT_RE = re.compile(r"tfbake-(?:bake|recipe)-[0-9a-f]{12}")
-RUNBOOK_PREFIX = "tfbake-bake-"
 RUNNING_STATUSES = ["Pending", "InProgress", "Waiting", "Cancelling"]
 # Younger documents are kept: a release that just created them may be about to start a bake.
 MIN_AGE = timedelta(days=1)
@@ -32,8 +30,6 @@ class UnusedDocument:
 
 
 def find_unused_documents(ssm: Any, region: str, min_age: timedelta) -> list[UnusedDocument]:
-    from tfbake.bake.documents import document_names
-
     current = document_names()
     keep = {current.runbook, current.recipe} | _running_documents(ssm, region)
     now = datetime.now(timezone.utc)
@@ -49,7 +45,7 @@ def find_unused_documents(ssm: Any, region: str, min_age: timedelta) -> list[Unu
     unused = []
     for document in owned:
         name = document["Name"]
-        if not _TFBAKE_DOCUMENT_RE.fullmatch(name) or name in keep:
+        if not DOCUMENT_NAME_RE.fullmatch(name) or name in keep:
             continue
         created = document.get("CreatedDate") or _created(ssm, name, region)
         if now - created >= min_age:
@@ -74,7 +70,7 @@ def _running_documents(ssm: Any, region: str) -> set[str]:
     """The runbooks of bakes still running, and the recipe documents those runbooks name."""
     filters = [
         {"Key": "ExecutionStatus", "Values": RUNNING_STATUSES},
-        {"Key": "DocumentNamePrefix", "Values": [RUNBOOK_PREFIX]},
+        {"Key": "DocumentNamePrefix", "Values": [RUNBOOK_PREFIX + "-"]},
     ]
     with aws_errors("ssm:DescribeAutomationExecutions", region):
         running = {
@@ -90,5 +86,5 @@ def _running_documents(ssm: Any, region: str) -> set[str]:
     for runbook in running:
         with aws_errors(f"ssm:GetDocument {runbook}", region):
             content = ssm.get_document(Name=runbook).get("Content", "")
-        names.update(_TFBAKE_DOCUMENT_RE.findall(content))
+        names.update(DOCUMENT_NAME_RE.findall(content))
     return names

@@ -8,9 +8,7 @@ from pathlib import Path
 import click
 
 from tfbake.aws.calls import AwsContext
-from tfbake.bake.cancellation import cancel_execution
-from tfbake.bake.execution import ACTIVE, execution_status, find_active_execution
-from tfbake.bake.lock import BakeLock
+from tfbake.bake.cancellation import cancel_execution, execution_of_plan
 from tfbake.cli.settings import Settings
 from tfbake.model.errors import BadInput
 from tfbake.pipeline import plan_spec_file
@@ -28,7 +26,7 @@ def run_cancel(settings: Settings, target: str) -> None:
     discarded = ", ".join(cancelled.discarded) or "none"
     what = (
         f"cancelled {cancelled.execution_id} (was {cancelled.previous_status})"
-        if cancelled.previous_status in ACTIVE
+        if cancelled.was_running
         else f"{cancelled.execution_id} had already ended ({cancelled.previous_status})"
     )
     click.echo(
@@ -42,23 +40,10 @@ def _execution_of(aws: AwsContext, spec: str) -> str | None:
     if not path.exists():
         raise BadInput(f"{spec!r} is neither an execution id nor a spec file")
     plan = plan_spec_file(path, aws)
-    region = aws.effective_region
-    ssm = aws.client("ssm")
-    lock = BakeLock(ssm, plan.fingerprint.value, region)
-    record = lock.read()
-    if record is None:
-        raise BadInput(
-            f"no bake in progress for {plan.image_set.name!r} "
-            f"(fingerprint {plan.fingerprint.short}) in {region}"
+    execution_id = execution_of_plan(plan, aws)
+    if execution_id is None:
+        click.echo(
+            f"released the lock of {plan.image_set.name!r} (fingerprint {plan.fingerprint.short}): "
+            "it named no bake SSM knows"
         )
-    # A lock whose client died before recording its execution, or whose execution SSM no
-    # longer knows, wedges nothing once cleared: the bake it stands for runs, or never will.
-    execution_id = record.execution_id or find_active_execution(ssm, plan.fingerprint.value, region)
-    if execution_id and execution_status(ssm, execution_id, region) is not None:
-        return execution_id
-    lock.release(record)
-    click.echo(
-        f"released the lock of {plan.image_set.name!r} (fingerprint {plan.fingerprint.short}): "
-        "it named no bake SSM knows"
-    )
-    return None
+    return execution_id

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from tfbake.aws.calls import AwsContext
 from tfbake.cli.render import (
     REGION_HEADER,
     RESULT_HEADER,
@@ -20,16 +18,12 @@ from tfbake.cli.render import (
     table,
 )
 from tfbake.cli.settings import Settings
-from tfbake.model.errors import BadInput, ExitCode, TfbakeError
-from tfbake.model.fingerprint import INPUT_FIELDS
-from tfbake.model.plan import FOUND, Result
-from tfbake.pipeline import check, plan_image_set, plan_spec_file
-from tfbake.spec.mapping import FIELDS, image_set_from_mapping
+from tfbake.model.errors import BadInput, ExitCode
+from tfbake.model.plan import FOUND
+from tfbake.pipeline import check, plan_spec_file
 
 if TYPE_CHECKING:
-    from tfbake.terraform.discover import ModuleCall
-
-REQUIRED_FIELDS = ("name", "images", "base_ami")
+    from tfbake.terraform.module_check import CallReport
 
 
 def check_spec(settings: Settings, spec: Path) -> None:
@@ -50,21 +44,6 @@ def check_spec(settings: Settings, spec: Path) -> None:
     click.get_current_context().exit(ExitCode.OK if complete else ExitCode.AMI_MISSING)
 
 
-@dataclass(frozen=True)
-class CallReport:
-    """One module call of a Terraform directory, checked as far as its values allow."""
-
-    address: str
-    location: str
-    result: Result | None
-    problem: str | None  # why it could not be checked
-    unresolved: tuple[str, ...]
-
-    @property
-    def status(self) -> str:
-        return self.result.status if self.result else "unchecked"
-
-
 def check_terraform(
     settings: Settings,
     directory: Path,
@@ -74,17 +53,11 @@ def check_terraform(
     recursive: bool = False,
     allow_empty: bool = False,
 ) -> None:
-    from tfbake.terraform.discover import discover, terraform_roots
+    from tfbake.terraform.module_check import check_module_call, find_module_calls
 
-    roots = terraform_roots(directory) if recursive else [directory]
-    assignments = _parse_vars(variables)
-    calls = [
-        call
-        for root in roots
-        for call in discover(
-            root, var_files=var_files, variables=assignments, undeclared_ok=recursive
-        )
-    ]
+    roots, calls = find_module_calls(
+        directory, var_files, _parse_vars(variables), recursive=recursive
+    )
     if not calls and not allow_empty:
         # A CI gate pointed at the wrong directory must not pass by checking nothing.
         where = f"{directory} or below it" if recursive else directory
@@ -94,32 +67,13 @@ def check_terraform(
             "--allow-empty accepts that"
         )
     aws = settings.aws()
-    reports = [_check_call(call, aws) for call in calls]
+    reports = [check_module_call(call, aws) for call in calls]
     if settings.json:
         click.echo(json.dumps([_report_json(r) for r in reports], indent=2, sort_keys=True))
     else:
         _print_reports(directory, reports)
         click.echo(f"checked {len(reports)} module call(s) in {len(roots)} root(s)", err=True)
     click.get_current_context().exit(_exit_code(reports))
-
-
-def _check_call(call: ModuleCall, aws: AwsContext) -> CallReport:
-    location = f"{call.file}:{call.line}" if call.line else str(call.file)
-    unresolved = tuple(f"{u.field} = {u.expression} ({u.reason})" for u in call.unresolved)
-    # Only an unknown fingerprint input stops the check; an unknown builder, tags or sharing
-    # setting changes how a bake runs, not which AMI is the right one.
-    blocking = [u.field for u in call.unresolved if u.field in INPUT_FIELDS]
-    missing = [name for name in REQUIRED_FIELDS if name not in call.arguments]
-    if blocking or missing:
-        problem = "cannot resolve statically: " + ", ".join(blocking or missing)
-        return CallReport(call.address, location, None, problem, unresolved)
-    spec = {key: value for key, value in call.arguments.items() if key in FIELDS}
-    try:
-        image_set = image_set_from_mapping(spec, f"{location} {call.address}")
-        result = check(plan_image_set(image_set, aws), aws)
-    except TfbakeError as err:
-        return CallReport(call.address, location, None, err.one_line(), unresolved)
-    return CallReport(call.address, location, result, None, unresolved)
 
 
 def _exit_code(reports: Sequence[CallReport]) -> ExitCode:

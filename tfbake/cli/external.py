@@ -12,17 +12,19 @@ from tfbake.cli.settings import Settings
 from tfbake.model.errors import AmiMissing
 from tfbake.model.plan import FOUND
 from tfbake.pipeline import plan_image_set
-from tfbake.terraform.protocol import ON_MISSING_HINT, parse_query
+from tfbake.terraform.protocol import ON_MISSING_HINT, REGION_HINT, parse_query, reply
 
 
 def run_external(settings: Settings, stdin_text: str) -> None:
     query = parse_query(stdin_text, os.environ)
-    aws = AwsContext(region=query.region or settings.region,
-                     profile=query.profile or settings.profile)  # fmt: skip
+    aws = AwsContext(
+        region=query.region or settings.region,
+        profile=query.profile or settings.profile,
+        region_hint=REGION_HINT,
+    )
     plan = plan_image_set(query.image_set, aws)
     # Imported here: the bake machinery is not needed to fail fast on a bad query.
     from tfbake.cli.progress import LogFileProgress, external_log_path
-    from tfbake.cli.render import external_reply
     from tfbake.ensure import ensure
 
     log = LogFileProgress(external_log_path(), query.image_set.name)
@@ -45,4 +47,4 @@ def run_external(settings: Settings, stdin_text: str) -> None:
     if result.timing:
         log.write_timing(result.timing)
     # One write, after everything succeeded: Terraform must never see a partial object.
-    click.echo(json.dumps(external_reply(result), separators=(",", ":")))
+    click.echo(json.dumps(reply(result), separators=(",", ":")))

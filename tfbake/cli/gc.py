@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from tfbake.aws.calls import error_code
 from tfbake.cli.listing import created_text
 from tfbake.cli.render import table
 from tfbake.cli.settings import Settings
@@ -57,7 +58,7 @@ def run_gc(
         raise AwsError(
             f"gc stopped at `{outcome.left[0]}`: {outcome.error.one_line()}; "
             f"{len(outcome.left)} step(s) left undone",
-            code=outcome.error.code,
+            code=error_code(outcome.error),
         )
 
 

@@ -12,6 +12,7 @@ import click
 
 from tfbake import __version__
 from tfbake.cli.settings import Settings
+from tfbake.model import tags
 from tfbake.model.errors import ExitCode, TfbakeError
 
 # How alike an unknown option must be to a known one for it to be suggested.
@@ -132,16 +133,9 @@ def check(
 def external(settings: Settings) -> None:
     """Terraform's external data source protocol: a JSON query on stdin, a JSON map on stdout."""
     from tfbake.cli.external import run_external
-    from tfbake.model.errors import BadInput
-    from tfbake.spec.untrusted import MAX_INPUT_BYTES, decode_bounded
+    from tfbake.terraform.protocol import read_query_text
 
-    # Bytes, and no more than the limit: a text read would fail on bad UTF-8 with a traceback,
-    # and an unbounded one would take whatever is piped in.
-    try:
-        text = decode_bounded(sys.stdin.buffer.read(MAX_INPUT_BYTES + 1))
-    except ValueError as err:
-        raise BadInput(f"terraform query: stdin: {err}") from None
-    run_external(settings, text)
+    run_external(settings, read_query_text(sys.stdin.buffer))
 
 
 @cli.command()
@@ -214,7 +208,7 @@ def cleanup(settings: Settings, apply: bool, max_age_minutes: int) -> None:
     run_cleanup(settings, apply=apply, max_age_minutes=max_age_minutes)
 
 
-AMI_STATUSES = ["ready", "pending", "failed", "revoked"]
+AMI_STATUSES = [tags.STATUS_READY, tags.STATUS_PENDING, tags.STATUS_FAILED, tags.STATUS_REVOKED]
 
 
 @cli.command(name="list")

@@ -5,7 +5,6 @@ The JSON shapes here are contracts (documented in docs/cli.md): add keys, never 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,10 +14,6 @@ from tfbake.model.plan import Plan, Result
 
 RESULT_SCHEMA = "tfbake.result/1"
 INPUTS_SCHEMA = "tfbake.inputs/1"
-
-
-def pinned_images(plan: Plan) -> list[str]:
-    return sorted({str(image.pinned) for image in plan.images})
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
@@ -43,30 +38,12 @@ def result_json(result: Result) -> dict[str, Any]:
         "fingerprint": plan.fingerprint.value,
         "base_ami": plan.base_ami_id,
         "architecture": plan.architecture,
-        "images": pinned_images(plan),
+        "images": plan.pinned_images,
         "unusable_amis": [
             {"ami_id": ami.ami_id, "state": ami.state, "status": ami.status or None}
             for ami in result.unusable
         ],
         "timing": timing_json(result.timing) if result.timing else None,
-    }
-
-
-def external_reply(result: Result) -> dict[str, str]:
-    """The flat string map Terraform's external data source requires."""
-    plan = result.plan
-    return {
-        "ami_id": result.ami_id or "",
-        "ami_ids": json.dumps(result.ami_ids, separators=(",", ":"), sort_keys=True),
-        "ami_name": result.ami.ami_name if result.ami else "",
-        "fingerprint": plan.fingerprint.value,
-        "scheme": SCHEME,
-        "status": result.status,
-        "name": plan.image_set.name,
-        "region": result.region,
-        "base_ami": plan.base_ami_id,
-        "architecture": plan.architecture,
-        "images": json.dumps(pinned_images(plan), separators=(",", ":")),
     }
 
 
@@ -106,7 +83,7 @@ def plan_details(plan: Plan) -> list[str]:
     return [
         f"fingerprint {plan.fingerprint.value} ({SCHEME})",
         f"base AMI {plan.base_ami_id} ({plan.architecture})",
-        *(f"image {image}" for image in pinned_images(plan)),
+        *(f"image {image}" for image in plan.pinned_images),
     ]
 
 

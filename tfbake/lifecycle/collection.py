@@ -179,7 +179,7 @@ def _why_kept(
 def _why_removable(ami: AmiRecord, keep: int) -> str:
     if ami.status in (tags.STATUS_FAILED, tags.STATUS_REVOKED):
         return f"{ami.status}, not in use"
-    if ami.status == tags.STATUS_READY and ami.state == "available":
+    if ami.usable:
         return f"ready, older than the newest {keep} of {ami.name!r}, not in use"
     return f"not usable ({ami.shown_status}), not in use"
 

@@ -12,6 +12,7 @@ import re
 from tfbake.model.chunks import IMAGES, SLICE_CHARACTERS
 
 REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+ACCOUNT_ID_RE = re.compile(r"[0-9]{12}")
 # An AMI id as EC2 writes it.
 AMI_ID_RE = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 AMI_ID_SHAPE = "ami- and then 8 or 17 lower-case hex digits"

@@ -37,6 +37,11 @@ class Plan:
     images: tuple[ResolvedImage, ...]
     fingerprint: Fingerprint
 
+    @property
+    def pinned_images(self) -> list[str]:
+        """The references the bake pulls, each pinned by digest, sorted and without repeats."""
+        return sorted({str(image.pinned) for image in self.images})
+
 
 @dataclass(frozen=True)
 class RegionAmi:

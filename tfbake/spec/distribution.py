@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from tfbake.model.image_set import Distribution, Share, Volume
-from tfbake.model.patterns import KMS_KEY_RE, KMS_KEY_SHAPE, REGION_RE
+from tfbake.model.patterns import ACCOUNT_ID_RE, KMS_KEY_RE, KMS_KEY_SHAPE, REGION_RE
 from tfbake.spec.fields import Fields
 
 DISTRIBUTION_FIELDS = ("regions", "region_kms_keys", "share", "fast_snapshot_restore")
@@ -18,7 +18,6 @@ SHARE_FIELDS = ("accounts", "organizations", "organizational_units")
 
 
 ZONE_RE = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}(?:-[a-z]+-[0-9]+)?[a-z]")
-ACCOUNT_ID_RE = re.compile(r"[0-9]{12}")
 ORGANIZATION_RE = re.compile(
     r"arn:aws[a-z-]*:organizations::[0-9]{12}:organization/o-[a-z0-9]{10,32}"
 )

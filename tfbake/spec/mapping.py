@@ -24,7 +24,7 @@ from tfbake.model.image_set import (
     ImageSet,
     Volume,
 )
-from tfbake.model.patterns import AMI_ID_RE, AMI_ID_SHAPE, KMS_KEY_RE, KMS_KEY_SHAPE
+from tfbake.model.patterns import ACCOUNT_ID_RE, AMI_ID_RE, AMI_ID_SHAPE, KMS_KEY_RE, KMS_KEY_SHAPE
 from tfbake.model.reference import ImageReference, parse_references
 from tfbake.spec.distribution import (
     DISTRIBUTION_FIELDS,
@@ -35,7 +35,8 @@ from tfbake.spec.untrusted import check_plain
 
 NAME_RE = re.compile(r"[a-z0-9-]{1,48}")
 SSM_PATH_RE = re.compile(r"/?[A-Za-z0-9_.\-/]{1,2000}")
-ACCOUNT_RE = re.compile(r"[0-9]{12}|self|amazon|aws-marketplace|aws-backup-vault")
+# An owner of AMIs: an account id or one of EC2's owner aliases.
+OWNER_RE = re.compile(rf"{ACCOUNT_ID_RE.pattern}|self|amazon|aws-marketplace|aws-backup-vault")
 
 
 FIELDS = (
@@ -43,6 +44,8 @@ FIELDS = (
     "builder", "ami_owners", "insecure_registries", "registry_credentials_parameter", "ansible",
     *DISTRIBUTION_FIELDS,
 )  # fmt: skip
+# Fields no image set goes without.
+REQUIRED_FIELDS = ("name", "images", "base_ami")
 VOLUME_FIELDS = ("size", "type", "encrypted", "kms_key_id")
 BUILDER_FIELDS = (
     "instance_type", "subnet_id", "security_group_ids", "instance_profile",
@@ -136,7 +139,7 @@ def _owners(fields: Fields, name: str) -> tuple[str, ...]:
     value = fields.data.get(name)
     owners = (value,) if isinstance(value, str) else fields.strings(name)
     for owner in owners:
-        if not ACCOUNT_RE.fullmatch(owner):
+        if not OWNER_RE.fullmatch(owner):
             raise fields.error(name, f"{owner!r} is not a 12-digit account id or an owner alias")
     return owners
 

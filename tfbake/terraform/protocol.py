@@ -11,13 +11,14 @@ import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from tfbake.model.errors import BadInput
+from tfbake.model.fingerprint import SCHEME
 from tfbake.model.image_set import ImageSet
-from tfbake.model.plan import ON_MISSING_BAKE, ON_MISSING_CHOICES
+from tfbake.model.plan import ON_MISSING_BAKE, ON_MISSING_CHOICES, Result
 from tfbake.spec.mapping import FIELDS, image_set_from_mapping
-from tfbake.spec.untrusted import loads_json
+from tfbake.spec.untrusted import MAX_INPUT_BYTES, decode_bounded, loads_json
 
 PROTOCOL_VERSION = "1"
 ON_MISSING_ENV = "TFBAKE_ON_MISSING"
@@ -36,6 +37,8 @@ JSON_FIELDS = frozenset(
     | {"regions", "region_kms_keys", "share", "fast_snapshot_restore"}
 )
 SOURCE = "terraform query"
+# How a region reaches tfbake under Terraform, for the error when none does.
+REGION_HINT = "give the query a region (modules/baked-ami passes the provider's)"
 
 
 @dataclass(frozen=True)
@@ -120,3 +123,30 @@ def _on_missing(value: str | None, environ: Mapping[str, str]) -> str:
             f"{SOURCE}: {origin} {chosen!r} must be one of {', '.join(ON_MISSING_CHOICES)}"
         )
     return chosen
+
+
+def read_query_text(stream: BinaryIO) -> str:
+    """The query from stdin: bytes, and no more than the limit. A text read would fail on bad
+    UTF-8 with a traceback, and an unbounded one would take whatever is piped in."""
+    try:
+        return decode_bounded(stream.read(MAX_INPUT_BYTES + 1))
+    except ValueError as err:
+        raise BadInput(f"{SOURCE}: stdin: {err}") from None
+
+
+def reply(result: Result) -> dict[str, str]:
+    """The flat string map Terraform's external data source requires."""
+    plan = result.plan
+    return {
+        "ami_id": result.ami_id or "",
+        "ami_ids": json.dumps(result.ami_ids, separators=(",", ":"), sort_keys=True),
+        "ami_name": result.ami.ami_name if result.ami else "",
+        "fingerprint": plan.fingerprint.value,
+        "scheme": SCHEME,
+        "status": result.status,
+        "name": plan.image_set.name,
+        "region": result.region,
+        "base_ami": plan.base_ami_id,
+        "architecture": plan.architecture,
+        "images": json.dumps(plan.pinned_images, separators=(",", ":")),
+    }
