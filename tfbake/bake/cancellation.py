@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfbake.aws.calls import AwsContext, aws_errors, error_code, paginate
+from tfbake.aws.catalog import tagged_images
 from tfbake.bake.execution import (
     ACTIVE,
     EXECUTION_NOT_FOUND,
     execution_status,
     find_active_execution,
+    read_execution,
 )
 from tfbake.bake.lock import BakeLock
 from tfbake.model import tags
-from tfbake.model.ami import snapshot_ids, tag_map
 from tfbake.model.errors import AwsError, BadInput
 from tfbake.model.plan import Plan
 
@@ -65,10 +66,7 @@ def cancel_execution(aws: AwsContext, execution_id: str) -> Cancelled:
     region = aws.effective_region
     ssm = aws.client("ssm")
     try:
-        with aws_errors(f"ssm:GetAutomationExecution {execution_id}", region):
-            execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)[
-                "AutomationExecution"
-            ]
+        execution = read_execution(ssm, execution_id, region)
     except AwsError as err:
         if error_code(err) == EXECUTION_NOT_FOUND:
             raise BadInput(f"no SSM Automation execution {execution_id} in {region}") from None
@@ -125,24 +123,21 @@ def discard_unfinished_images(aws: AwsContext, execution_id: str) -> tuple[str, 
     """
     region = aws.effective_region
     ec2 = aws.client("ec2")
-    filters = [{"Name": f"tag:{tags.EXECUTION_ID}", "Values": [execution_id]}]
-    with aws_errors("ec2:DescribeImages", region):
-        images = list(paginate(ec2, "describe_images", "Images", Owners=["self"], Filters=filters))
     discarded = []
-    for image in images:
-        if tag_map(image).get(tags.STATUS) != tags.STATUS_PENDING:
+    for ami in tagged_images(ec2, ["self"], {tags.EXECUTION_ID: execution_id}, region):
+        if ami.status != tags.STATUS_PENDING:
             # Ready (the bake finished first), or failed/revoked: its fate is gc's to decide,
             # which checks that nothing uses it.
             continue
-        with aws_errors(f"ec2:DeregisterImage {image['ImageId']}", region):
+        with aws_errors(f"ec2:DeregisterImage {ami.ami_id}", region):
             ec2.create_tags(
-                Resources=[image["ImageId"]],
+                Resources=[ami.ami_id],
                 Tags=[{"Key": tags.STATUS, "Value": tags.STATUS_FAILED}],
             )
-            ec2.deregister_image(ImageId=image["ImageId"])
-            for snapshot in snapshot_ids(image):
+            ec2.deregister_image(ImageId=ami.ami_id)
+            for snapshot in ami.snapshot_ids:
                 ec2.delete_snapshot(SnapshotId=snapshot)
-        discarded.append(image["ImageId"])
+        discarded.append(ami.ami_id)
     return tuple(discarded)
 
 

@@ -23,6 +23,11 @@ ACTIVE = frozenset(
         "PendingChangeCalendarOverride",
     }
 )
+# What DescribeAutomationExecutions is asked for: a bake another client can attach to, and,
+# adding one that is cancelling (its cancel workflow still runs), a bake still reading its
+# documents. Both within ACTIVE.
+ATTACHABLE = ["Pending", "InProgress", "Waiting"]
+READING_DOCUMENTS = [*ATTACHABLE, "Cancelling"]
 SUCCESS = "Success"
 CANCELLED = frozenset({"Cancelled"})
 TIMED_OUT = "TimedOut"
@@ -64,11 +69,18 @@ def console_link(region: str, execution_id: str) -> str:
     )
 
 
-def snapshot(ssm: Any, execution_id: str, region: str) -> Snapshot:
+def read_execution(ssm: Any, execution_id: str, region: str) -> dict[str, Any]:
+    """GetAutomationExecution's answer; an AwsError (EXECUTION_NOT_FOUND when SSM does not know
+    the id) otherwise."""
     with aws_errors(f"ssm:GetAutomationExecution {execution_id}", region):
-        execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)[
-            "AutomationExecution"
-        ]
+        execution: dict[str, Any] = ssm.get_automation_execution(
+            AutomationExecutionId=execution_id
+        )["AutomationExecution"]
+    return execution
+
+
+def snapshot(ssm: Any, execution_id: str, region: str) -> Snapshot:
+    execution = read_execution(ssm, execution_id, region)
     steps = step_executions(ssm, execution, region)
     done = [s for s in steps if s.get("StepStatus") in ("Success", "Failed", "TimedOut")]
     running = next((s for s in steps if s.get("StepStatus") in ("InProgress", "Pending")), None)
@@ -190,7 +202,7 @@ def _logged_tail(
 def find_active_execution(ssm: Any, fingerprint: str, region: str) -> str | None:
     """The running bake of `fingerprint` (by its tag and parameter), None when there is none."""
     filters = [
-        {"Key": "ExecutionStatus", "Values": ["Pending", "InProgress", "Waiting"]},
+        {"Key": "ExecutionStatus", "Values": ATTACHABLE},
         {"Key": "TagKey", "Values": [tags.FINGERPRINT]},
     ]
     with aws_errors("ssm:DescribeAutomationExecutions", region):
@@ -202,22 +214,20 @@ def find_active_execution(ssm: Any, fingerprint: str, region: str) -> str | None
                 Filters=filters,
             )
         )
-        for metadata in listed:
-            execution_id = metadata["AutomationExecutionId"]
-            execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)
-            parameters = execution["AutomationExecution"].get("Parameters", {})
-            if (parameters.get("Fingerprint") or [""])[0] == fingerprint:
-                return str(execution_id)
+    for metadata in listed:
+        execution_id = metadata["AutomationExecutionId"]
+        parameters = read_execution(ssm, execution_id, region).get("Parameters", {})
+        if (parameters.get("Fingerprint") or [""])[0] == fingerprint:
+            return str(execution_id)
     return None
 
 
 def execution_status(ssm: Any, execution_id: str, region: str) -> str | None:
     """The execution's status, or None when SSM does not know it."""
     try:
-        with aws_errors(f"ssm:GetAutomationExecution {execution_id}", region):
-            execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)
+        execution = read_execution(ssm, execution_id, region)
     except AwsError as err:
         if error_code(err) == EXECUTION_NOT_FOUND:
             return None
         raise
-    return str(execution["AutomationExecution"].get("AutomationExecutionStatus", ""))
+    return str(execution.get("AutomationExecutionStatus", ""))

@@ -17,8 +17,8 @@ from typing import Any
 
 from tfbake.aws.calls import aws_errors, paginate
 from tfbake.bake.documents import DOCUMENT_NAME_RE, RUNBOOK_PREFIX, document_names
+from tfbake.bake.execution import READING_DOCUMENTS
 
-RUNNING_STATUSES = ["Pending", "InProgress", "Waiting", "Cancelling"]
 # Younger documents are kept: a release that just created them may be about to start a bake.
 MIN_AGE = timedelta(days=1)
 
@@ -69,7 +69,7 @@ def delete_documents(ssm: Any, region: str, documents: list[UnusedDocument]) -> 
 def _running_documents(ssm: Any, region: str) -> set[str]:
     """The runbooks of bakes still running, and the recipe documents those runbooks name."""
     filters = [
-        {"Key": "ExecutionStatus", "Values": RUNNING_STATUSES},
+        {"Key": "ExecutionStatus", "Values": READING_DOCUMENTS},
         {"Key": "DocumentNamePrefix", "Values": [RUNBOOK_PREFIX + "-"]},
     ]
     with aws_errors("ssm:DescribeAutomationExecutions", region):

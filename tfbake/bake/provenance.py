@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tfbake.aws.calls import aws_errors
-from tfbake.bake.execution import SUCCESS
+from tfbake.bake.execution import SUCCESS, read_execution
 from tfbake.model import tags
 from tfbake.model.ami import AmiRecord
 from tfbake.model.errors import BakeFailed
@@ -32,10 +32,7 @@ def proven_image(
     region: str,
 ) -> AmiRecord:
     """The ready AMI among `candidates` that execution `execution_id` provably created."""
-    with aws_errors(f"ssm:GetAutomationExecution {execution_id}", region):
-        execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)[
-            "AutomationExecution"
-        ]
+    execution = read_execution(ssm, execution_id, region)
     _verify_runbook(ssm, execution, configured_runbook, region)
     if execution.get("AutomationExecutionStatus") != SUCCESS:
         raise _unproven(execution_id, f"it is {execution.get('AutomationExecutionStatus')}")

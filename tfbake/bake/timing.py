@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from tfbake.aws.calls import aws_errors
+from tfbake.bake.execution import read_execution
 from tfbake.model.bake_timing import BakeTiming, RecipePart, StepTime, timing_lines
 from tfbake.model.errors import TfbakeError
 
@@ -30,10 +31,7 @@ def read_timing(ssm: Any, execution_id: str, region: str) -> BakeTiming | None:
     """The breakdown of an ended execution; None when AWS cannot tell (a courtesy, as the
     recipe's output tail is: it never replaces the outcome a caller reports)."""
     try:
-        with aws_errors(f"ssm:GetAutomationExecution {execution_id}", region):
-            execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)[
-                "AutomationExecution"
-            ]
+        execution = read_execution(ssm, execution_id, region)
         timing = timing_of(execution)
         output = _recipe_output(ssm, execution, region)
     except TfbakeError:
