@@ -28,7 +28,7 @@ def record_returned(ec2: Any, ami: AmiRecord, now: datetime | None = None) -> No
     previous = last_returned(ami.tags)
     if previous is not None and now - previous < REFRESH_AFTER:
         return
-    stamp = now.isoformat(timespec="seconds").replace("+00:00", "Z")
+    stamp = tags.timestamp(now)
     try:
         ec2.create_tags(Resources=[ami.ami_id], Tags=[{"Key": tags.LAST_RETURNED, "Value": stamp}])
     except Exception:  # bookkeeping: the AMI is returned whether or not it could be tagged

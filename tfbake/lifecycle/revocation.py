@@ -50,7 +50,7 @@ def invalidate(
             f"{', '.join(pending)} is still being baked ({tags.STATUS} = pending): "
             "wait for the bake to end, then rerun"
         )
-    revoked_at = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    revoked_at = tags.timestamp(now or datetime.now(timezone.utc))
     revocations = []
     for ami in amis:
         revocations.append(_revoke(aws, ami, revoked_at, reason))

@@ -7,6 +7,7 @@ of the runbook (pulls, verification, image creation) succeeded.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 PREFIX = "tfbake:"
 
@@ -34,6 +35,12 @@ STATUS_FAILED = "failed"
 STATUS_REVOKED = "revoked"
 
 ROLE_BUILDER = "builder"
+
+
+def timestamp(moment: datetime) -> str:
+    """A moment as tfbake's tags write it (REVOKED_AT, LAST_RETURNED): ISO 8601 in UTC, to the
+    second, like 2026-01-31T12:00:00Z."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def is_reserved(key: str) -> bool:
