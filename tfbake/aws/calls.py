@@ -151,6 +151,9 @@ def translate(err: Exception, action: str, region: str) -> AwsError | None:
                 f"permission{': ' + _first_line(message) if message else ''}",
                 code=code,
             )
+        # The one place a message is read: AWS answers a request signed for a region that does
+        # not exist with a signature error (SignatureDoesNotMatch, InvalidSignatureException),
+        # the code of bad credentials too; only the message tells the two apart.
         if "valid region" in message:
             return AwsError(
                 f"AWS does not know the region {region!r} ({action}: {code}); "
