@@ -53,6 +53,6 @@ def test_an_unknown_region_is_answered_as_aws_does_and_named(
 ) -> None:
     result = run_tfbake("check", str(write_spec(tmp_path, base_ami=BASE)), "--region", "us-east-9")
     assert_one_line_error(result, ExitCode.AWS, "AWS does not know the region 'us-east-9'",
-                          "--region")  # fmt: skip
+                          "check the region given")  # fmt: skip
     assert "HTML" not in result.stderr
     assert "Traceback" not in capfd.readouterr().err  # the sandbox's own output, in this process
