@@ -74,8 +74,8 @@ def compare_with_previous(plan: Plan, aws: AwsContext) -> Comparison:
     if previous is None:
         return Comparison(current.value, None, "", recorded=False, changes=())
     recorded = load_manifest(aws.client("ssm"), previous.fingerprint, region)
-    changed = recorded is not None and previous.fingerprint != current.value
-    changes = tuple(compare(recorded, current.manifest)) if recorded and changed else ()
+    same = previous.fingerprint == current.value
+    changes = () if recorded is None or same else tuple(compare(recorded, current.manifest))
     return Comparison(
         current.value, previous.ami_id, previous.fingerprint, recorded is not None, changes
     )

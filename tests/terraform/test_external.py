@@ -48,7 +48,9 @@ def test_returns_the_ready_ami_as_a_flat_string_map(ec2: Any, sandbox: Sandbox) 
 
 def test_missing_ami_with_on_missing_fail(sandbox: Sandbox) -> None:
     result = external(query(on_missing="fail"))
-    assert_one_line_error(result, ExitCode.AMI_MISSING, "no ready AMI", "on_missing is fail")
+    assert_one_line_error(result, ExitCode.AMI_MISSING, "no ready AMI", "on_missing is fail",
+                          "comes from TFBAKE_ON_MISSING or the module",
+                          "`TFBAKE_ON_MISSING=bake terraform apply`")  # fmt: skip
 
 
 def test_environment_overrides_on_missing(sandbox: Sandbox) -> None:

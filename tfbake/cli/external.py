@@ -30,10 +30,6 @@ def run_external(settings: Settings, stdin_text: str) -> None:
     log = LogFileProgress(external_log_path(), query.image_set.name)
     try:
         result = ensure(plan, aws, on_missing=query.on_missing, on_progress=log)
-    except AmiMissing as err:
-        log.write(f"failed: {err}")
-        # ensure knows only that on_missing is fail; where that was set is Terraform's side.
-        raise AmiMissing(f"{err.message} {ON_MISSING_HINT}") from None
     except Exception as err:
         log.write(f"failed: {err}")
         details = getattr(err, "details", "")
@@ -41,6 +37,9 @@ def run_external(settings: Settings, stdin_text: str) -> None:
             log.write("recipe output:\n" + details)
         for line in getattr(err, "breakdown", ()):
             log.write(line)
+        if isinstance(err, AmiMissing):
+            # ensure knows only that on_missing is fail; where that was set is Terraform's side.
+            raise AmiMissing(f"{err.message} {ON_MISSING_HINT}") from None
         raise
     if result.status != FOUND:
         log.write(f"{result.status} {result.ami_id}")

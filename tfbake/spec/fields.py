@@ -14,7 +14,7 @@ WHOLE_NUMBER_RE = re.compile(r"[0-9]{1,18}")
 
 
 # A field's name -> the line it was written on, when the source has lines.
-Locator = Callable[[str], "int | None"]
+Locator = Callable[[str], int | None]
 
 
 def nowhere(_name: str) -> int | None:
