@@ -118,6 +118,7 @@ class Fleet:
 
     def _boot(self, entry: _Instance, user_data: bytes) -> None:
         machine = entry.machine
+        self._reaper.machine_starting(machine.instance_id, str(machine.root), machine.cgroup)
         try:
             machine.boot(user_data, hostname=_hostname(entry.record))
         except MachineError as err:

@@ -49,6 +49,11 @@ class Reaper:
         )
         self._send({"owner": owner, "state_dir": str(state_dir), "remove": remove_state_dir})
 
+    def machine_starting(self, instance_id: str, root: str, cgroup: str) -> None:
+        """Before the machine's nspawn runs: until `machine_started` names its pids, the guard
+        ends it by its cgroup, so a sandbox killed while a machine boots leaves none behind."""
+        self._send({"started": Started(instance_id, 0, 0, root, cgroup).__dict__})
+
     def machine_started(self, started: Started) -> None:
         self._send({"started": started.__dict__})
 
@@ -83,14 +88,52 @@ def _is_nspawn_of(pid: int, root: str) -> bool:
     return f"--directory={root}".encode() in arguments
 
 
+def _pids_in(cgroup: str) -> list[int]:
+    """Every process in the machine's own cgroup or below it (no other process is there)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            paths = [line.split(":", 2)[2] for line in (entry / "cgroup").read_text().splitlines()]
+        except (OSError, IndexError):
+            continue
+        if any(path == f"/{cgroup}" or path.startswith(f"/{cgroup}/") for path in paths):
+            found.append(int(entry.name))
+    return found
+
+
+def _end_booting(owner: str, booting: list[Started]) -> None:
+    # Machines whose pids the sandbox had not reported yet: found by their cgroup alone.
+    for started in booting:
+        for pid in _pids_in(started.cgroup):
+            if _is_nspawn_of(pid, started.root):
+                _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + _GRACE_SECONDS
+    while time.monotonic() < deadline and any(_pids_in(s.cgroup) for s in booting):
+        time.sleep(0.1)
+    for started in booting:
+        while pids := _pids_in(started.cgroup):
+            for pid in pids:
+                _signal(pid, signal.SIGKILL)
+            time.sleep(0.05)
+        release_host_state_of(owner, started)
+
+
+def release_host_state_of(owner: str, started: Started) -> None:
+    from tfbake.sandbox.machines.machine import release_host_state
+
+    release_host_state(owner, started.instance_id, Path(started.root))
+
+
 def _signal(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
 
 
-def end_machines(owner: str, machines: dict[str, Started]) -> None:
-    from tfbake.sandbox.machines.machine import release_host_state
-
+def end_machines(owner: str, every: dict[str, Started]) -> None:
+    _end_booting(owner, [s for s in every.values() if not s.leader_pid])
+    machines = {key: s for key, s in every.items() if s.leader_pid}
     for started in machines.values():
         if _is_nspawn_of(started.nspawn_pid, started.root):
             _signal(started.nspawn_pid, signal.SIGTERM)  # nspawn halts the machine cleanly
@@ -107,7 +150,7 @@ def end_machines(owner: str, machines: dict[str, Started]) -> None:
     for started in machines.values():
         while _is_machine(started.leader_pid, started.cgroup):
             time.sleep(0.05)
-        release_host_state(owner, started.instance_id, Path(started.root))
+        release_host_state_of(owner, started)
 
 
 def serve(stream: IO[str]) -> None:
