@@ -139,3 +139,16 @@ def test_the_waiting_client_polls_often_enough_to_notice_the_end_within_10_s(
     assert len(waits) >= 5, waits
     # At most 10 s late, and at least 5 s apart once settled: <= 12 polls a minute.
     assert 5 <= max(waits) <= 10
+
+
+def test_a_failed_bake_times_its_docker_install_once(tmp_path: Path) -> None:
+    # The failure summary repeats the output's last lines, the install's timing among them.
+    builder = make_scratch_builder(tmp_path)
+    builder.without("docker")
+    run = builder.run(
+        SSM_Images="registry.example.com/web:1.0@sha256:" + "a" * 64,
+        TFBAKE_TEST_FAILED_UNITS="docker.service",
+    )
+    assert run.returncode != 0
+    assert run.output.count("tfbake: timed install docker") == 2, run.output
+    assert [p.subject for p in recipe_parts(run.output) if p.kind == "install"] == ["docker"]

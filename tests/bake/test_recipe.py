@@ -525,6 +525,68 @@ def test_enables_docker_and_the_ssm_agent_at_boot(builder: ScratchBuilder, agent
     assert ["enable", agent_unit] in systemctl
 
 
+DOCKERD_REASON = (
+    "unable to configure the Docker daemon with file /etc/docker/daemon.json: "
+    "invalid character 'x' looking for beginning of value"
+)
+
+
+def _journal(unit: str, program: str, *said: str) -> list[list[str]]:
+    return [
+        *([program, f"early line {n}"] for n in range(30)),
+        *([program, line] for line in said),
+        ["systemd", f"{unit}: Main process exited, code=exited, status=1/FAILURE"],
+        ["systemd", f"Failed to start {unit} - its description."],
+    ]
+
+
+def test_a_docker_that_will_not_start_is_explained_by_its_journal(
+    builder: ScratchBuilder,
+) -> None:
+    journal = {"docker.service": _journal("docker.service", "dockerd", DOCKERD_REASON)}
+    run = bake(
+        builder,
+        TFBAKE_TEST_FAILED_UNITS="docker.service",
+        TFBAKE_TEST_JOURNAL=json.dumps(journal),
+    )
+    assert_failed_with(run, f"docker.service did not start: {DOCKERD_REASON}")
+    shown = run.output.split("the last lines of its journal:", 1)[1]
+    assert "Main process exited" in shown
+    # Bounded: the journal's last 20 lines, not all of it.
+    assert "early line 11" not in shown and "early line 29" in shown
+    assert not run.calls_to("docker")
+
+
+def test_a_containerd_that_will_not_start_is_named_before_docker(
+    builder: ScratchBuilder,
+) -> None:
+    journal = {
+        "containerd.service": _journal(
+            "containerd.service", "containerd", "failed to load TOML: /etc/containerd/config.toml"
+        ),
+        "docker.service": _journal("docker.service", "dockerd", "dependency failed"),
+    }
+    run = bake(
+        builder,
+        TFBAKE_TEST_FAILED_UNITS="docker.service containerd.service",
+        TFBAKE_TEST_JOURNAL=json.dumps(journal),
+    )
+    assert_failed_with(
+        run, "containerd.service did not start: failed to load TOML: /etc/containerd/config.toml"
+    )
+
+
+def test_a_unit_journal_line_is_cut_to_a_bounded_width(builder: ScratchBuilder) -> None:
+    journal = {"docker.service": _journal("docker.service", "dockerd", "x" * 5000)}
+    run = bake(
+        builder,
+        TFBAKE_TEST_FAILED_UNITS="docker.service",
+        TFBAKE_TEST_JOURNAL=json.dumps(journal),
+    )
+    assert_failed_with(run, "docker.service did not start: " + "x" * 100)
+    assert "x" * 301 not in run.output
+
+
 def test_fails_when_no_ssm_agent_unit_exists(builder: ScratchBuilder) -> None:
     run = bake(builder, TFBAKE_TEST_UNITS="docker.service")
     assert_failed_with(run, "no SSM agent unit found")

@@ -3,6 +3,7 @@ with the builder machine gone and no image marked ready."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -92,4 +93,32 @@ def test_a_registry_that_is_down(real_sandbox: RealSandbox, tmp_path: Path) -> N
         "real-registry-down",
         "connection refused",
         f"pull failed: {reference}",
+    )
+
+
+def test_a_base_whose_docker_will_not_start(
+    real_sandbox: RealSandbox, real_registry: RegistryServer, tmp_path: Path
+) -> None:
+    # The base: an AMI whose Docker configuration was broken after its images were pulled, so
+    # that its Docker does not start at the next boot.
+    image = push_busybox_image(real_registry, "docker-broken", "1")
+    reference = image.reference(real_registry.host)
+    base_spec = bake_spec(
+        tmp_path,
+        "real-broken-docker-base",
+        [reference],
+        provision=["printf '{broken' >/etc/docker/daemon.json"],
+    )
+    base = ensure(real_sandbox, base_spec)
+    assert base.code == 0, base.stderr[-3000:]
+    spec = bake_spec(
+        tmp_path, "real-on-broken-docker", [reference], base_ami=json.loads(base.stdout)["ami_id"]
+    )
+    result = ensure(real_sandbox, spec)
+    assert_failed_at_the_recipe(
+        real_sandbox,
+        result,
+        "real-on-broken-docker",
+        "docker.service did not start: unable to configure the Docker daemon with file "
+        "/etc/docker/daemon.json",
     )

@@ -175,3 +175,24 @@ def test_autoscaling_listings_are_paged(
     assert len(first[key]) == 100 and first["NextToken"]
     pages = autoscaling.get_paginator(operation).paginate()
     assert len([item for page in pages for item in page[key]]) == 120
+
+
+def test_run_instances_gives_its_instance_profile_to_every_instance(
+    sandbox: Sandbox, clients: tuple[Any, Any, Any]
+) -> None:
+    ec2, _, _ = clients
+    AwsContext().client("iam").create_instance_profile(InstanceProfileName="every-one")
+    base = AwsContext().client("ssm").get_parameter(Name=PARAMETER_PREFIX + "x86_64")
+    launched = ec2.run_instances(
+        ImageId=base["Parameter"]["Value"],
+        MinCount=3,
+        MaxCount=3,
+        IamInstanceProfile={"Name": "every-one"},
+    )["Instances"]
+    ids = [instance["InstanceId"] for instance in launched]
+    described = ec2.describe_instances(InstanceIds=ids)["Reservations"][0]["Instances"]
+    profiles = [instance.get("IamInstanceProfile", {}).get("Arn", "") for instance in described]
+    assert len(profiles) == 3 and all(arn.endswith("/every-one") for arn in profiles), profiles
+    associations = ec2.describe_iam_instance_profile_associations()
+    associated = {a["InstanceId"] for a in associations["IamInstanceProfileAssociations"]}
+    assert associated >= set(ids)

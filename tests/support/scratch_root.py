@@ -42,9 +42,11 @@ SYSTEM_TOOLS = (
     "truncate",
     "sleep",
     "cut",
+    "timeout",
 )
 STAND_INS = (
-    "docker", "systemctl", "apt-get", "dnf", "aws", "cloud-init", "sync", "ansible-playbook",
+    "docker", "systemctl", "journalctl", "apt-get", "dnf", "aws", "cloud-init", "sync",
+    "ansible-playbook",
 )  # fmt: skip
 
 OS_RELEASES = {
@@ -189,11 +191,33 @@ def docker():
 
 def systemctl():
     record()
+    failed = os.environ.get("TFBAKE_TEST_FAILED_UNITS", "").split()
     if args[:1] == ["list-unit-files"]:
         units = os.environ.get("TFBAKE_TEST_UNITS", "").split()
         for unit in args[1:]:
             if not unit.startswith("-") and unit in units:
                 print(f"{unit} enabled enabled")
+    elif args[:2] == ["enable", "--now"] and args[2] in failed:
+        print(f"Job for {args[2]} failed because the control process exited with error code.")
+        sys.exit(1)
+    elif args[:1] == ["is-failed"]:
+        sys.exit(0 if args[-1] in failed else 1)
+
+
+def journalctl():
+    # TFBAKE_TEST_JOURNAL: {unit: [[sender, text], ...]}. A unit's journal (--unit) holds
+    # systemd's lines about it too; _SYSTEMD_UNIT= matches only what its own processes logged.
+    record()
+    journal = json.loads(os.environ.get("TFBAKE_TEST_JOURNAL", "{}"))
+    wanted = int(args[args.index("--lines") + 1]) if "--lines" in args else 10**6
+    lines = []
+    if "--unit" in args:
+        lines = [text for _, text in journal.get(args[args.index("--unit") + 1], [])]
+    for arg in args:
+        if arg.startswith("_SYSTEMD_UNIT="):
+            own = journal.get(arg.split("=", 1)[1], [])
+            lines = [text for sender, text in own if sender != "systemd"]
+    print("\n".join(lines[-wanted:]))
 
 
 def package_manager(programs):
@@ -239,6 +263,8 @@ if name == "docker":
     docker()
 elif name == "systemctl":
     systemctl()
+elif name == "journalctl":
+    journalctl()
 elif name == "apt-get":
     package_manager({"docker.io": "docker", "ansible-core": "ansible-playbook"})
 elif name == "dnf":

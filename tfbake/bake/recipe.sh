@@ -301,8 +301,36 @@ ssm_agent_unit() {
     return 1
 }
 
+# A unit's own last words, bounded in lines, width and time: what dockerd or containerd said as
+# it died. On EC2 nobody can read the journal of a builder that is already terminated, and
+# systemd's "see journalctl" says nothing to the user reading the failure report.
+unit_journal() {
+    timeout 20 journalctl --unit "$1" --no-pager --lines 20 --output cat 2>/dev/null |
+        cut -c 1-300 || true
+}
+
+unit_last_word() {
+    timeout 20 journalctl "_SYSTEMD_UNIT=$1" --no-pager --lines 1 --output cat 2>/dev/null |
+        cut -c 1-300 || true
+}
+
+# Starts a container runtime's unit now and at every boot, or fails quoting why it would not
+# start. The units it needs come first: a containerd that died takes docker.service with it.
+start_runtime() {
+    local unit="$1" failed reason
+    shift
+    systemctl enable --now "$unit" && return 0
+    for failed in "$@" "$unit"; do
+        systemctl is-failed --quiet "$failed" || [[ "$failed" == "$unit" ]] || continue
+        say "$failed did not start; the last lines of its journal:"
+        unit_journal "$failed" | sed 's/^/    /'
+        reason="$(unit_last_word "$failed")"
+        fail "$failed did not start: ${reason:-its journal holds no message of its own}"
+    done
+}
+
 enable_services() {
-    systemctl enable --now docker.service
+    start_runtime docker.service containerd.service
     say "Docker enabled at boot"
     local unit
     unit="$(ssm_agent_unit)" ||

@@ -25,6 +25,8 @@ BUILDER_STEP = "IdentifyBuilder"
 TIMED_LINE = re.compile(
     r"^tfbake: timed (pull|pulls|install) (\S+) ([0-9]+\.[0-9]{3}) s$", re.MULTILINE
 )
+# Where the recipe's closing summary begins (recipe.sh, finish_bounded_output).
+SUMMARY_LINE = re.compile(r"^tfbake: summary: ", re.MULTILINE)
 
 
 def read_timing(ssm: Any, execution_id: str, region: str) -> BakeTiming | None:
@@ -60,10 +62,12 @@ def timing_of(execution: Mapping[str, Any]) -> BakeTiming:
 
 
 def recipe_parts(output: str) -> tuple[RecipePart, ...]:
-    """The recipe's timed lines in its output (pure)."""
+    """The recipe's timed lines in its output (pure). A failed recipe's summary repeats its
+    last lines; only what comes before it counts."""
+    body = SUMMARY_LINE.split(output, maxsplit=1)[0]
     return tuple(
         RecipePart(kind, subject, float(seconds))
-        for kind, subject, seconds in TIMED_LINE.findall(output)
+        for kind, subject, seconds in TIMED_LINE.findall(body)
     )
 
 

@@ -249,10 +249,11 @@ def _start(host: str, port: int, region: str, fleet: Fleet | None) -> Sandbox:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
-    from tfbake.sandbox import ec2_images, pagination
+    from tfbake.sandbox import ec2_images, ec2_instances, pagination
 
     pagination.install()
     ec2_images.install()
+    ec2_instances.install()
     instance_refresh.install()
 
     class QuietHandler(WSGIRequestHandler):

@@ -33,6 +33,13 @@ _NSPAWN_LOCKS = Path("/run/systemd/nspawn/locks")
 _NSPAWN_PROPAGATE = Path("/run/systemd/nspawn/propagate")
 AGENT_UNIT = "amazon-ssm-agent.service"
 AGENT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Whatever the host's network settings are, dockerd inside a machine changes none of them.
+DOCKERD_SANDBOX_OPTIONS = (
+    "--bridge=none",
+    "--iptables=false",
+    "--ip-masq=false",
+    "--ip-forward=false",
+)
 
 _CGROUP_SHIM = """\
 [Unit]
@@ -59,9 +66,11 @@ ConditionPathExists=/run/tfbake-sandbox/sshd-may-listen
 def _docker_shim(cgroup_parent: str) -> str:
     return (
         "[Service]\n"
-        "# tfbake sandbox: no bridge or iptables rules on the host's shared network, and\n"
-        "# containers in this machine's own cgroups.\n"
-        f'Environment="DOCKER_OPTS=--bridge=none --iptables=false --ip-masq=false '
+        "# tfbake sandbox: the machine shares the host's network namespace and sees /proc/sys\n"
+        "# read-only, so dockerd must leave its configuration alone: no bridge, no iptables\n"
+        "# rules, and no IP forwarding to turn on (dockerd dies where the host has it off).\n"
+        "# Containers run in this machine's own cgroups.\n"
+        f'Environment="DOCKER_OPTS={" ".join(DOCKERD_SANDBOX_OPTIONS)} '
         f'--cgroup-parent={cgroup_parent}"\n'
     )
 
@@ -75,6 +84,9 @@ class Machine:
     instance_id: str
     directory: Path  # holds root/, seed/, platform/ and console.log
     owner: str  # the sandbox's own tag in cgroup names: only its groups are ever removed
+    # None: the host's network namespace (what the sandbox's instances use, so that a registry
+    # on the host's loopback is reachable); a path (/run/netns/NAME): that namespace instead.
+    network_namespace: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     leader: int | None = None  # the machine's PID 1, as the host sees it
 
@@ -110,6 +122,8 @@ class Machine:
             f"--bind-ro={self.directory / 'seed'}:/var/lib/cloud/seed/nocloud",
             f"--bind-ro={self.directory / 'platform'}:/run/systemd/system",
         ]
+        if self.network_namespace is not None:
+            command.append(f"--network-namespace-path={self.network_namespace}")
         # Joined to its own cgroups before exec: nspawn makes its groups below its own.
         procs = " ".join(
             f"{CGROUP_ROOT / h / self.cgroup / 'cgroup.procs'}" for h in _NSPAWN_HIERARCHIES
