@@ -29,9 +29,6 @@ module "web_ami" {
   salt         = var.salt
   builder      = module.bake_infra.builder
   tags         = { example = "sandbox" }
-  # Bakes in the sandbox cost nothing, so here a plan may bake too. In a real account keep
-  # the module's default (fail: a plan never bakes) and apply with TFBAKE_ON_MISSING=bake.
-  on_missing     = "bake"
   tfbake_command = var.tfbake_command
 }
 

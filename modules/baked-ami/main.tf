@@ -1,6 +1,16 @@
 data "aws_region" "current" {}
 
 locals {
+  # This module's release, and the tfbake releases it works with: tfbake refuses a module it is
+  # too old or too new for, in one line naming both and the install command.
+  module_version  = "0.2.0"
+  tfbake_versions = ">= 0.2.0, < 0.3.0"
+
+  # tfbake run through a launcher that says how to install it when it is missing, instead of
+  # the provider's "executable file not found". Values reach it as arguments, never as text.
+  launcher = "command -v \"$1\" >/dev/null 2>&1 || { echo \"tfbake: error: $1 is not on the PATH of the machine running Terraform: install tfbake ${local.tfbake_versions} there: pipx install 'tfbake${replace(local.tfbake_versions, " ", "")}' (or pip install a wheel of it; see tfbake's README, Install)\" >&2; exit 127; }; exec \"$@\""
+  program  = concat(["/bin/sh", "-c", local.launcher, "tfbake"], var.tfbake_command)
+
   # AWS provider 6 calls the configured region `region` and deprecates `name`, which is all 5.x
   # has. lookup() reads whichever exists without naming a deprecated attribute in the source,
   # and try() evaluates the fallback only when `region` is absent.
@@ -30,7 +40,9 @@ locals {
   # ansible.directory travels absolute: tfbake would resolve a relative one against its own
   # working directory, which a data source's working_dir can change.
   query = {
-    protocol                       = "1"
+    protocol                       = "2"
+    module_version                 = local.module_version
+    tfbake_versions                = local.tfbake_versions
     name                           = var.name
     images                         = jsonencode(var.images)
     base_ami                       = var.base_ami
@@ -49,15 +61,14 @@ locals {
     share                          = var.share == null ? "" : jsonencode(var.share)
     fast_snapshot_restore          = var.fast_snapshot_restore == null ? "" : jsonencode(var.fast_snapshot_restore)
     region                         = local.region
-    on_missing                     = var.on_missing
   }
 }
 
-# Runs on every plan and apply: a lookup by fingerprint when the AMI exists (one DescribeImages),
-# a bake through SSM Automation when it does not. The bake is content-addressed, so reading
-# again with the same inputs returns the same AMI.
-data "external" "this" {
-  program = concat(var.tfbake_command, ["external"])
+# The plan reads, the apply acts. This lookup runs at every plan (and at an apply without a saved
+# plan) and never bakes or writes: it reports the fingerprint, the pinned inputs, and whether a
+# ready AMI exists.
+data "external" "lookup" {
+  program = concat(local.program, ["external"])
   query   = local.query
 
   # Rules that span variables, checked at plan as tfbake checks them before any bake.
@@ -82,4 +93,56 @@ data "external" "this" {
       error_message = "fast_snapshot_restore: every zone must be in the home region (${local.region})."
     }
   }
+}
+
+locals {
+  planned = data.external.lookup.result
+  found   = local.planned.status == "found"
+
+  # What the apply is handed: the query with the inputs the plan pinned (digests, base AMI), so
+  # that it bakes exactly what the plan showed, never a tag resolved again.
+  planned_query = merge(local.query, {
+    images              = local.planned.images
+    base_ami            = local.planned.base_ami
+    architecture        = local.planned.architecture
+    planned_fingerprint = local.planned.fingerprint
+    planned_ami         = local.planned.ami_id
+  })
+}
+
+# The bake to come, as a change a reviewer reads in the plan: the image set, its fingerprint and
+# the pinned images. It is replaced when the fingerprint changes (a moved tag, a new input) or
+# when an AMI of it was invalidated (bake_trigger), and its apply bakes, or finds, the AMI and
+# makes its region copies and shares. A failed or interrupted bake leaves it tainted, so the
+# next plan plans the bake again.
+resource "terraform_data" "bake" {
+  triggers_replace = local.planned.bake_trigger
+
+  input = {
+    image_set   = local.planned.name
+    fingerprint = local.planned.fingerprint
+    base_ami    = local.planned.base_ami
+    images      = jsondecode(local.planned.images)
+    region      = local.planned.region
+  }
+
+  provisioner "local-exec" {
+    interpreter = concat(local.program, ["bake-planned"])
+    command     = jsonencode(local.planned_query)
+  }
+}
+
+# The AMI the bake made, read once the bake resource is applied (depends_on defers the read to
+# the apply while the resource has a change pending). Not needed when the plan found the AMI,
+# which keeps a plan with nothing to bake to one lookup.
+data "external" "baked" {
+  count   = local.found ? 0 : 1
+  program = concat(local.program, ["external"])
+  query   = local.planned_query
+
+  depends_on = [terraform_data.bake]
+}
+
+locals {
+  result = local.found ? local.planned : data.external.baked[0].result
 }

@@ -247,19 +247,18 @@ variable "region" {
 }
 
 variable "on_missing" {
-  description = "What to do when no AMI has the fingerprint: \"fail\" (the default, so a terraform plan never bakes) or \"bake\" one. TFBAKE_ON_MISSING in the environment overrides it: the apply job runs TFBAKE_ON_MISSING=bake terraform apply."
+  description = "Removed in 0.2: a plan never bakes and the apply bakes what the plan showed. Leave it unset; TFBAKE_ON_MISSING=fail still keeps an apply from baking."
   type        = string
-  default     = "fail"
-  nullable    = false
+  default     = null
 
   validation {
-    condition     = contains(["bake", "fail"], var.on_missing)
-    error_message = "on_missing must be \"bake\" or \"fail\"."
+    condition     = var.on_missing == null
+    error_message = "on_missing was removed in modules/baked-ami 0.2: a plan never bakes, and the apply bakes what the plan showed (docs/external.md); delete the on_missing argument."
   }
 }
 
 variable "tfbake_command" {
-  description = "The command that runs tfbake, as a list (\"external\" is appended), e.g. [\"python3\", \"-m\", \"tfbake\"]."
+  description = "The command that runs tfbake, as a list (\"external\" or \"bake-planned\" is appended), e.g. [\"python3\", \"-m\", \"tfbake\"]."
   type        = list(string)
   default     = ["tfbake"]
 

@@ -79,7 +79,6 @@ module "web_ami" {
   regions        = var.regions
   share          = var.share
   builder        = { instance_profile = "tfbake-builder" }
-  on_missing     = "bake"
   tfbake_command = var.tfbake_command
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +40,17 @@ def query(**changes: Any) -> dict[str, str]:
         key: value if isinstance(value, str) else json.dumps(value)
         for key, value in {"protocol": "1", **spec_data(**changes)}.items()
     }
+
+
+def module_versions() -> dict[str, str]:
+    """The version keys modules/baked-ami sends, read from the module itself."""
+    main_tf = (Path(__file__).resolve().parents[2] / "modules/baked-ami/main.tf").read_text()
+    return {
+        key: re.search(rf'^\s*{key}\s*=\s*"([^"]*)"', main_tf, re.MULTILINE).group(1)  # type: ignore[union-attr]
+        for key in ("module_version", "tfbake_versions")
+    }
+
+
+def planned_query(**changes: Any) -> dict[str, str]:
+    """A protocol 2 query, as modules/baked-ami sends it (the plan's lookup)."""
+    return {**query(**changes), "protocol": "2", **module_versions()}

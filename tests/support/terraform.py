@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -216,6 +217,25 @@ class Root:
             lambda: self.tf.destroy(
                 force=IsNotFlagged, auto_approve=True, var=dict(variables or {}) or None
             ),
+        )
+
+    def command(self, *args: str, env: Mapping[str, str] | None = None) -> Run:
+        """Any terraform command line, as a pipeline runs it (`plan -out F`, `apply F`)."""
+        started = time.perf_counter()
+        completed = subprocess.run(
+            [self.tf.terraform_bin_path, *args],
+            cwd=self.directory,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return Run(
+            " ".join(args),
+            completed.returncode,
+            completed.stdout,
+            completed.stderr,
+            time.perf_counter() - started,
         )
 
     def validate(self) -> Run:

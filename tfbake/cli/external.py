@@ -1,4 +1,9 @@
-"""`tfbake external`: answer one Terraform external data source query."""
+"""`tfbake external`: answer one Terraform external data source query.
+
+Protocol 2 (modules/baked-ami 0.2) only reads: the plan's lookup, and the read of the AMI after
+the module's bake resource was applied. Protocol 1 (modules/baked-ami 0.1) still bakes in the
+data source when its on_missing says so.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +15,34 @@ import click
 from tfbake.aws.calls import AwsContext
 from tfbake.cli.settings import Settings
 from tfbake.model.errors import AmiMissing
-from tfbake.model.plan import FOUND
+from tfbake.model.plan import FOUND, Plan, Result
 from tfbake.pipeline import plan_image_set
-from tfbake.terraform.protocol import ON_MISSING_HINT, REGION_HINT, parse_query, reply
+from tfbake.terraform.protocol import ON_MISSING_HINT, REGION_HINT, Query, parse_query, reply
 
 
 def run_external(settings: Settings, stdin_text: str) -> None:
     query = parse_query(stdin_text, os.environ)
-    aws = AwsContext(
+    aws = query_aws(settings, query)
+    plan = plan_image_set(query.image_set, aws)
+    if query.bakes_in_data_source:
+        result = _ensure_in_data_source(query, plan, aws)
+    else:
+        from tfbake.terraform.planned import read_planned, survey
+
+        result = read_planned(query, plan, aws) if query.planned_fingerprint else survey(plan, aws)
+    # One write, after everything succeeded: Terraform must never see a partial object.
+    click.echo(json.dumps(reply(result), separators=(",", ":")))
+
+
+def query_aws(settings: Settings, query: Query) -> AwsContext:
+    return AwsContext(
         region=query.region or settings.region,
         profile=query.profile or settings.profile,
         region_hint=REGION_HINT,
     )
-    plan = plan_image_set(query.image_set, aws)
+
+
+def _ensure_in_data_source(query: Query, plan: Plan, aws: AwsContext) -> Result:
     # Imported here: the bake machinery is not needed to fail fast on a bad query.
     from tfbake.cli.progress import LogFileProgress, external_log_path
     from tfbake.ensure import ensure
@@ -45,5 +65,4 @@ def run_external(settings: Settings, stdin_text: str) -> None:
         log.write(f"{result.status} {result.ami_id}")
     if result.timing:
         log.write_timing(result.timing)
-    # One write, after everything succeeded: Terraform must never see a partial object.
-    click.echo(json.dumps(reply(result), separators=(",", ":")))
+    return result

@@ -138,6 +138,19 @@ def external(settings: Settings) -> None:
     run_external(settings, read_query_text(sys.stdin.buffer))
 
 
+@cli.command(name="bake-planned")
+@click.argument("query", metavar="QUERY")
+@common_options
+@click.pass_obj
+def bake_planned(settings: Settings, query: str) -> None:
+    """Bake what a Terraform plan showed: modules/baked-ami's bake resource runs this at apply
+    with its query as QUERY (a JSON object, or - to read it from stdin)."""
+    from tfbake.cli.bake_planned import run_bake_planned
+    from tfbake.terraform.protocol import read_query_text
+
+    run_bake_planned(settings, read_query_text(sys.stdin.buffer) if query == "-" else query)
+
+
 @cli.command()
 @spec_argument
 @common_options
