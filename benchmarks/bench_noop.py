@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.amis import seed_ami  # noqa: E402
-from tests.support.specs import query, spec_data  # noqa: E402
+from tests.support.specs import planned_query, spec_data  # noqa: E402
 from tfbake.aws.calls import AwsContext  # noqa: E402
 from tfbake.pipeline import plan_image_set  # noqa: E402
 from tfbake.sandbox import start_sandbox  # noqa: E402
@@ -58,14 +58,16 @@ def main() -> None:
     ami = seed_ami(AwsContext().client("ec2"), fingerprint.value)
 
     tfbake = [sys.executable, "-m", "tfbake", "external"]
-    reply = subprocess.run(tfbake, input=json.dumps(query()), text=True, capture_output=True)
+    # The query modules/baked-ami sends at plan.
+    query = json.dumps(planned_query())
+    reply = subprocess.run(tfbake, input=query, text=True, capture_output=True)
     assert json.loads(reply.stdout)["ami_id"] == ami, reply.stderr
     sandbox.log.clear()
-    subprocess.run(tfbake, input=json.dumps(query()), text=True, capture_output=True, check=True)
+    subprocess.run(tfbake, input=query, text=True, capture_output=True, check=True)
     calls = sandbox.log.actions()
 
     baseline = median_seconds([sys.executable, "-c", BARE_BOTO3 % fingerprint.value], "", args.runs)
-    measured = median_seconds(tfbake, json.dumps(query()), args.runs)
+    measured = median_seconds(tfbake, query, args.runs)
     print(f"runs per command: {args.runs} (median wall time of fresh processes)")
     print(f"API calls of one no-op tfbake external: {calls}")
     print(f"bare python + boto3 DescribeImages (baseline): {baseline * 1000:.0f} ms")

@@ -11,8 +11,9 @@ Providers: when registry.terraform.io is reachable, `terraform init` installs th
 a filesystem mirror, they come from that mirror; if the mirror has no hashicorp/external, the
 stand-in from tests/support/external_provider serves it (needs `pip install tf 'protobuf<6'`).
 
-While Terraform runs, the demo follows tfbake's progress log and prints each bake step, and a
-heartbeat line after TFBAKE_HEARTBEAT_SECONDS (30 s) without anything else printed.
+While Terraform runs, the demo prints what the bake resource's apply prints (each bake step,
+then the AMI), and a heartbeat line after TFBAKE_HEARTBEAT_SECONDS (30 s) without anything else
+printed.
 
 `python3 examples/sandbox/demo.py --instances real` (root; see the README's "What is real here")
 runs the same example on real instances: a loopback registry serves a busybox httpd image built
@@ -31,15 +32,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import shlex
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))  # tfbake and tests.support from this checkout
@@ -87,12 +90,12 @@ def provider_setup(scratch: Path) -> tuple[dict[str, str], str]:
 
 
 def run(binary: str, root: Path, *args: str) -> float:
-    """Run terraform, showing tfbake's progress log (and a heartbeat) while it runs."""
+    """Run terraform, showing the bake's progress (the bake resource's local-exec output) and a
+    heartbeat while it runs."""
     from tfbake.cli.progress import heartbeat_seconds
 
     started = time.perf_counter()
-    watcher = LogWatcher(Path(os.environ["TFBAKE_LOG_FILE"]), f"terraform {args[0]}", started)
-    interval = heartbeat_seconds()
+    printer = ProgressPrinter(f"terraform {args[0]}", started, heartbeat_seconds())
     with subprocess.Popen(
         [binary, *args, "-no-color"],
         cwd=root,
@@ -100,44 +103,64 @@ def run(binary: str, root: Path, *args: str) -> float:
         stderr=subprocess.PIPE,
         text=True,
     ) as process:
-        while True:
-            try:
-                stdout, stderr = process.communicate(timeout=min(1.0, interval))
-                break
-            except subprocess.TimeoutExpired:
-                watcher.poll(interval)
-    watcher.poll(interval, final=True)
+        assert process.stdout is not None and process.stderr is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+        errors: list[str] = []
+        threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+        threading.Thread(target=errors.extend, args=(process.stderr,), daemon=True).start()
+        output = printer.follow(lines)
+        process.wait()
     if process.returncode != 0:
-        sys.exit(f"terraform {args[0]} failed ({process.returncode}):\n{stderr}{stdout}")
+        sys.exit(f"terraform {args[0]} failed ({process.returncode}):\n{''.join(errors)}{output}")
     return time.perf_counter() - started
 
 
-class LogWatcher:
-    """Prints the lines tfbake appends to its progress log; a heartbeat when there are none.
+def _read_lines(stream: Any, lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+class ProgressPrinter:
+    """Prints what tfbake says during the apply (Terraform's "(local-exec):" lines of the bake
+    resource), and a heartbeat when nothing was printed for an interval.
 
     On a terminal the heartbeat is one live line, rewritten; elsewhere a line per interval."""
 
-    def __init__(self, path: Path, what: str, started: float) -> None:
-        self.path = path
+    MARK = "(local-exec): "
+
+    def __init__(self, what: str, started: float, interval: float) -> None:
         self.what = what
         self.started = started
-        self.offset = path.stat().st_size if path.exists() else 0
+        self.interval = interval
         self.printed_at = started
         self.live = sys.stdout.isatty()
         self.pending_live = False
 
-    def poll(self, interval: float, *, final: bool = False) -> None:
+    def follow(self, lines: queue.Queue[str | None]) -> str:
+        """Until the stream ends; returns all of Terraform's output, for a failure report."""
+        seen: list[str] = []
+        while True:
+            try:
+                line = lines.get(timeout=min(1.0, self.interval))
+            except queue.Empty:
+                self._heartbeat()
+                continue
+            if line is None:
+                break
+            seen.append(line)
+            if self.MARK in line:
+                self._print(f"  {line.split(self.MARK, 1)[1].rstrip()}")
+                self.printed_at = time.perf_counter()
+        if self.pending_live:
+            print(flush=True)
+        return "".join(seen)
+
+    def _heartbeat(self) -> None:
         now = time.perf_counter()
-        lines = self._new_lines()
-        for line in lines:
-            self._print(f"  tfbake: {line}")
-        if lines:
-            self.printed_at = now
-        elif not final and now - self.printed_at >= interval:
+        if now - self.printed_at >= self.interval:
             self._print(f"  {self.what}: running for {now - self.started:.0f} s", live=True)
             self.printed_at = now
-        if final and self.pending_live:
-            print(flush=True)
 
     def _print(self, text: str, *, live: bool = False) -> None:
         if self.live and live:
@@ -148,20 +171,6 @@ class LogWatcher:
             print(flush=True)
             self.pending_live = False
         print(text, flush=True)
-
-    def _new_lines(self) -> list[str]:
-        try:
-            with self.path.open(encoding="utf-8", errors="replace") as log:
-                log.seek(self.offset)
-                text = log.read()
-        except OSError:
-            return []
-        complete, _, _ = text.rpartition("\n")
-        if not complete:
-            return []
-        self.offset += len(complete.encode("utf-8")) + 1
-        # "STAMP [PID] NAME: TEXT": the stamp and pid say nothing here.
-        return [line.split("] ", 1)[-1] for line in complete.splitlines()]
 
 
 def outputs(binary: str, root: Path) -> dict[str, object]:
@@ -233,7 +242,6 @@ def main() -> None:
         sandbox = start_sandbox()
         os.environ.update(sandbox.environment())
         os.environ.update(environment)
-        os.environ["TFBAKE_LOG_FILE"] = str(scratch / "tfbake-external.log")
         print(f"sandbox AWS endpoint: {sandbox.url} (region {sandbox.region})")
         print(providers)
         try:

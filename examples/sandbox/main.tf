@@ -21,14 +21,14 @@ module "bake_infra" {
 module "web_ami" {
   source = "../../modules/baked-ami"
 
-  name         = "sandbox-web"
-  images       = var.images
-  base_ami     = var.base_ami
-  architecture = "x86_64"
-  provision    = ["echo 'baked by tfbake' > /etc/motd"]
-  salt         = var.salt
-  builder      = module.bake_infra.builder
-  tags         = { example = "sandbox" }
+  name           = "sandbox-web"
+  images         = var.images
+  base_ami       = var.base_ami
+  architecture   = "x86_64"
+  provision      = ["echo 'baked by tfbake' > /etc/motd"]
+  salt           = var.salt
+  builder        = module.bake_infra.builder
+  tags           = { example = "sandbox" }
   tfbake_command = var.tfbake_command
 }
 

@@ -65,7 +65,6 @@ def run_real_demo(binary: str) -> None:
                 sys.exit(f"cannot start real instances: {err}")
             try:
                 os.environ.update({**sandbox.environment(), **environment})
-                os.environ["TFBAKE_LOG_FILE"] = str(scratch / "tfbake-external.log")
                 say(f"sandbox AWS endpoint: {sandbox.url}, machines in {sandbox.state_dir}")
                 say(providers)
                 steps = _apply_three_times(binary, scratch, sandbox, reference, port)

@@ -40,27 +40,33 @@ locals {
   # ansible.directory travels absolute: tfbake would resolve a relative one against its own
   # working directory, which a data source's working_dir can change.
   query = {
-    protocol                       = "2"
-    module_version                 = local.module_version
-    tfbake_versions                = local.tfbake_versions
-    name                           = var.name
-    images                         = jsonencode(var.images)
-    base_ami                       = var.base_ami
-    architecture                   = var.architecture == null ? "" : var.architecture
-    volume                         = jsonencode(var.volume)
-    provision                      = jsonencode(var.provision)
-    salt                           = var.salt
+    protocol            = "2"
+    module_version      = local.module_version
+    tfbake_versions     = local.tfbake_versions
+    name                = var.name
+    images              = jsonencode(var.images)
+    base_ami            = var.base_ami
+    architecture        = var.architecture == null ? "" : var.architecture
+    volume              = jsonencode(var.volume)
+    provision           = jsonencode(var.provision)
+    salt                = var.salt
+    ami_owners          = jsonencode(var.ami_owners)
+    insecure_registries = jsonencode(var.insecure_registries)
+    ansible             = var.ansible == null ? "" : jsonencode(merge(var.ansible, { directory = abspath(coalesce(var.ansible.directory, path.cwd)) }))
+    regions             = var.regions == null ? "" : jsonencode(var.regions)
+    region              = local.region
+  }
+
+  # What only the bake needs. Kept out of the lookup's query: these often name resources of the
+  # same apply (bake-infra's builder, a KMS key's grants), and a query with a value unknown at
+  # plan would defer the lookup to the apply, hiding the fingerprint from the plan.
+  bake_settings = {
     tags                           = jsonencode(var.tags)
     builder                        = jsonencode(var.builder)
-    ami_owners                     = jsonencode(var.ami_owners)
-    insecure_registries            = jsonencode(var.insecure_registries)
     registry_credentials_parameter = var.registry_credentials_parameter == null ? "" : var.registry_credentials_parameter
-    ansible                        = var.ansible == null ? "" : jsonencode(merge(var.ansible, { directory = abspath(coalesce(var.ansible.directory, path.cwd)) }))
-    regions                        = var.regions == null ? "" : jsonencode(var.regions)
     region_kms_keys                = var.region_kms_keys == null ? "" : jsonencode(var.region_kms_keys)
     share                          = var.share == null ? "" : jsonencode(var.share)
     fast_snapshot_restore          = var.fast_snapshot_restore == null ? "" : jsonencode(var.fast_snapshot_restore)
-    region                         = local.region
   }
 }
 
@@ -101,7 +107,7 @@ locals {
 
   # What the apply is handed: the query with the inputs the plan pinned (digests, base AMI), so
   # that it bakes exactly what the plan showed, never a tag resolved again.
-  planned_query = merge(local.query, {
+  planned_query = merge(local.query, local.bake_settings, {
     images              = local.planned.images
     base_ami            = local.planned.base_ami
     architecture        = local.planned.architecture
@@ -132,17 +138,18 @@ resource "terraform_data" "bake" {
   }
 }
 
-# The AMI the bake made, read once the bake resource is applied (depends_on defers the read to
-# the apply while the resource has a change pending). Not needed when the plan found the AMI,
-# which keeps a plan with nothing to bake to one lookup.
+# The AMI the bake made, read once the bake resource is applied: depends_on defers the read to
+# the apply while the resource has a change pending. Terraform cannot leave a data source out on
+# a value that may be unknown until apply (the lookup's inputs can come from resources of the
+# same apply), so when the lookup found the AMI this one reads nothing: its program is a shell
+# that answers an empty object, and a plan with nothing to bake stays one tfbake process.
 data "external" "baked" {
-  count   = local.found ? 0 : 1
-  program = concat(local.program, ["external"])
+  program = local.found ? ["/bin/sh", "-c", "cat >/dev/null; echo '{}'"] : concat(local.program, ["external"])
   query   = local.planned_query
 
   depends_on = [terraform_data.bake]
 }
 
 locals {
-  result = local.found ? local.planned : data.external.baked[0].result
+  result = local.found ? local.planned : data.external.baked.result
 }

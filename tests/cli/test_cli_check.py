@@ -190,8 +190,26 @@ def test_no_region_anywhere_is_bad_input(tmp_path: Path, sandbox: Sandbox) -> No
     }
     result = run_tfbake("check", str(write_spec(tmp_path)), env=env)
     assert_one_line_error(
-        result, ExitCode.BAD_INPUT, "no AWS region: pass --region, set AWS_REGION"
+        result,
+        ExitCode.BAD_INPUT,
+        "no AWS region: pass --region, set AWS_REGION (or AWS_DEFAULT_REGION)",
     )
+
+
+@pytest.mark.parametrize("variable", ["AWS_REGION", "AWS_DEFAULT_REGION"])
+def test_either_region_variable_gives_the_region(
+    tmp_path: Path, sandbox: Sandbox, variable: str
+) -> None:
+    env = {
+        "AWS_REGION": None,
+        "AWS_DEFAULT_REGION": None,
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_PROFILE": None,
+        variable: "eu-west-3",
+    }
+    result = run_tfbake("check", str(write_spec(tmp_path)), "--json", env=env)
+    assert result.code == ExitCode.AMI_MISSING, result.stderr
+    assert json.loads(result.stdout)["region"] == "eu-west-3"
 
 
 def test_terraform_directory_without_module_calls_is_bad_input(tmp_path: Path) -> None:

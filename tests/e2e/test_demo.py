@@ -24,8 +24,8 @@ def test_the_demo_bakes_on_apply_and_shows_progress_while_terraform_runs(
     assert demo.returncode == 0, demo.stdout + demo.stderr
     lines = demo.stdout.splitlines()
     assert lines[-1].startswith("ok: baked once, reused with no bake, rebaked on change")
-    # tfbake's progress log, followed while Terraform runs: the bake's steps and its result.
-    assert any(line.startswith("  tfbake: sandbox-web: baking ") for line in lines), demo.stdout
-    assert sum(line.startswith("  tfbake: sandbox-web: baked ami-") for line in lines) == 2
+    # The bake resource's output, printed while Terraform applies: the steps and the result.
+    assert any(line.startswith("  baking ") for line in lines), demo.stdout
+    assert sum(line.startswith("  tfbake: baked ami-") for line in lines) == 2
     assert any(line.startswith("  terraform apply: running for ") for line in lines), demo.stdout
     assert "\r" not in demo.stdout  # off a terminal: whole lines only

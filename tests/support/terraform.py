@@ -221,9 +221,12 @@ class Root:
 
     def command(self, *args: str, env: Mapping[str, str] | None = None) -> Run:
         """Any terraform command line, as a pipeline runs it (`plan -out F`, `apply F`)."""
+        return self._subprocess([self.tf.terraform_bin_path, *args], " ".join(args), env)
+
+    def _subprocess(self, argv: list[str], name: str, env: Mapping[str, str] | None) -> Run:
         started = time.perf_counter()
         completed = subprocess.run(
-            [self.tf.terraform_bin_path, *args],
+            argv,
             cwd=self.directory,
             env={**os.environ, **(env or {})},
             capture_output=True,
@@ -231,12 +234,16 @@ class Root:
             check=False,
         )
         return Run(
-            " ".join(args),
+            name,
             completed.returncode,
             completed.stdout,
             completed.stderr,
             time.perf_counter() - started,
         )
+
+    def shell(self, command_line: str, env: Mapping[str, str] | None = None) -> Run:
+        """A command line as a CI runner runs it: through sh, in this directory."""
+        return self._subprocess(["/bin/sh", "-c", command_line], command_line, env)
 
     def validate(self) -> Run:
         from python_terraform import IsFlagged

@@ -118,7 +118,7 @@ def test_ssm_base_ami_adds_one_get_parameter(ec2: Any, sandbox: Sandbox) -> None
         (json.dumps(query(images=["nginx;reboot"])), "shell metacharacters"),
         (json.dumps(query(images=["$(curl x|sh)"])), "shell metacharacters"),
         (json.dumps({**query(), "imagse": "[]"}), "unknown key 'imagse' (did you mean 'images'?)"),
-        (json.dumps(query(protocol="2")), "protocol '2' is not supported"),
+        (json.dumps(query(protocol="3")), "protocol '3' is not supported"),
         (json.dumps({k: v for k, v in query().items() if k != "protocol"}), "protocol None"),
         (json.dumps({**query(), "images": "nginx"}), "images is not valid JSON"),
         (json.dumps(query(on_missing="maybe")), "on_missing 'maybe' must be one of"),

@@ -7,6 +7,7 @@ local sandbox needs nothing from tfbake.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,17 @@ from tfbake.model.patterns import REGION_RE
 RETRY_MODE: Literal["standard"] = "standard"
 RETRY_ATTEMPTS = 4
 CONNECT_TIMEOUT_SECONDS = 10
+
+
+# Where a region comes from, after one given explicitly: AWS's newer SDKs, the AWS CLI v2 and
+# Terraform's AWS provider read AWS_REGION first; botocore reads only AWS_DEFAULT_REGION, so the
+# first is read here. Then the profile's region (botocore).
+REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def _region_variable() -> str | None:
+    value = os.environ.get(REGION_VARIABLES[0], "").strip()
+    return check_region(value) if value else None
 
 
 def check_region(region: str) -> str:
@@ -57,7 +69,7 @@ class AwsContext:
 
                 try:
                     self._session = boto3.session.Session(
-                        profile_name=self.profile, region_name=self.region
+                        profile_name=self.profile, region_name=self.region or _region_variable()
                     )
                 except Exception as err:  # ProfileNotFound and friends
                     raise AwsError(f"cannot open AWS profile {self.profile!r}: {err}") from err
@@ -73,7 +85,10 @@ class AwsContext:
         if not region:
             # Never a silent default: a bake in the wrong region is a bake in the wrong place.
             ways = [self.region_hint] if self.region_hint else []
-            ways += ["set AWS_REGION", "set the profile's region"]
+            ways += [
+                f"set {REGION_VARIABLES[0]} (or {REGION_VARIABLES[1]})",
+                "set the profile's region",
+            ]
             raise BadInput(f"no AWS region: {', '.join(ways[:-1])}, or {ways[-1]}")
         return check_region(region)
 
@@ -157,7 +172,7 @@ def translate(err: Exception, action: str, region: str) -> AwsError | None:
         if "valid region" in message:
             return AwsError(
                 f"AWS does not know the region {region!r} ({action}: {code}); "
-                "check the region given, AWS_REGION or the profile's region",
+                "check the region given, AWS_REGION, AWS_DEFAULT_REGION or the profile's region",
                 code=code,
             )
         if code in {

@@ -36,4 +36,6 @@ def run_bake_planned(settings: Settings, query_text: str) -> None:
         on_missing=query.on_missing,
         cancel_target=plan.fingerprint.value,
         before_bake=lambda found: require_planned_ami_ready(query, found),
+        # A pipeline's apply log is where a slow bake gets looked into.
+        show_timing=True,
     )

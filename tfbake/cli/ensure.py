@@ -35,6 +35,7 @@ def ensure_and_report(
     on_missing: str = ON_MISSING_BAKE,
     cancel_target: str,
     before_bake: Callable[[Result], None] | None = None,
+    show_timing: bool = False,
 ) -> Result:
     """Ensure `plan`'s AMI with progress on stderr, and print it: the id, or JSON with --json.
 
@@ -62,7 +63,7 @@ def ensure_and_report(
         f"(fingerprint {plan.fingerprint.short}) in {result.region}",
         err=True,
     )
-    if settings.verbose and result.timing:
+    if (settings.verbose or show_timing) and result.timing:
         for line in timing_lines(result.timing):
             click.echo(f"tfbake: {line}", err=True)
     if settings.json:

@@ -35,7 +35,7 @@ def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 def common_options(command: Any) -> Any:
     options = [
         click.option("--region", expose_value=False, callback=_merge,
-                     help="AWS region (default: the profile's or AWS_REGION)."),
+                     help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's)."),
         click.option("--profile", expose_value=False, callback=_merge,
                      help="AWS named profile."),
         click.option("--json", "json_output", is_flag=True, expose_value=False, callback=_merge,
