@@ -10,8 +10,7 @@ from tests.support.specs import NGINX
 from tests.support.terraform import Root, stage
 from tfbake.sandbox import Sandbox
 
-MAIN_TF = (
-    """
+MAIN_TF = """
 provider "aws" {
   skip_credentials_validation = true
   skip_requesting_account_id  = true
@@ -32,15 +31,13 @@ module "web_ami" {
   source = "../modules/baked-ami"
 
   name           = "upgrade-web"
-  images         = ["%s"]
+  images         = ["NGINX"]
   base_ami       = "ami-0123456789abcdef0"
   architecture   = "x86_64"
   tfbake_command = var.tfbake_command
   on_missing     = var.on_missing
 }
-"""
-    % NGINX
-)  # noqa: UP031 (HCL's braces)
+""".replace("NGINX", NGINX)
 
 
 @pytest.fixture(scope="module")
