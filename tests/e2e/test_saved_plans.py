@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.cli import run_tfbake
 from tests.support.images import push_busybox_image
 from tests.support.registry import RegistryServer
 from tests.support.terraform import Root, stage, tfbake_command
@@ -160,3 +163,67 @@ def test_an_atlantis_shaped_run_plans_bakes_once_and_recovers(
     recovered = apply_job.outputs()["ami_id"]
     assert recovered not in (ami_id, rolled)
     assert _launch_template_image(aws) == recovered
+
+
+def test_an_ami_invalidated_between_plan_and_apply_reaches_no_launch_template(
+    plan_job: Root, sandbox: Sandbox, aws: AwsContext, registry: RegistryServer
+) -> None:
+    push_busybox_image(registry, "web", "1.0", files={"v": b"invalidated\n"})
+    plan_job.init().check()
+    _plan(plan_job)
+    plan_job.command("apply", "-input=false", "-no-color", "tfplan").check()
+    ami_id = plan_job.outputs()["ami_id"]
+    # A root that has not handed the AMI on yet: its plan finds the AMI, and would create the
+    # bake resource and the launch template.
+    for address in ("module.web_ami.terraform_data.bake", "aws_launch_template.web"):
+        plan_job.command("state", "rm", address).check()
+    aws.client("ec2").delete_launch_template(LaunchTemplateName=LAUNCH_TEMPLATE)
+    plan = _plan(plan_job)
+    assert ami_id in plan.stdout
+    invalidated = run_tfbake("invalidate", ami_id, "--reason", "found bad after the plan")
+    assert invalidated.code == 0, invalidated.stderr
+    sandbox.log.clear()
+    applied = plan_job.command("apply", "-input=false", "-no-color", "tfplan")
+    assert applied.code == 1
+    assert "is no longer ready" in " ".join(applied.stderr.split())
+    assert sandbox.log.count(STARTS) == 0
+    templates = aws.client("ec2").describe_launch_templates(
+        Filters=[{"Name": "launch-template-name", "Values": [LAUNCH_TEMPLATE]}]
+    )["LaunchTemplates"]
+    assert templates == []
+    # The next plan shows the rebake.
+    replan = _plan(plan_job)
+    assert "module.web_ami.terraform_data.bake" in replan.stdout
+
+
+def test_an_interrupted_apply_blocks_nothing(
+    plan_job: Root, sandbox: Sandbox, aws: AwsContext, registry: RegistryServer
+) -> None:
+    push_busybox_image(registry, "web", "1.0", files={"v": b"interrupted\n"})
+    plan_job.init().check()
+    _plan(plan_job)
+    sandbox.delay_step("RunRecipe", 8)
+    sandbox.log.clear()
+    apply = subprocess.Popen(
+        [plan_job.tf.terraform_bin_path, "apply", "-input=false", "-no-color", "tfplan"],
+        cwd=plan_job.directory,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert apply.stdout is not None
+    seen = []
+    for line in apply.stdout:
+        seen.append(line)
+        if "(local-exec): baking" in line:
+            apply.send_signal(signal.SIGINT)  # Ctrl-C, while the bake runs in AWS
+            break
+    rest, _ = apply.communicate(timeout=120)
+    assert apply.returncode != 0, "".join(seen) + rest
+    # The bake goes on in AWS; the next plan plans the bake resource again, and its apply
+    # attaches to that bake instead of starting a second one.
+    plan = _plan(plan_job)
+    assert "module.web_ami.terraform_data.bake" in plan.stdout
+    plan_job.command("apply", "-input=false", "-no-color", "tfplan").check()
+    assert sandbox.log.count(STARTS) == 1
+    assert _launch_template_image(aws) == plan_job.outputs()["ami_id"]
