@@ -135,6 +135,8 @@ resource "terraform_data" "bake" {
   provisioner "local-exec" {
     interpreter = concat(local.program, ["bake-planned"])
     command     = jsonencode(local.planned_query)
+    # The query is in the plan already; the apply's output is for the bake's progress.
+    quiet = true
   }
 }
 

@@ -313,7 +313,11 @@ def test_a_failing_playbook_fails_the_bake_naming_it(
 ) -> None:
     bundle = ansible_bundle(tmp_path / "ansible")
     run = bake(builder, TFBAKE_TEST_ANSIBLE_STATUS="2", **ansible_env(bundle))
-    assert_failed_with(run, "Ansible playbook site.yml failed (exit status 2)")
+    assert_failed_with(
+        run,
+        "Ansible playbook site.yml failed (exit status 2) at task [the failing task]: "
+        '{"msg": "task failed"}',
+    )
     (call,) = [entry for entry in run.entries if entry["argv"][0] == "ansible-playbook"]
     assert not Path(str(call["cwd"])).parent.exists()
     assert not [call for call in run.calls_to("docker") if call[0] == "image"]

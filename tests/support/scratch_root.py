@@ -43,6 +43,7 @@ SYSTEM_TOOLS = (
     "sleep",
     "cut",
     "timeout",
+    "tee",
 )
 STAND_INS = (
     "docker", "systemctl", "journalctl", "apt-get", "dnf", "aws", "cloud-init", "sync",
@@ -244,7 +245,9 @@ def ansible_playbook():
     record()
     status = int(os.environ.get("TFBAKE_TEST_ANSIBLE_STATUS", "0"))
     if status:
+        print("TASK [the failing task] " + "*" * 40)
         print("fatal: [localhost]: FAILED! => {\"msg\": \"task failed\"}")
+        print("PLAY RECAP " + "*" * 40)
         sys.exit(status)
     print("PLAY RECAP localhost : ok=1 changed=1 failed=0")
 

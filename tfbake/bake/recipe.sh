@@ -507,7 +507,7 @@ run_ansible() {
     [[ -f "$ansible_dir/bundle/$playbook" ]] ||
         fail "the Ansible bundle holds no playbook '$playbook'"
     say "running Ansible playbook $playbook"
-    local status=0
+    local status=0 play_log="$ansible_dir/play.log"
     # Run from the bundle so its ansible.cfg, roles and group_vars are found; Ansible's own
     # temporary files stay in the private directory instead of root's home on the image.
     (
@@ -515,9 +515,13 @@ run_ansible() {
         ANSIBLE_LOCAL_TEMP="$ansible_dir/tmp" ANSIBLE_REMOTE_TEMP="$ansible_dir/tmp" \
             ANSIBLE_NOCOLOR=1 ansible-playbook -i localhost, -c local \
             --extra-vars "@$ansible_dir/extra-vars.json" "$playbook"
-    ) || status=$?
+    ) 2>&1 | tee "$play_log" || status=$?
     if ((status != 0)); then
-        fail "Ansible playbook $playbook failed (exit status $status)"
+        # The failed task and its own message, in the line a failure report ends with.
+        local task failure
+        task="$(sed -n 's/^TASK \[\(.*\)\] \**$/\1/p' "$play_log" | tail -n 1 | cut -c 1-120)"
+        failure="$(sed -n 's/^fatal: \[[^]]*\]: [A-Z]*! => //p' "$play_log" | tail -n 1 | cut -c 1-300)"
+        fail "Ansible playbook $playbook failed (exit status $status)${task:+ at task [$task]}${failure:+: $failure}"
     fi
     rm -rf "$ansible_dir"
     ansible_dir=""
