@@ -41,6 +41,14 @@ locals {
       WantedBy=multi-user.target
     EOT
   }
+  # The ECS agent reads its configuration when it starts, after cloud-init's user data on
+  # ECS-optimized AMIs; the file is written whole, so a baked default cannot linger.
+  ecs_config = var.ecs == null ? "" : join("", [
+    for key, value in merge(var.ecs.settings, {
+      ECS_CLUSTER             = var.ecs.cluster
+      ECS_IMAGE_PULL_BEHAVIOR = var.ecs.image_pull_behavior
+    }) : "${key}=${value}\n"
+  ])
   env_files = {
     for name, c in var.containers : name => join("", [for k, v in c.environment : "${k}=${v}\n"])
   }
@@ -53,6 +61,10 @@ locals {
       "# Start the containers baked into this AMI. --pull=never: nothing is downloaded at boot.",
       "set -euo pipefail",
       "install -d -m 0700 /etc/tfbake/containers",
+    ],
+    var.ecs == null ? [] : [
+      "install -d -m 0755 /etc/ecs",
+      "echo '${base64encode(local.ecs_config)}' | base64 -d >/etc/ecs/ecs.config",
     ],
     flatten([for name, unit in local.units : [
       "echo '${base64encode(unit)}' | base64 -d >/etc/systemd/system/tfbake-container-${name}.service",

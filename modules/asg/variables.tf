@@ -57,6 +57,31 @@ variable "containers" {
   }
 }
 
+variable "ecs" {
+  description = "Make each instance an ECS container instance of this cluster: /etc/ecs/ecs.config gets ECS_CLUSTER and ECS_IMAGE_PULL_BEHAVIOR (default prefer-cached, so tasks use the baked images instead of pulling them again), plus any further agent settings, before the agent starts. For ECS-optimized base AMIs. Null: no ECS."
+  type = object({
+    cluster             = string
+    image_pull_behavior = optional(string, "prefer-cached")
+    settings            = optional(map(string), {})
+  })
+  default = null
+
+  validation {
+    condition     = var.ecs == null || can(regex("^[A-Za-z0-9_-]{1,255}$", var.ecs.cluster))
+    error_message = "ecs.cluster must be an ECS cluster name: 1-255 letters, digits, dashes or underscores."
+  }
+
+  validation {
+    condition     = var.ecs == null || contains(["default", "always", "once", "prefer-cached"], try(var.ecs.image_pull_behavior, ""))
+    error_message = "ecs.image_pull_behavior must be default, always, once or prefer-cached; only once and prefer-cached use the baked images."
+  }
+
+  validation {
+    condition     = var.ecs == null || alltrue([for key, value in try(var.ecs.settings, {}) : can(regex("^ECS_[A-Z0-9_]+$", key)) && !contains(["ECS_CLUSTER", "ECS_IMAGE_PULL_BEHAVIOR"], key) && !can(regex("[\n\r]", value))])
+    error_message = "ecs.settings keys must be ECS agent variables (ECS_...) other than ECS_CLUSTER and ECS_IMAGE_PULL_BEHAVIOR, with one-line values."
+  }
+}
+
 variable "instance_type" {
   description = "EC2 instance type of the group's instances."
   type        = string

@@ -615,6 +615,38 @@ def test_removes_per_host_identity(builder: ScratchBuilder) -> None:
     assert run.calls[-1] == ["sync"]
 
 
+ECS_STATE = ("var/lib/ecs/data/agent.db", "var/lib/ecs/data/ecs_agent_data.json")
+ECS_CONFIG = "etc/ecs/ecs.config"
+
+
+@pytest.mark.parametrize("agent_running", [True, False], ids=["agent-unit", "no-agent-unit"])
+def test_removes_the_ecs_agents_state_and_keeps_its_configuration(
+    builder: ScratchBuilder, agent_running: bool
+) -> None:
+    for relative in ECS_STATE:
+        builder.path(relative).parent.mkdir(parents=True, exist_ok=True)
+        builder.path(relative).write_text('{"ContainerInstanceArn": "of the builder"}')
+    builder.path(ECS_CONFIG).parent.mkdir(parents=True, exist_ok=True)
+    builder.path(ECS_CONFIG).write_text("ECS_IMAGE_PULL_BEHAVIOR=prefer-cached\n")
+    units = f"docker.service docker.socket {SSM_AGENT_UNIT}" + (" ecs.service" * agent_running)
+    run = bake(builder, TFBAKE_TEST_UNITS=units)
+    assert_succeeded(run)
+    assert list(builder.path("var/lib/ecs/data").iterdir()) == []
+    assert builder.path(ECS_CONFIG).read_text() == "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached\n"
+    stops = [call for call in run.calls_to("systemctl") if call[:1] == ["stop"]]
+    # The agent (a container on ECS-optimized AMIs) stops before Docker does.
+    expected = [["stop", "ecs.service"]] if agent_running else []
+    assert stops[: len(expected)] == expected
+    assert ["stop", "docker.service", "docker.socket"] in stops
+
+
+def test_a_base_without_the_ecs_agent_is_left_as_it_is(builder: ScratchBuilder) -> None:
+    run = bake(builder)
+    assert_succeeded(run)
+    assert not builder.path("var/lib/ecs").exists()
+    assert "ECS agent state removed" not in run.output
+
+
 def test_clears_cloud_init_state_without_the_cloud_init_command(builder: ScratchBuilder) -> None:
     builder.without("cloud-init")
     run = bake(builder)

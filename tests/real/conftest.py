@@ -114,6 +114,11 @@ def baked(
         provision=[
             'echo "builder machine-id $(cat /etc/machine-id)"',
             'echo "builder host key $(cut -d" " -f2 /etc/ssh/ssh_host_ed25519_key.pub)"',
+            # What an ECS-optimized base that ran its agent carries: its configuration, and
+            # the container instance's identity, which must not reach the AMI.
+            "mkdir -p /etc/ecs /var/lib/ecs/data",
+            "echo ECS_LOGLEVEL=info >/etc/ecs/ecs.config",
+            'echo \'{"ContainerInstanceArn": "builder"}\' >/var/lib/ecs/data/agent.json',
         ],
     )
     result = ensure(real_sandbox, spec)

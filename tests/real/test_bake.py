@@ -79,10 +79,17 @@ def _absent(root: Path, pattern: str) -> list[str]:
         "tmp/*",
         "var/tmp/*",
         "etc/systemd/system/tfbake-shutdown-cleanup.service",
+        "var/lib/ecs/data/*",
     ],
 )
 def test_the_snapshot_holds_no_per_host_state(baked: dict[str, Any], pattern: str) -> None:
     assert _absent(baked["snapshot"], pattern) == []
+
+
+def test_the_snapshot_keeps_the_ecs_agents_configuration(baked: dict[str, Any]) -> None:
+    root = baked["snapshot"]
+    assert (root / "etc/ecs/ecs.config").read_text() == "ECS_LOGLEVEL=info\n"
+    assert (root / "var/lib/ecs/data").is_dir()
 
 
 def test_the_snapshot_has_no_machine_id_of_the_builder(baked: dict[str, Any]) -> None:

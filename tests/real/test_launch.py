@@ -132,6 +132,18 @@ def identity(sandbox: RealSandbox, instance_id: str) -> tuple[str, str]:
     return output[0], output[1]
 
 
+def test_each_instance_is_told_its_ecs_cluster_and_to_use_the_baked_images(
+    real_sandbox: RealSandbox, launched: list[str]
+) -> None:
+    for instance_id in launched:
+        config = run_shell(real_sandbox, instance_id, "cat /etc/ecs/ecs.config").splitlines()
+        assert sorted(config) == [
+            "ECS_CLUSTER=real-launch",
+            "ECS_ENABLE_TASK_IAM_ROLE=true",
+            "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached",
+        ]
+
+
 def test_each_instance_has_its_own_machine_id_and_host_keys(
     real_sandbox: RealSandbox, launched: list[str], baked: dict[str, Any]
 ) -> None:

@@ -568,6 +568,18 @@ clean_cloud_init() {
     say "cloud-init state cleared"
 }
 
+# An ECS container instance's identity: the agent keeps its registration in a cluster here, and
+# an AMI that carries it makes every instance launched from it claim to be the builder. AWS says
+# to remove it before creating an AMI, as Docker's key.json. The agent's configuration
+# (/etc/ecs/ecs.config) stays: it is the base's, or the image set's own.
+clean_ecs_agent_state() {
+    local data="$root/var/lib/ecs/data"
+    [[ -d "$data" ]] || return 0
+    if unit_exists ecs.service; then systemctl stop ecs.service; fi
+    find "$data" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +
+    say "ECS agent state removed (/var/lib/ecs/data); its configuration kept"
+}
+
 clean_host_files() {
     # Emptied, not deleted: systemd writes a fresh ID into an empty file on first boot
     # (machine-id(5)), while some tools fail when the file is absent. D-Bus keeps a copy that
@@ -692,6 +704,8 @@ main() {
     run_provision
     run_ansible
     verify_images
+    # Before Docker stops: on ECS-optimized AMIs the agent runs as a container.
+    clean_ecs_agent_state
     clean_docker_identity
     clean_cloud_init
     clean_host_files

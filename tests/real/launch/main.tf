@@ -64,6 +64,8 @@ module "fleet" {
   wait_for_capacity_timeout = "0"
   # Its agent needs credentials to register with SSM, through which the test looks inside.
   iam_instance_profile = "tfbake-builder"
+  # No ECS agent runs here: the test reads the configuration the agent would start with.
+  ecs = { cluster = "real-launch", settings = { ECS_ENABLE_TASK_IAM_ROLE = "true" } }
 
   containers = {
     worker = { image = var.worker_image, command = ["sleep", "3600"] }
