@@ -102,9 +102,13 @@ def _release_lock_of_a_fresh_bake(found: Result, aws: AwsContext) -> None:
         return
     if datetime.now(timezone.utc) - ami.created > FRESH_BAKE:
         return
-    from tfbake.bake.stale_locks import release_if_finished
+    from tfbake.bake.claim import release_after_lookup
+    from tfbake.bake.execution import snapshot
+    from tfbake.bake.lock import BakeLock
 
-    release_if_finished(aws, found.plan.fingerprint.value, execution_id)
+    region, ssm = aws.effective_region, aws.client("ssm")
+    lock = BakeLock(ssm, found.plan.fingerprint.value, region)
+    release_after_lookup(lock, execution_id, lambda named: snapshot(ssm, named, region))
 
 
 def _proven(baked: Result, execution_id: str, aws: AwsContext) -> Result:

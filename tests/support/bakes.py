@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.support.specs import BUILDER_PROFILE, spec_data
 from tfbake.aws.calls import AwsContext
+from tfbake.bake.lock import BakeLock, LockRecord
 from tfbake.model.plan import Plan
 from tfbake.pipeline import plan_image_set
 from tfbake.spec.mapping import image_set_from_mapping
@@ -26,3 +27,15 @@ def create_builder_profile(aws: AwsContext) -> None:
 
 def no_progress(_: Any) -> None:
     pass
+
+
+def hold_lock(aws: AwsContext, fingerprint: str, execution_id: str = "") -> LockRecord:
+    """The bake lock of `fingerprint` as a client leaves it that created it (and, given an
+    execution id, recorded its bake), then died."""
+    lock = BakeLock(aws.client("ssm"), fingerprint, aws.effective_region)
+    record = lock.create()
+    assert record is not None, "the lock exists already"
+    if execution_id:
+        record = record.with_execution(execution_id)
+        lock.write(record)
+    return record

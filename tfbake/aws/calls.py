@@ -143,37 +143,43 @@ def translate(err: Exception, action: str, region: str) -> AwsError | None:
     if isinstance(err, bx.EndpointConnectionError | bx.ConnectTimeoutError):
         return AwsError(f"cannot reach the AWS endpoint for {action} in {region}: {err}")
     if isinstance(err, bx.ClientError):
-        code = error_code(err) or "Unknown"
-        message = err.response.get("Error", {}).get("Message", "")
-        if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
-            return AwsError(
-                f"access denied: {action} in {region} ({code}); grant the caller this "
-                f"permission{': ' + _first_line(message) if message else ''}",
-                code=code,
-            )
-        # The one place a message is read: AWS answers a request signed for a region that does
-        # not exist with a signature error (SignatureDoesNotMatch, InvalidSignatureException),
-        # the code of bad credentials too; only the message tells the two apart.
-        if "valid region" in message:
-            return AwsError(
-                f"AWS does not know the region {region!r} ({action}: {code}); "
-                "check the region given, AWS_REGION or the profile's region",
-                code=code,
-            )
-        if code in {
-            "AuthFailure",
-            "InvalidClientTokenId",
-            "SignatureDoesNotMatch",
-            "ExpiredToken",
-            "UnrecognizedClientException",
-        }:
-            return AwsError(
-                f"AWS rejected the credentials for {action} in {region} ({code})", code=code
-            )
-        return AwsError(f"{action} failed in {region}: {code}: {_first_line(message)}", code=code)
+        translated = _translate_answer(err, action, region)
+        translated.status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        return translated
     if isinstance(err, bx.BotoCoreError):
         return AwsError(f"{action} failed in {region}: {err}")
     return None
+
+
+def _translate_answer(err: Any, action: str, region: str) -> AwsError:
+    code = error_code(err) or "Unknown"
+    message = err.response.get("Error", {}).get("Message", "")
+    if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
+        return AwsError(
+            f"access denied: {action} in {region} ({code}); grant the caller this "
+            f"permission{': ' + _first_line(message) if message else ''}",
+            code=code,
+        )
+    # The one place a message is read: AWS answers a request signed for a region that does
+    # not exist with a signature error (SignatureDoesNotMatch, InvalidSignatureException),
+    # the code of bad credentials too; only the message tells the two apart.
+    if "valid region" in message:
+        return AwsError(
+            f"AWS does not know the region {region!r} ({action}: {code}); "
+            "check the region given, AWS_REGION or the profile's region",
+            code=code,
+        )
+    if code in {
+        "AuthFailure",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "UnrecognizedClientException",
+    }:
+        return AwsError(
+            f"AWS rejected the credentials for {action} in {region} ({code})", code=code
+        )
+    return AwsError(f"{action} failed in {region}: {code}: {_first_line(message)}", code=code)
 
 
 def _first_line(text: str) -> str:
@@ -206,3 +212,12 @@ def error_code(err: BaseException) -> str:
 
 def is_throttling(err: BaseException) -> bool:
     return error_code(err) in THROTTLING_CODES
+
+
+def was_refused(err: BaseException) -> bool:
+    """True when AWS answered that it did not do the request: a 4xx answer, throttling aside
+    (botocore retries only 5xx, throttling and lost connections, so a 4xx that ends the call
+    follows no attempt AWS carried out, or an idempotent retry would have been answered with
+    its result). A 5xx, or no answer at all, leaves open whether AWS did it."""
+    status = err.status if isinstance(err, AwsError) else 0
+    return 400 <= status < 500 and status != 429 and not is_throttling(err)

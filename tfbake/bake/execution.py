@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tfbake.aws.calls import aws_errors, error_code, paginate
+from tfbake.bake.contract import RECIPE_PLUGIN
 from tfbake.model import tags
 from tfbake.model.errors import AwsError
 
@@ -33,8 +34,6 @@ CANCELLED = frozenset({"Cancelled"})
 TIMED_OUT = "TimedOut"
 EXECUTION_NOT_FOUND = "AutomationExecutionNotFoundException"
 OUTPUT_TAIL_LINES = 20
-# The recipe document's step (recipe-command.yaml): the agent names its log streams after it.
-RECIPE_PLUGIN = "RunRecipe"
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,7 @@ class Snapshot:
     running_command_id: str | None = None  # the Run Command of a running aws:runCommand step
     # CloudWatch Logs group with the recipe's whole output, when the bake sends it there.
     recipe_log_group: str | None = None
+    fingerprint: str = ""  # the Fingerprint parameter the execution was started with
 
     @property
     def active(self) -> bool:
@@ -93,6 +93,7 @@ def snapshot(ssm: Any, execution_id: str, region: str) -> Snapshot:
         failure=_failure(execution, steps),
         running_command_id=_command_id(running) if running else None,
         recipe_log_group=_recipe_log_group(execution.get("Parameters") or {}),
+        fingerprint=((execution.get("Parameters") or {}).get("Fingerprint") or [""])[0],
     )
 
 

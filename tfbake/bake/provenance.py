@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from tfbake.aws.calls import aws_errors
+from tfbake.bake.contract import IMAGE_OUTPUT
 from tfbake.bake.execution import SUCCESS, read_execution
 from tfbake.model import tags
 from tfbake.model.ami import AmiRecord
 from tfbake.model.errors import BakeFailed
-
-IMAGE_OUTPUT = "CreateImage.ImageId"
 
 
 def proven_image(
