@@ -37,6 +37,7 @@ CANCELLING = "Cancelling"
 
 ReadExecution = Callable[[str], Snapshot]
 NoteSink = Callable[[str], None]
+Starter = Callable[[str], str]  # starts the bake with a token; the execution id
 
 
 def makes_image(status: str) -> bool:
@@ -93,10 +94,12 @@ def judge_left_behind(
 class Claim:
     """One client's hold on a fingerprint's bake, from acquiring or adopting it to its release."""
 
-    def __init__(self, lock: BakeLock, record: LockRecord, *, is_new: bool,
-                 execution: Snapshot | None = None) -> None:  # fmt: skip
+    def __init__(self, lock: BakeLock, record: LockRecord, starter: Starter, aws: AwsContext, *,
+                 is_new: bool, execution: Snapshot | None = None) -> None:  # fmt: skip
         self.lock = lock
         self.record = record
+        self.starter = starter
+        self.aws = aws
         self.is_new = is_new  # this client created the lock, or took it over
         self.execution = execution  # the live bake adopted, None when there is one to start
         self._start_attempted = False
@@ -110,7 +113,7 @@ class Claim:
         never_started = not self._start_attempted or self._start_refused
         return self.is_new and never_started and not self.record.execution_id
 
-    def start(self, starter: Callable[[str], str], aws: AwsContext) -> str:
+    def start(self) -> str:
         """Start the lock's bake with its token (idempotent) and record it; the execution id.
 
         A token already spent on other parameters (another spec of the same fingerprint, with
@@ -119,12 +122,12 @@ class Claim:
         for _ in range(MAX_READINGS):
             self._start_attempted = True
             try:
-                execution_id = starter(self.record.token)
+                execution_id = self.starter(self.record.token)
             except AwsError as err:
                 if error_code(err) != "IdempotentParameterMismatch":
                     self._start_refused = was_refused(err)
                     raise
-                execution_id = self._after_spent_token(aws) or ""
+                execution_id = self._after_spent_token() or ""
             if execution_id:
                 self._record(execution_id)
                 return execution_id
@@ -134,9 +137,9 @@ class Claim:
         """The bake has ended, or was stopped: it will make no AMI, so the lock may go."""
         self._ended = True
 
-    def _after_spent_token(self, aws: AwsContext) -> str | None:
+    def _after_spent_token(self) -> str | None:
         found = find_active_execution(
-            aws.client("ssm"), self.lock.fingerprint, aws.effective_region
+            self.aws.client("ssm"), self.lock.fingerprint, self.aws.effective_region
         )
         if found is not None:
             return found
@@ -155,10 +158,12 @@ class Claim:
 
 
 @contextlib.contextmanager
-def claim_bake(lock: BakeLock, read: ReadExecution, note: NoteSink) -> Iterator[Claim]:
+def claim_bake(
+    lock: BakeLock, aws: AwsContext, *, starter: Starter, read: ReadExecution, note: NoteSink
+) -> Iterator[Claim]:
     """Acquire the fingerprint's lock, adopt its live bake, or take a stale one over; on the
     way out, release it when the rules allow (see the module's docstring)."""
-    claim = _settle(lock, read, note)
+    claim = _settle(lock, aws, starter, read, note)
     try:
         yield claim
     finally:
@@ -169,21 +174,29 @@ def claim_bake(lock: BakeLock, read: ReadExecution, note: NoteSink) -> Iterator[
                 lock.delete_if_unchanged(claim.record)
 
 
-def _settle(lock: BakeLock, read: ReadExecution, note: NoteSink) -> Claim:
+def _settle(
+    lock: BakeLock, aws: AwsContext, starter: Starter, read: ReadExecution, note: NoteSink
+) -> Claim:
     for _ in range(MAX_READINGS):
         created = lock.create()
         if created is not None:
-            return Claim(lock, created, is_new=True)
+            return Claim(lock, created, starter, aws, is_new=True)
         stored = lock.read()
         if stored is None:
             continue  # released between our create and our read
-        verdict = judge(stored.record, lock.fingerprint, read)
-        if not verdict.stale:
-            return Claim(lock, stored.record, is_new=False, execution=verdict.live)
-        replaced = lock.replace_if_unchanged(stored.record)
+        record, verdict = stored.record, judge(stored.record, lock.fingerprint, read)
+        if not verdict.stale and verdict.live is None:
+            # It names no execution: its creator died before recording one, or lost the
+            # answer to its start. Started with its token, it names the one bake of that token.
+            claim = Claim(lock, record, starter, aws, is_new=False)
+            claim.start()
+            record, verdict = claim.record, judge(claim.record, lock.fingerprint, read)
+        if verdict.live is not None:
+            return Claim(lock, record, starter, aws, is_new=False, execution=verdict.live)
+        replaced = lock.replace_if_unchanged(record)
         if replaced is not None:
             note(f"took over the stale bake lock {lock.name}: {verdict.stale}")
-            return Claim(lock, replaced, is_new=True)
+            return Claim(lock, replaced, starter, aws, is_new=True)
     raise _kept_changing(lock)
 
 

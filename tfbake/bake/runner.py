@@ -67,10 +67,14 @@ def run_bake(
     deadline = time.monotonic() + (seconds if timeout_seconds is None else timeout_seconds)
     watch = Watch(aws, on_progress, deadline, sleep)
     lock = BakeLock(aws.client("ssm"), plan.fingerprint.value, aws.effective_region)
-    with claim_bake(lock, watch.read, lambda text: on_progress(note(text))) as claim:
+
+    def tell(text: str) -> None:
+        on_progress(note(text))
+
+    with claim_bake(lock, aws, starter=request.start, read=watch.read, note=tell) as claim:
         if claim.is_new and recheck and _already_baked(plan, aws):
             return BakeRun(execution_id="", attached=True)
-        execution_id = claim.record.execution_id or claim.start(request.start, aws)
+        execution_id = claim.record.execution_id or claim.start()
         try:
             final = watch.until_ended(execution_id, claim.execution, attached=not claim.is_new)
         except BakeStopped:
