@@ -73,10 +73,17 @@ def test_a_start_whose_answer_was_lost_is_resumed_by_the_next_client_not_baked_t
 
 
 def _records_the_execution(method: str, target: str, body: bytes) -> bool:
+    """The write of the execution id into the lock (not the lock's creation, not its guard)."""
     if not target.endswith("PutParameter"):
         return False
-    value = json.loads(body).get("Value", "")
-    return LOCK_PREFIX in body.decode() and '"execution_id":""' not in value
+    request = json.loads(body)
+    name = request.get("Name", "")
+    if not name.startswith(LOCK_PREFIX) or name.endswith(GUARD_SUFFIX):
+        return False
+    try:
+        return bool(json.loads(request.get("Value", "")).get("execution_id"))
+    except (ValueError, AttributeError):
+        return False
 
 
 def test_a_lost_answer_to_recording_the_execution_neither_fails_nor_doubles_the_bake(

@@ -90,7 +90,8 @@ class LoopbackProxy:
                 if self._loses(handler, body):
                     status, data = 500, _LOST_ANSWER
                     headers = {"Content-Type": "application/x-amz-json-1.1"}
-            handler.send_response(status)
+            # Only the upstream's headers: a second Date or Server would not be the upstream's.
+            handler.send_response_only(status)
             for name, value in headers.items():
                 handler.send_header(name, value)
             if "Content-Length" not in headers:

@@ -9,7 +9,7 @@ LaunchTime), both read from AWS.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -21,9 +21,11 @@ def answered_at(response: Mapping[str, Any]) -> datetime | None:
     if not date:
         return None
     try:
-        return parsedate_to_datetime(date)
+        answered = parsedate_to_datetime(date)
     except (TypeError, ValueError):
         return None
+    # HTTP dates are GMT; one written without a zone (RFC 2822's -0000) is GMT too.
+    return answered if answered.tzinfo else answered.replace(tzinfo=timezone.utc)
 
 
 def age_on_aws_clock(response: Mapping[str, Any], stamp: Any) -> timedelta | None:
