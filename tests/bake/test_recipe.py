@@ -223,7 +223,7 @@ def test_a_failing_provision_command_is_named_by_its_index(
 def test_provision_commands_are_named_by_position_never_by_their_text(
     builder: ScratchBuilder,
 ) -> None:
-    secret = "curl -fsS -H 'Authorization: Bearer s3cr3t-t0ken' https://example.invalid/x"
+    secret = "TOKEN='s3cr3t-t0ken'; : \"Authorization: Bearer $TOKEN\""
     run = bake(builder, SSM_Provision=encode_provision("true", f"{secret}; exit 3"))
     assert_failed_with(run, "provision command 2 of 2 failed (exit status 3)")
     assert "provision command 1 of 2" in run.output

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tfbake.aws.calls import aws_errors, error_code, paginate
@@ -49,6 +49,9 @@ class Snapshot:
     # CloudWatch Logs group with the recipe's whole output, when the bake sends it there.
     recipe_log_group: str | None = None
     fingerprint: str = ""  # the Fingerprint parameter the execution was started with
+    # GetAutomationExecution's answer this poll was made of: the final poll's is what the
+    # outcome, its time breakdown and its proof of provenance are read from, once.
+    execution: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def active(self) -> bool:
@@ -94,6 +97,7 @@ def snapshot(ssm: Any, execution_id: str, region: str) -> Snapshot:
         running_command_id=_command_id(running) if running else None,
         recipe_log_group=_recipe_log_group(execution.get("Parameters") or {}),
         fingerprint=((execution.get("Parameters") or {}).get("Fingerprint") or [""])[0],
+        execution=execution,
     )
 
 

@@ -29,9 +29,12 @@ def proven_image(
     *,
     configured_runbook: str | None,
     region: str,
+    execution: dict[str, Any] | None = None,
 ) -> AmiRecord:
-    """The ready AMI among `candidates` that execution `execution_id` provably created."""
-    execution = read_execution(ssm, execution_id, region)
+    """The ready AMI among `candidates` that execution `execution_id` provably created; from
+    `execution`, its GetAutomationExecution answer, when the caller has read it already."""
+    if not execution or execution.get("AutomationExecutionId") != execution_id:
+        execution = read_execution(ssm, execution_id, region)
     _verify_runbook(ssm, execution, configured_runbook, region)
     if execution.get("AutomationExecutionStatus") != SUCCESS:
         raise _unproven(execution_id, f"it is {execution.get('AutomationExecutionStatus')}")

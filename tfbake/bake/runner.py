@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tfbake.aws.calls import AwsContext, aws_errors, error_code, was_refused
@@ -42,6 +42,8 @@ class BakeRun:
     execution_id: str
     attached: bool
     timing: BakeTiming | None = None  # None when no bake ran, or AWS could not tell
+    # The ended execution as the last poll read it (GetAutomationExecution); empty when none.
+    execution: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def run_bake(
@@ -168,9 +170,9 @@ def _forget_unbaked_manifest(plan: Plan, aws: AwsContext) -> None:
 
 def _outcome(final: Snapshot, aws: AwsContext, *, attached: bool) -> BakeRun:
     region = aws.effective_region
-    timing = read_timing(aws.client("ssm"), final.execution_id, region)
+    timing = read_timing(aws.client("ssm"), final.execution, region)
     if final.status == SUCCESS:
-        return BakeRun(final.execution_id, attached=attached, timing=timing)
+        return BakeRun(final.execution_id, attached, timing, final.execution)
     raise with_breakdown(_failure_error(aws, final), timing)
 
 

@@ -22,7 +22,6 @@ from tfbake.bake.contract import (
     RUN_RECIPE,
     step_output,
 )
-from tfbake.bake.execution import read_execution
 from tfbake.model.bake_timing import BakeTiming, RecipePart, StepTime, timing_lines
 from tfbake.model.errors import TfbakeError
 
@@ -34,11 +33,11 @@ TIMED_LINE = re.compile(
 SUMMARY_LINE = re.compile(r"^tfbake: summary: ", re.MULTILINE)
 
 
-def read_timing(ssm: Any, execution_id: str, region: str) -> BakeTiming | None:
-    """The breakdown of an ended execution; None when AWS cannot tell (a courtesy, as the
-    recipe's output tail is: it never replaces the outcome a caller reports)."""
+def read_timing(ssm: Any, execution: Mapping[str, Any], region: str) -> BakeTiming | None:
+    """The breakdown of an ended execution (GetAutomationExecution's answer, as the last poll
+    read it); None when AWS cannot tell (a courtesy, as the recipe's output tail is: it never
+    replaces the outcome a caller reports)."""
     try:
-        execution = read_execution(ssm, execution_id, region)
         timing = timing_of(execution)
         output = _recipe_output(ssm, execution, region)
     except TfbakeError:
