@@ -129,7 +129,16 @@ def aws_errors(action: str, region: str) -> Iterator[None]:
         translated = translate(err, action, region)
         if translated is None:
             raise
+        translated.status = _http_status(err)
         raise translated from err
+
+
+def _http_status(err: Exception) -> int:
+    """The HTTP status of AWS's answer to the failed call; 0 when no answer came."""
+    response = getattr(err, "response", None)
+    if not isinstance(response, dict):
+        return 0
+    return int((response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
 
 
 def translate(err: Exception, action: str, region: str) -> AwsError | None:
@@ -143,43 +152,37 @@ def translate(err: Exception, action: str, region: str) -> AwsError | None:
     if isinstance(err, bx.EndpointConnectionError | bx.ConnectTimeoutError):
         return AwsError(f"cannot reach the AWS endpoint for {action} in {region}: {err}")
     if isinstance(err, bx.ClientError):
-        translated = _translate_answer(err, action, region)
-        translated.status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-        return translated
+        code = error_code(err) or "Unknown"
+        message = err.response.get("Error", {}).get("Message", "")
+        if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
+            return AwsError(
+                f"access denied: {action} in {region} ({code}); grant the caller this "
+                f"permission{': ' + _first_line(message) if message else ''}",
+                code=code,
+            )
+        # The one place a message is read: AWS answers a request signed for a region that does
+        # not exist with a signature error (SignatureDoesNotMatch, InvalidSignatureException),
+        # the code of bad credentials too; only the message tells the two apart.
+        if "valid region" in message:
+            return AwsError(
+                f"AWS does not know the region {region!r} ({action}: {code}); "
+                "check the region given, AWS_REGION or the profile's region",
+                code=code,
+            )
+        if code in {
+            "AuthFailure",
+            "InvalidClientTokenId",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+            "UnrecognizedClientException",
+        }:
+            return AwsError(
+                f"AWS rejected the credentials for {action} in {region} ({code})", code=code
+            )
+        return AwsError(f"{action} failed in {region}: {code}: {_first_line(message)}", code=code)
     if isinstance(err, bx.BotoCoreError):
         return AwsError(f"{action} failed in {region}: {err}")
     return None
-
-
-def _translate_answer(err: Any, action: str, region: str) -> AwsError:
-    code = error_code(err) or "Unknown"
-    message = err.response.get("Error", {}).get("Message", "")
-    if code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}:
-        return AwsError(
-            f"access denied: {action} in {region} ({code}); grant the caller this "
-            f"permission{': ' + _first_line(message) if message else ''}",
-            code=code,
-        )
-    # The one place a message is read: AWS answers a request signed for a region that does
-    # not exist with a signature error (SignatureDoesNotMatch, InvalidSignatureException),
-    # the code of bad credentials too; only the message tells the two apart.
-    if "valid region" in message:
-        return AwsError(
-            f"AWS does not know the region {region!r} ({action}: {code}); "
-            "check the region given, AWS_REGION or the profile's region",
-            code=code,
-        )
-    if code in {
-        "AuthFailure",
-        "InvalidClientTokenId",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "UnrecognizedClientException",
-    }:
-        return AwsError(
-            f"AWS rejected the credentials for {action} in {region} ({code})", code=code
-        )
-    return AwsError(f"{action} failed in {region}: {code}: {_first_line(message)}", code=code)
 
 
 def _first_line(text: str) -> str:
