@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from tfbake.aws.calls import AwsContext
 from tfbake.model import tags
@@ -13,6 +14,9 @@ from tfbake.model.image_set import Distribution
 from tfbake.model.plan import BAKED, COPIED, FOUND, ON_MISSING_BAKE, ON_MISSING_FAIL, Plan, Result
 from tfbake.model.progress import ProgressSink
 from tfbake.pipeline import look_up
+
+if TYPE_CHECKING:
+    from tfbake.bake.runner import BakeRun
 
 # The bake and distribution machinery is imported where it is used: the common path (the AMI
 # exists, nothing to copy) is a whole process per `terraform plan` and should not pay for it.
@@ -78,7 +82,7 @@ def _ensure(
             f"{plan.fingerprint.short} is marked ready in {baked.region}"
         )
     if run.execution_id:
-        baked = _proven(baked, run.execution_id, aws)
+        baked = _proven(baked, run, aws)
     # An attached client did not bake; it reports what it found, like any other lookup.
     status = FOUND if run.attached else BAKED
     result = Result(plan, baked.region, status, baked.ami, baked.unusable, run.timing)
@@ -102,12 +106,16 @@ def _release_lock_of_a_fresh_bake(found: Result, aws: AwsContext) -> None:
         return
     if datetime.now(timezone.utc) - ami.created > FRESH_BAKE:
         return
-    from tfbake.bake.stale_locks import release_if_finished
+    from tfbake.bake.claim import release_after_lookup
+    from tfbake.bake.execution import snapshot
+    from tfbake.bake.lock import BakeLock
 
-    release_if_finished(aws, found.plan.fingerprint.value, execution_id)
+    region, ssm = aws.effective_region, aws.client("ssm")
+    lock = BakeLock(ssm, found.plan.fingerprint.value, region)
+    release_after_lookup(lock, execution_id, lambda named: snapshot(ssm, named, region))
 
 
-def _proven(baked: Result, execution_id: str, aws: AwsContext) -> Result:
+def _proven(baked: Result, run: BakeRun, aws: AwsContext) -> Result:
     # The newest ready AMI by tag is not necessarily the one this bake made: return the one the
     # execution provably created (tfbake/bake/provenance.py).
     from tfbake.bake.provenance import proven_image
@@ -115,10 +123,11 @@ def _proven(baked: Result, execution_id: str, aws: AwsContext) -> Result:
     candidates = tuple(r for r in (baked.ami, *baked.unusable) if r is not None)
     ami = proven_image(
         aws.client("ssm"),
-        execution_id,
+        run.execution_id,
         candidates,
         configured_runbook=baked.plan.image_set.builder.document_name,
         region=baked.region,
+        execution=run.execution,
     )
     others = tuple(r for r in candidates if r is not ami)
     return Result(baked.plan, baked.region, FOUND, ami, others)

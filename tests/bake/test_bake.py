@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.bakes import BASE, no_progress, plan_for
+from tests.support.bakes import BASE, hold_lock, no_progress, plan_for
 from tests.support.cli import assert_one_line_error, external, run_tfbake
 from tests.support.specs import query, write_spec
 from tfbake.aws.calls import AwsContext
@@ -387,15 +387,11 @@ def test_a_declared_architecture_must_match_the_base_ami(aws: AwsContext, sandbo
 
 
 def test_a_stale_lock_of_a_revoked_bake_is_taken_over(aws: AwsContext, sandbox: Sandbox) -> None:
-    from tfbake.bake.lock import BakeLock
-
     plan = plan_for(aws)
     ensure(plan, aws, on_progress=no_progress)
     (execution,) = executions(aws)
     # A client that died after the bake succeeded, before releasing its lock.
-    lock = BakeLock(aws.client("ssm"), plan.fingerprint.value, "us-east-1")
-    held = lock.acquire_or_read()
-    lock.record_execution(held, execution["AutomationExecutionId"])
+    hold_lock(aws, plan.fingerprint.value, execution["AutomationExecutionId"])
     assert run_tfbake("invalidate", plan.fingerprint.value).code == 0
     result = ensure(plan, aws, on_progress=no_progress)
     assert result.status == "baked"

@@ -57,3 +57,16 @@ def test_a_builder_the_client_cannot_terminate_is_named(aws: AwsContext, sandbox
         ensure(plan, aws, on_progress=no_progress)
     (builder,) = live_builders(aws)
     assert f"its builder {builder} is still running" in caught.value.message
+
+
+def test_a_builder_the_failure_path_cannot_list_yet_is_found_on_a_later_attempt(
+    aws: AwsContext, sandbox: Sandbox
+) -> None:
+    plan = plan_for(aws)
+    sandbox.inject_failure("RunRecipe", "pull failed")
+    # EC2's eventual consistency: the first read of the failure path does not list the builder.
+    sandbox.not_found_reads("FindBuilderOnFailure", 1)
+    with pytest.raises(BakeFailed) as caught:
+        ensure(plan, aws, on_progress=no_progress)
+    assert "left builder" not in caught.value.message  # the runbook terminated it itself
+    assert live_builders(aws) == []

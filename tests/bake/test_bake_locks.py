@@ -10,21 +10,16 @@ from pathlib import Path
 import pytest
 
 from tests.bake.test_bake import executions, lock_exists
-from tests.support.bakes import BASE, no_progress, plan_for
+from tests.support.bakes import BASE, hold_lock, no_progress, plan_for
 from tests.support.cli import run_tfbake
 from tests.support.specs import write_spec
 from tfbake.aws.calls import AwsContext
-from tfbake.bake.lock import BakeLock
 from tfbake.bake.request import image_name, lock_image_name, start_parameters
 from tfbake.ensure import ensure
 from tfbake.model.plan import Plan
 from tfbake.sandbox import Sandbox
 
 UNKNOWN_EXECUTION = "00000000-1111-2222-3333-444444444444"
-
-
-def lock_of(aws: AwsContext, plan: Plan) -> BakeLock:
-    return BakeLock(aws.client("ssm"), plan.fingerprint.value, "us-east-1")
 
 
 def baked_then_revoked(aws: AwsContext) -> Plan:
@@ -38,17 +33,16 @@ def test_a_rebake_attaches_to_the_start_of_a_client_that_died_before_recording_i
     aws: AwsContext, sandbox: Sandbox
 ) -> None:
     plan = baked_then_revoked(aws)
-    lock = lock_of(aws, plan)
-    held = lock.acquire_or_read()
+    held = hold_lock(aws, plan.fingerprint.value)
     # The dead client started its bake (the revoked AMI still holds the plain name) and was
     # killed before recording the execution in the lock.
-    name = lock_image_name(image_name(plan), held.record.token, unique=True)
+    name = lock_image_name(image_name(plan), held.token, unique=True)
     # Long enough that the next client meets the bake still running, and attaches to it.
     sandbox.delay_step("RunRecipe", 5)
     started = aws.client("ssm").start_automation_execution(
         DocumentName=_runbook(aws),
         Parameters=start_parameters(plan, "us-east-1", name),
-        ClientToken=held.record.token,
+        ClientToken=held.token,
     )["AutomationExecutionId"]
     time.sleep(1.1)  # the next client's clock reads a later second: the request must not change
 
@@ -71,8 +65,7 @@ def test_a_lock_naming_an_execution_ssm_does_not_know_is_taken_over(
     aws: AwsContext, sandbox: Sandbox
 ) -> None:
     plan = plan_for(aws)
-    lock = lock_of(aws, plan)
-    lock.record_execution(lock.acquire_or_read(), UNKNOWN_EXECUTION)
+    hold_lock(aws, plan.fingerprint.value, UNKNOWN_EXECUTION)
 
     result = ensure(plan, aws, on_progress=no_progress)
 
@@ -85,10 +78,7 @@ def test_cancel_of_a_spec_clears_a_lock_that_names_no_known_bake(
     tmp_path: Path, aws: AwsContext, sandbox: Sandbox, execution_id: str
 ) -> None:
     plan = plan_for(aws)
-    lock = lock_of(aws, plan)
-    held = lock.acquire_or_read()
-    if execution_id:
-        lock.record_execution(held, execution_id)
+    hold_lock(aws, plan.fingerprint.value, execution_id)
 
     result = run_tfbake("cancel", str(write_spec(tmp_path, base_ami=BASE)))
 
@@ -103,8 +93,7 @@ def test_racing_takeovers_of_a_stale_lock_start_one_bake(aws: AwsContext, sandbo
     sandbox.delay_step("RunRecipe", 1)
     for _ in range(3):
         # A client that died after its bake ended, before releasing the lock.
-        lock = lock_of(aws, plan)
-        lock.record_execution(lock.acquire_or_read(), finished["AutomationExecutionId"])
+        hold_lock(aws, plan.fingerprint.value, finished["AutomationExecutionId"])
         before = len(executions(aws))
         amis: list[str | None] = []
         errors: list[BaseException] = []
@@ -133,8 +122,7 @@ def baked_by_a_client_killed_before_releasing(aws: AwsContext) -> Plan:
     plan = plan_for(aws)
     ensure(plan, aws, on_progress=no_progress)
     (execution,) = executions(aws)
-    lock = lock_of(aws, plan)
-    lock.record_execution(lock.acquire_or_read(), execution["AutomationExecutionId"])
+    hold_lock(aws, plan.fingerprint.value, execution["AutomationExecutionId"])
     return plan
 
 
@@ -168,14 +156,13 @@ def test_a_token_started_with_other_builder_settings_is_attached_to(
     aws: AwsContext, sandbox: Sandbox
 ) -> None:
     plan = plan_for(aws)
-    lock = lock_of(aws, plan)
-    held = lock.acquire_or_read()
+    held = hold_lock(aws, plan.fingerprint.value)
     # Another spec of the same fingerprint (a bigger builder) started the bake of this lock.
     parameters = start_parameters(plan, "us-east-1", image_name(plan))
     parameters["InstanceType"] = ["t3.xlarge"]
     sandbox.delay_step("RunRecipe", 1)
     started = aws.client("ssm").start_automation_execution(
-        DocumentName=_runbook(aws), Parameters=parameters, ClientToken=held.record.token,
+        DocumentName=_runbook(aws), Parameters=parameters, ClientToken=held.token,
         Tags=[{"Key": "tfbake:fingerprint", "Value": plan.fingerprint.value}],
     )["AutomationExecutionId"]  # fmt: skip
 

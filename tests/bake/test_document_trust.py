@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.bakes import BASE, no_progress, plan_for
+from tests.support.bakes import BASE, hold_lock, no_progress, plan_for
 from tests.support.cli import assert_one_line_error, run_tfbake
 from tests.support.sandbox_helpers import (
     bake_parameters,
@@ -17,7 +17,6 @@ from tests.support.sandbox_helpers import (
 from tests.support.specs import write_spec
 from tfbake.aws.calls import AwsContext
 from tfbake.bake import documents
-from tfbake.bake.lock import BakeLock
 from tfbake.ensure import ensure
 from tfbake.model import tags
 from tfbake.model.errors import BakeFailed, ExitCode
@@ -104,8 +103,7 @@ def test_a_lock_naming_a_foreign_execution_returns_no_ami(
         Parameters=bake_parameters(plan.base_ami_id, fingerprint=fingerprint),
     )["AutomationExecutionId"]
     # Whoever may write the lock parameter names their running execution in it.
-    lock = BakeLock(ssm, fingerprint, "us-east-1")
-    lock.record_execution(lock.acquire_or_read(), foreign)
+    hold_lock(aws, fingerprint, foreign)
 
     with pytest.raises(BakeFailed, match=f"bake {foreign} is not proven .* ran team-blessing"):
         ensure(plan, aws, on_progress=no_progress)

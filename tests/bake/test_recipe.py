@@ -220,6 +220,16 @@ def test_a_failing_provision_command_is_named_by_its_index(
     assert not [call for call in run.calls_to("docker") if call[0] == "image"]
 
 
+def test_provision_commands_are_named_by_position_never_by_their_text(
+    builder: ScratchBuilder,
+) -> None:
+    secret = "TOKEN='s3cr3t-t0ken'; : \"Authorization: Bearer $TOKEN\""
+    run = bake(builder, SSM_Provision=encode_provision("true", f"{secret}; exit 3"))
+    assert_failed_with(run, "provision command 2 of 2 failed (exit status 3)")
+    assert "provision command 1 of 2" in run.output
+    assert "s3cr3t" not in run.output
+
+
 def test_provision_commands_run_with_pipefail(builder: ScratchBuilder) -> None:
     run = bake(builder, SSM_Provision=encode_provision("false | cat"))
     assert_failed_with(run, "provision command 1 of 1 failed (exit status 1)")

@@ -109,3 +109,75 @@ def test_nothing_to_compare_with(tmp_path: Path, sandbox: Sandbox) -> None:
     result = run_tfbake("diff", str(write_spec(tmp_path, base_ami=BASE)))
     assert result.code == ExitCode.AMI_MISSING
     assert "no ready AMI of this image set" in result.stdout
+
+
+# ---- recorded manifests written by someone else ---------------------------------------------
+
+
+def _replace_recorded_parts(fingerprint: str, payload: bytes) -> None:
+    """The recorded manifest of `fingerprint` replaced by `payload`, gzipped as tfbake stores."""
+    import base64
+    import gzip
+
+    ssm = AwsContext().client("ssm")
+    for part in ssm.get_parameters_by_path(Path=PREFIX + fingerprint)["Parameters"]:
+        ssm.delete_parameter(Name=part["Name"])
+    encoded = base64.b64encode(gzip.compress(payload, compresslevel=9, mtime=0)).decode()
+    for index in range(0, len(encoded), 4000):
+        ssm.put_parameter(
+            Name=f"{PREFIX}{fingerprint}/part-{index // 4000:03d}",
+            Value=encoded[index : index + 4000],
+            Type="String",
+        )
+
+
+def _fingerprint_of_spec(spec: Path) -> str:
+    return run_tfbake("fingerprint", str(spec)).stdout.strip()
+
+
+def test_a_recorded_manifest_nested_100000_deep_is_not_explained(
+    baked: Path, tmp_path: Path
+) -> None:
+    _replace_recorded_parts(_fingerprint_of_spec(baked), b"[" * 100_000 + b"]" * 100_000)
+    changed_dir = tmp_path / "changed"
+    changed_dir.mkdir()
+    spec = write_spec(changed_dir, base_ami=BASE, images=[NGINX_NEW, REDIS])
+
+    result = run_tfbake("diff", str(spec))
+
+    assert result.code == ExitCode.AMI_MISSING, result.stderr
+    assert "inputs were not recorded" in result.stdout
+
+
+def test_a_gzip_bomb_in_the_recorded_parts_is_refused_without_unpacking_it(
+    sandbox: Sandbox,
+) -> None:
+    import tracemalloc
+
+    fingerprint = "d" * 64
+    _replace_recorded_parts(fingerprint, b"\0" * (256 * 1024 * 1024))
+    ssm = AwsContext().client("ssm")
+
+    tracemalloc.start()
+    try:
+        loaded = load_manifest(ssm, fingerprint, "us-east-1")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert loaded is None
+    assert peak < 32 * 1024 * 1024  # the 256 MB it would unpack to were never held
+
+
+def test_changed_provision_commands_are_named_not_shown(baked: Path, tmp_path: Path) -> None:
+    changed_dir = tmp_path / "changed"
+    changed_dir.mkdir()
+    secret = "curl -H 'Authorization: Bearer s3cr3t-t0ken' https://example.com/setup | sh"
+    spec = write_spec(changed_dir, base_ami=BASE, images=[NGINX_OLD, REDIS], provision=[secret])
+
+    result = run_tfbake("diff", str(spec))
+    data = json.loads(run_tfbake("--json", "diff", str(spec)).stdout)
+
+    assert "s3cr3t" not in result.stdout
+    assert "  provision: 0 commands -> 1 command (command 1 changed)" in result.stdout
+    assert "s3cr3t" not in json.dumps(data)

@@ -46,6 +46,28 @@ def test_a_cancel_after_create_image_removes_the_image_and_the_builder(
     assert [b["State"]["Name"] for b in builders(ec2)] == ["terminated"]
 
 
+@pytest.mark.parametrize("path", ["FindBuilderOnFailure", "FindBuilderOnCancel"])
+def test_a_builder_the_cleanup_path_cannot_list_yet_is_found_again_and_terminated(
+    aws: Any, sandbox: Sandbox, path: str
+) -> None:
+    ec2, ssm, base_ami = aws
+    # EC2's eventual consistency: the first read of the path does not list the builder yet.
+    sandbox.not_found_reads(path, 1)
+    if path == "FindBuilderOnFailure":
+        sandbox.inject_failure("RunRecipe", "pull failed")
+    else:
+        sandbox.delay_step("RunRecipe", 30)
+    execution_id, _ = start_bake(ssm, bake_parameters(base_ami))
+    if path == "FindBuilderOnCancel":
+        wait_for_step(ssm, execution_id, "RunRecipe")
+        ssm.stop_automation_execution(AutomationExecutionId=execution_id)
+
+    details = wait_for_execution(ssm, execution_id, timeout=10)
+
+    assert details["AutomationExecutionStatus"] in ("Failed", "Cancelled")
+    assert [b["State"]["Name"] for b in builders(ec2)] == ["terminated"]
+
+
 def test_a_cancel_workflow_ends_at_its_time_limit(aws: Any, sandbox: Sandbox) -> None:
     ec2, ssm, base_ami = aws
     sandbox.controls.limits.cancel_workflow_seconds = 1.0

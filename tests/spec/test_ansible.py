@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tarfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,45 @@ def test_a_directory_reached_through_a_link_outside_is_refused(tmp_path: Path) -
     write_files(tmp_path / "other", {"x.yml": "x: 1\n"})
     (directory / "link").symlink_to(tmp_path / "other")
     assert "leads outside the directory" in refusal(directory, files=["site.yml", "link/x.yml"])
+
+
+def test_a_file_flipped_to_a_link_outside_while_packing_never_ships_its_target(
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-VALUE\n")
+    directory = write_files(tmp_path / "play")
+    raced = directory / "group_vars" / "all.yml"
+    stop = threading.Event()
+
+    def flip() -> None:
+        # Each swap is atomic (rename over the file): the path is always a regular file inside
+        # the directory or a link to the secret outside.
+        while not stop.is_set():
+            link = directory / "group_vars" / ".link"
+            link.symlink_to(secret)
+            link.replace(raced)
+            regular = directory / "group_vars" / ".file"
+            regular.write_text("answer: 42\n")
+            regular.replace(raced)
+
+    flipper = threading.Thread(target=flip, daemon=True)
+    flipper.start()
+    packed = refused = 0
+    try:
+        for _ in range(300):
+            try:
+                bundle = pack(directory)
+            except ansible.AnsibleFieldError as err:
+                assert "all.yml" in err.message
+                refused += 1
+                continue
+            packed += 1
+            assert b"TOP-SECRET" not in members(bundle.archive)["group_vars/all.yml"]
+    finally:
+        stop.set()
+        flipper.join(timeout=10)
+    assert packed and refused  # the race was run both ways
 
 
 def test_a_bundle_too_large_for_the_parameters_is_refused_with_its_size(tmp_path: Path) -> None:

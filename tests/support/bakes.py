@@ -3,10 +3,12 @@ profile, a silent progress sink."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from tests.support.specs import BUILDER_PROFILE, spec_data
 from tfbake.aws.calls import AwsContext
+from tfbake.bake.lock import LOCK_PREFIX, LockRecord
 from tfbake.model.plan import Plan
 from tfbake.pipeline import plan_image_set
 from tfbake.spec.mapping import image_set_from_mapping
@@ -26,3 +28,13 @@ def create_builder_profile(aws: AwsContext) -> None:
 
 def no_progress(_: Any) -> None:
     pass
+
+
+def hold_lock(aws: AwsContext, fingerprint: str, execution_id: str = "") -> LockRecord:
+    """The bake lock of `fingerprint` as a client leaves it that created it (and, given an
+    execution id, recorded its bake), then died: written as tfbake writes it."""
+    record = LockRecord(str(uuid.uuid4()), execution_id, "a-client-that-died/1")
+    aws.client("ssm").put_parameter(
+        Name=LOCK_PREFIX + fingerprint, Value=record.encode(), Type="String", Overwrite=False
+    )
+    return record

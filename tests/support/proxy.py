@@ -2,6 +2,8 @@
 
 Tests put it in front of a registry to observe what the registry would see (how many requests,
 how many at once) and to inject answers a healthy registry never gives (429, odd challenges).
+In front of the AWS sandbox it loses answers: the request reaches AWS and is carried out, and
+the client is told 500, as when a connection drops after the server acted.
 """
 
 from __future__ import annotations
@@ -9,9 +11,13 @@ from __future__ import annotations
 import http.client
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+# An AWS JSON error a server answers when it fails after (or while) doing the work.
+_LOST_ANSWER = b'{"__type":"InternalServerError","message":"the answer was lost"}'
 
 
 class _Server(ThreadingHTTPServer):
@@ -29,6 +35,9 @@ class LoopbackProxy:
     injected: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # next answers
     requests: list[tuple[str, str]] = field(default_factory=list)
     max_in_flight: int = 0
+    # Requests (method, X-Amz-Target, body) whose answer is lost after the upstream acted.
+    lose_answer: Callable[[str, str, bytes], bool] | None = None
+    lost: int = 0
     _in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
@@ -78,7 +87,11 @@ class LoopbackProxy:
                 status, headers, data = answer[0], answer[1], b""
             else:
                 status, headers, data = self._upstream(handler, body)
-            handler.send_response(status)
+                if self._loses(handler, body):
+                    status, data = 500, _LOST_ANSWER
+                    headers = {"Content-Type": "application/x-amz-json-1.1"}
+            # Only the upstream's headers: a second Date or Server would not be the upstream's.
+            handler.send_response_only(status)
             for name, value in headers.items():
                 handler.send_header(name, value)
             if "Content-Length" not in headers:
@@ -89,6 +102,16 @@ class LoopbackProxy:
         finally:
             with self._lock:
                 self._in_flight -= 1
+
+    def _loses(self, handler: BaseHTTPRequestHandler, body: bytes | None) -> bool:
+        if self.lose_answer is None:
+            return False
+        target = handler.headers.get("X-Amz-Target", "")
+        if not self.lose_answer(handler.command, target, body or b""):
+            return False
+        with self._lock:
+            self.lost += 1
+        return True
 
     def _upstream(
         self, handler: BaseHTTPRequestHandler, body: bytes | None

@@ -10,11 +10,13 @@ docker or cloud-init can never be reached.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -327,7 +329,7 @@ class ScratchBuilder:
             **env,
         }
         completed = subprocess.run(
-            [shutil.which("bash") or "/bin/bash", str(RECIPE)],
+            [shutil.which("bash") or "/bin/bash", str(_shipped_recipe())],
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -408,3 +410,13 @@ def make_scratch_builder(base: Path, *, os_name: str = "debian") -> ScratchBuild
     builder.set_os(os_name)
     builder.install_docker()
     return builder
+
+
+@functools.cache
+def _shipped_recipe() -> Path:
+    """recipe.sh as the documents ship it (without its comments), which is what builders run."""
+    from tfbake.bake.comments import without_shell_comments
+
+    path = Path(tempfile.mkdtemp(prefix="tfbake-recipe-")) / "recipe.sh"
+    path.write_text(without_shell_comments(RECIPE.read_text(encoding="utf-8")), encoding="utf-8")
+    return path

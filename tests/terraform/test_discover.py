@@ -321,3 +321,43 @@ def test_tfvars_parse_error_names_file(tmp_path: Path) -> None:
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="no such Terraform directory"):
         discover(tmp_path / "absent")
+
+
+# ---- bounded parsing -------------------------------------------------------------------------
+
+GENERATED_RESOURCE = 'resource "null_resource" "r%d" {\n  triggers = { id = "%d" }\n}\n'
+
+
+def test_a_15_mb_file_of_resources_is_not_parsed(tmp_path: Path) -> None:
+    import resource
+    import time
+
+    generated = "".join(GENERATED_RESOURCE % (i, i) for i in range(220_000))
+    assert len(generated) > 15_000_000
+    write(tmp_path, {"main.tf": MODULE_USES_VAR, "variables.tf": VARIABLE_IMAGES,
+                     "generated.tf": generated})  # fmt: skip
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+
+    call = only_call(tmp_path)
+
+    assert call.arguments["images"] == ["default:1"]
+    assert time.monotonic() - started < 10
+    # ru_maxrss is in KiB: the file's text is held once, its parse never.
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024
+
+
+def test_a_file_declaring_modules_beyond_the_parse_bound_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    generated = "".join(f'variable "v{i}" {{\n  default = "{i}"\n}}\n' for i in range(300_000))
+    write(tmp_path, {"main.tf": MODULE_USES_VAR, "generated.tf": generated})
+
+    with pytest.raises(BadInput) as caught:
+        discover(tmp_path)
+
+    assert caught.value.one_line() == (
+        f"{tmp_path / 'generated.tf'}: {len(generated) // 1024} KiB of HCL declaring modules or "
+        "variables; tfbake parses at most 256 KiB a file (move generated configuration to "
+        "files of its own)"
+    )

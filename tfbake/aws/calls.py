@@ -144,7 +144,16 @@ def aws_errors(action: str, region: str) -> Iterator[None]:
         translated = translate(err, action, region)
         if translated is None:
             raise
+        translated.status = _http_status(err)
         raise translated from err
+
+
+def _http_status(err: Exception) -> int:
+    """The HTTP status of AWS's answer to the failed call; 0 when no answer came."""
+    response = getattr(err, "response", None)
+    if not isinstance(response, dict):
+        return 0
+    return int((response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
 
 
 def translate(err: Exception, action: str, region: str) -> AwsError | None:
@@ -221,3 +230,12 @@ def error_code(err: BaseException) -> str:
 
 def is_throttling(err: BaseException) -> bool:
     return error_code(err) in THROTTLING_CODES
+
+
+def was_refused(err: BaseException) -> bool:
+    """True when AWS answered that it did not do the request: a 4xx answer, throttling aside
+    (botocore retries only 5xx, throttling and lost connections, so a 4xx that ends the call
+    follows no attempt AWS carried out, or an idempotent retry would have been answered with
+    its result). A 5xx, or no answer at all, leaves open whether AWS did it."""
+    status = err.status if isinstance(err, AwsError) else 0
+    return 400 <= status < 500 and status != 429 and not is_throttling(err)

@@ -13,6 +13,7 @@ import base64
 import gzip
 import hashlib
 import json
+import zlib
 from typing import Any
 
 from tfbake.aws.calls import aws_errors, paginate
@@ -20,6 +21,11 @@ from tfbake.model.fingerprint import canonical_json
 
 PREFIX = "/tfbake/manifests/"
 CHUNK_CHARACTERS = 4000  # below the standard tier's 4,096-character limit
+# What a recorded manifest may unpack to and how deep it may nest. tfbake writes ~150 bytes an
+# image and four levels; anyone who may write the parameters can write anything else (a gzip
+# bomb, a list nested 100,000 deep), which is refused as unrecorded instead of being unpacked.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_MANIFEST_DEPTH = 16
 
 
 def store_manifest(ssm: Any, fingerprint: str, manifest: dict[str, Any], region: str) -> None:
@@ -46,13 +52,38 @@ def load_manifest(ssm: Any, fingerprint: str, region: str) -> dict[str, Any] | N
         return None
     encoded = "".join(p["Value"] for p in sorted(parameters, key=lambda p: p["Name"]))
     try:
-        data = gzip.decompress(base64.b64decode(encoded))
-        manifest = json.loads(data)
-    except (ValueError, OSError):
+        data = _gunzip_bounded(base64.b64decode(encoded), MAX_MANIFEST_BYTES)
+        manifest = json.loads(data) if data is not None else None
+    except (ValueError, OSError, zlib.error, RecursionError):
+        return None
+    if not isinstance(manifest, dict) or _depth(manifest) > MAX_MANIFEST_DEPTH:
         return None
     if hashlib.sha256(canonical_json(manifest)).hexdigest() != fingerprint:
         return None  # damaged or partly overwritten: better no explanation than a wrong one
     return manifest
+
+
+def _gunzip_bounded(data: bytes, limit: int) -> bytes | None:
+    """The gzip stream's content; None when it would unpack to more than `limit` bytes."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out = inflater.decompress(data, limit + 1)
+    if len(out) > limit or inflater.unconsumed_tail:
+        return None
+    return out
+
+
+def _depth(value: Any) -> int:
+    """How deep `value` nests, counted without recursion (a hostile value is deeper than the
+    interpreter's stack)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            pending.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, level + 1) for child in item)
+    return deepest
 
 
 def delete_manifest(ssm: Any, fingerprint: str, region: str) -> None:

@@ -10,13 +10,8 @@ has had time to boot, this names the likely cause.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tfbake.aws.calls import AwsContext, aws_errors
-from tfbake.model import tags
-
-if TYPE_CHECKING:
-    from types_boto3_ec2.type_defs import FilterTypeDef
+from tfbake.bake.contract import builder_instances
 
 AGENT_MARKER = "tfbake-agent: "
 # Installing and registering the agent takes a minute or two on EC2: a builder whose console
@@ -28,13 +23,7 @@ def offline_builder_cause(aws: AwsContext, execution_id: str, waited_seconds: fl
     """The likely reason the execution's builder is not online in SSM; None when unknown yet."""
     region = aws.effective_region
     ec2 = aws.client("ec2")
-    filters: list[FilterTypeDef] = [
-        {"Name": f"tag:{tags.EXECUTION_ID}", "Values": [execution_id]},
-        {"Name": "instance-state-name", "Values": ["running"]},
-    ]
-    with aws_errors("ec2:DescribeInstances", region):
-        reservations = ec2.describe_instances(Filters=filters)["Reservations"]
-    instances = [i for r in reservations for i in r["Instances"]]
+    instances, _ = builder_instances(aws, execution_id, ["running"])
     if not instances:
         return None
     instance_id = instances[0]["InstanceId"]

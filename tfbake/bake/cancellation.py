@@ -11,21 +11,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tfbake.aws.calls import AwsContext, aws_errors, error_code, paginate
+from tfbake.aws.calls import AwsContext, aws_errors, error_code
 from tfbake.aws.catalog import tagged_images
+from tfbake.bake.claim import judge, release_if_names
+from tfbake.bake.contract import builder_instances
 from tfbake.bake.execution import (
     ACTIVE,
     EXECUTION_NOT_FOUND,
-    execution_status,
     find_active_execution,
     read_execution,
+    snapshot,
 )
 from tfbake.bake.lock import BakeLock
 from tfbake.model import tags
 from tfbake.model.errors import AwsError, BadInput
 from tfbake.model.plan import Plan
-
-LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 
 
 @dataclass(frozen=True)
@@ -41,25 +41,41 @@ class Cancelled:
         return self.previous_status in ACTIVE
 
 
-def execution_of_plan(plan: Plan, aws: AwsContext) -> str | None:
-    """The execution the plan's bake lock names; None when it named none SSM knows, in which
-    case the lock is released (the bake it stood for runs, or never will)."""
+@dataclass(frozen=True)
+class LockOfPlan:
+    """What the plan's bake lock names: the execution to cancel, or why the lock was cleared."""
+
+    execution_id: str | None
+    cleared_because: str = ""
+
+
+def execution_of_plan(plan: Plan, aws: AwsContext) -> LockOfPlan:
+    """The execution the plan's bake lock names. A lock that names none SSM knows, or that
+    tfbake did not write, is cleared instead (claim.py's rules), and the reason returned."""
     region = aws.effective_region
     ssm = aws.client("ssm")
     lock = BakeLock(ssm, plan.fingerprint.value, region)
-    record = lock.read()
-    if record is None:
+    stored = lock.read()
+    if stored is None:
         raise BadInput(
             f"no bake in progress for {plan.image_set.name!r} "
             f"(fingerprint {plan.fingerprint.short}) in {region}"
         )
-    # A lock whose client died before recording its execution, or whose execution SSM no
-    # longer knows, wedges nothing once cleared.
-    execution_id = record.execution_id or find_active_execution(ssm, plan.fingerprint.value, region)
-    if execution_id and execution_status(ssm, execution_id, region) is not None:
-        return execution_id
-    lock.release(record)
-    return None
+    record = stored.record
+    verdict = judge(
+        record, lock.fingerprint, lambda execution_id: snapshot(ssm, execution_id, region)
+    )
+    if verdict.live is not None:
+        return LockOfPlan(verdict.live.execution_id)
+    if not verdict.stale:
+        # Its client died before recording the bake, or is starting it right now.
+        found = find_active_execution(ssm, plan.fingerprint.value, region)
+        if found is not None:
+            return LockOfPlan(found)
+    elif verdict.ended is not None:
+        return LockOfPlan(verdict.ended.execution_id)  # its builders may still need ending
+    lock.delete_if_unchanged(record)
+    return LockOfPlan(None, verdict.stale or "it named no bake SSM knows")
 
 
 def cancel_execution(aws: AwsContext, execution_id: str) -> Cancelled:
@@ -80,29 +96,16 @@ def cancel_execution(aws: AwsContext, execution_id: str) -> Cancelled:
     terminated = terminate_builders(aws, execution_id)
     discarded = discard_unfinished_images(aws, execution_id)
     fingerprint = _fingerprint_of(execution)
-    released = False
-    if fingerprint:
-        lock = BakeLock(ssm, fingerprint, region)
-        record = lock.read()
-        if record is not None and record.execution_id == execution_id:
-            released = lock.release(record)
+    released = bool(fingerprint) and release_if_names(
+        BakeLock(ssm, fingerprint, region), execution_id
+    )
     return Cancelled(execution_id, status, terminated, discarded, released)
 
 
 def live_builders(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
     """The builder instances of an execution that are not terminated yet."""
-    filters = [
-        {"Name": f"tag:{tags.ROLE}", "Values": [tags.ROLE_BUILDER]},
-        {"Name": f"tag:{tags.EXECUTION_ID}", "Values": [execution_id]},
-        {"Name": "instance-state-name", "Values": LIVE_STATES},
-    ]
-    ec2 = aws.client("ec2")
-    with aws_errors("ec2:DescribeInstances", aws.effective_region):
-        return tuple(
-            instance["InstanceId"]
-            for reservation in paginate(ec2, "describe_instances", "Reservations", Filters=filters)
-            for instance in reservation["Instances"]
-        )
+    instances, _ = builder_instances(aws, execution_id)
+    return tuple(instance["InstanceId"] for instance in instances)
 
 
 def terminate_builders(aws: AwsContext, execution_id: str) -> tuple[str, ...]:
@@ -144,3 +147,22 @@ def discard_unfinished_images(aws: AwsContext, execution_id: str) -> tuple[str, 
 def _fingerprint_of(execution: Mapping[str, Any]) -> str:
     values = execution.get("Parameters", {}).get("Fingerprint") or [""]
     return values[0]
+
+
+def sweep_builders(aws: AwsContext, execution_id: str) -> str:
+    """Terminate a builder the ended bake left running; the note for the error, '' if none.
+
+    The runbook's failure path terminates its builder, unless that path fails too (its role
+    lost a permission): then the client does it, or names the instance it could not stop.
+    """
+    try:
+        left = live_builders(aws, execution_id)
+    except AwsError as err:
+        return f" (its builder may still run: {err.one_line()}; see `tfbake cleanup`)"
+    if not left:
+        return ""
+    try:
+        terminate_builders(aws, execution_id)
+    except AwsError as err:
+        return f" (its builder {', '.join(left)} is still running: {err.one_line()})"
+    return f" (its runbook left builder {', '.join(left)} running; tfbake terminated it)"

@@ -23,6 +23,7 @@ from importlib import resources
 from typing import Any
 
 from tfbake.aws.calls import aws_errors, error_code
+from tfbake.bake.comments import without_shell_comments, without_yaml_comments
 from tfbake.model import document_budget, tags
 from tfbake.model.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
 from tfbake.model.errors import AwsError, BadInput
@@ -55,7 +56,11 @@ class DocumentNames:
 
 
 def _template(name: str) -> str:
-    return resources.files("tfbake.bake").joinpath(name).read_text(encoding="utf-8")
+    text = resources.files("tfbake.bake").joinpath(name).read_text(encoding="utf-8")
+    # Comments are not what SSM runs: a fixed comment must not rename documents or rebake.
+    if name.endswith(".sh"):
+        return without_shell_comments(text)
+    return without_yaml_comments(text)
 
 
 def _yaml_single_quoted(text: str) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tfbake.aws.calls import aws_errors, error_code, paginate
+from tfbake.bake.contract import RECIPE_PLUGIN
 from tfbake.model import tags
 from tfbake.model.errors import AwsError
 
@@ -33,8 +34,6 @@ CANCELLED = frozenset({"Cancelled"})
 TIMED_OUT = "TimedOut"
 EXECUTION_NOT_FOUND = "AutomationExecutionNotFoundException"
 OUTPUT_TAIL_LINES = 20
-# The recipe document's step (recipe-command.yaml): the agent names its log streams after it.
-RECIPE_PLUGIN = "RunRecipe"
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,10 @@ class Snapshot:
     running_command_id: str | None = None  # the Run Command of a running aws:runCommand step
     # CloudWatch Logs group with the recipe's whole output, when the bake sends it there.
     recipe_log_group: str | None = None
+    fingerprint: str = ""  # the Fingerprint parameter the execution was started with
+    # GetAutomationExecution's answer this poll was made of: the final poll's is what the
+    # outcome, its time breakdown and its proof of provenance are read from, once.
+    execution: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def active(self) -> bool:
@@ -93,6 +96,8 @@ def snapshot(ssm: Any, execution_id: str, region: str) -> Snapshot:
         failure=_failure(execution, steps),
         running_command_id=_command_id(running) if running else None,
         recipe_log_group=_recipe_log_group(execution.get("Parameters") or {}),
+        fingerprint=((execution.get("Parameters") or {}).get("Fingerprint") or [""])[0],
+        execution=execution,
     )
 
 

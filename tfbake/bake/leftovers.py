@@ -28,6 +28,7 @@ class Leftovers:
     locks: list[StaleLock]
     documents: list[UnusedDocument]
     documents_error: AwsError | None = None  # why the documents could not be listed
+    lock_errors: tuple[AwsError, ...] = ()  # why stale locks could not be released
 
 
 def sweep(aws: AwsContext, *, max_age: timedelta, apply: bool) -> Leftovers:
@@ -39,8 +40,9 @@ def sweep(aws: AwsContext, *, max_age: timedelta, apply: bool) -> Leftovers:
         documents, error = find_unused_documents(ssm, region, MIN_AGE), None
     except AwsError as err:
         documents, error = [], err
+    lock_errors: list[AwsError] = []
     if apply:
         terminate(aws, builders)
-        release_stale_locks(aws, locks)
+        lock_errors = release_stale_locks(aws, locks)
         delete_documents(ssm, region, documents)
-    return Leftovers(builders, locks, documents, error)
+    return Leftovers(builders, locks, documents, error, tuple(lock_errors))

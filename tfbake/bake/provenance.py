@@ -15,12 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from tfbake.aws.calls import aws_errors
+from tfbake.bake.contract import IMAGE_OUTPUT
 from tfbake.bake.execution import SUCCESS, read_execution
 from tfbake.model import tags
 from tfbake.model.ami import AmiRecord
 from tfbake.model.errors import BakeFailed
-
-IMAGE_OUTPUT = "CreateImage.ImageId"
 
 
 def proven_image(
@@ -30,9 +29,12 @@ def proven_image(
     *,
     configured_runbook: str | None,
     region: str,
+    execution: dict[str, Any] | None = None,
 ) -> AmiRecord:
-    """The ready AMI among `candidates` that execution `execution_id` provably created."""
-    execution = read_execution(ssm, execution_id, region)
+    """The ready AMI among `candidates` that execution `execution_id` provably created; from
+    `execution`, its GetAutomationExecution answer, when the caller has read it already."""
+    if not execution or execution.get("AutomationExecutionId") != execution_id:
+        execution = read_execution(ssm, execution_id, region)
     _verify_runbook(ssm, execution, configured_runbook, region)
     if execution.get("AutomationExecutionStatus") != SUCCESS:
         raise _unproven(execution_id, f"it is {execution.get('AutomationExecutionStatus')}")

@@ -38,7 +38,7 @@ ssm_unit_candidates=(amazon-ssm-agent.service snap.amazon-ssm-agent.amazon-ssm-a
 shutdown_cleanup_unit="tfbake-shutdown-cleanup.service"
 ssh_host_keys_unit="tfbake-ssh-host-keys.service"
 
-# The same grammar as tfbake/reference.py, restricted to normalised, pinned references: the
+# The same grammar as tfbake/model/reference.py, restricted to normalised, pinned references: the
 # registry is explicit and the digest is lower-case hex of the algorithm's exact length.
 re_host_component='[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?'
 re_registry="(${re_host_component}(\\.${re_host_component})*|\\[[0-9a-fA-F:.]+\\])(:[0-9]+)?"
@@ -50,7 +50,7 @@ re_pinned="^(${re_registry}/${re_repository})(:(${re_tag}))?@(${re_digest})$"
 re_ecr_host='^[0-9]{12}\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$'
 re_region='^[a-z]{2}(-[a-z]+)+-[0-9]+$'
 re_parameter_name='^[A-Za-z0-9_.:/-]{1,2048}$'
-# The same as tfbake/ansible.py's PLAYBOOK_RE: relative, and no component starts with '.' or '-'.
+# The same as tfbake/model/patterns.py's PLAYBOOK_RE: relative, and no component starts with '.' or '-'.
 re_playbook='^[A-Za-z0-9_][A-Za-z0-9_.@+-]*(/[A-Za-z0-9_][A-Za-z0-9_.@+-]*){0,31}$'
 
 say() { printf 'tfbake: %s\n' "$*"; }
@@ -439,13 +439,14 @@ run_provision() {
     ((count > 0)) || return 0
     say "running $count provision commands"
     for i in "${!provision[@]}"; do
-        local first_line="${provision[$i]%%$'\n'*}"
-        say "provision command $((i + 1)) of $count: ${first_line:0:120}"
+        # By position only: a command may hold a secret, and this output reaches Run Command,
+        # CloudWatch Logs and the client's failure report. The spec says what each one is.
+        say "provision command $((i + 1)) of $count"
         local status=0
         # "--": a command that begins with "-" is a command, not options to bash.
         bash -euo pipefail -c -- "${provision[$i]}" || status=$?
         if ((status != 0)); then
-            fail "provision command $((i + 1)) of $count failed (exit status $status): ${first_line:0:120}"
+            fail "provision command $((i + 1)) of $count failed (exit status $status)"
         fi
     done
 }

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-from tfbake.aws.calls import AwsContext, aws_errors, paginate
-from tfbake.bake.cancellation import LIVE_STATES
+from tfbake.aws.calls import AwsContext, aws_errors
+from tfbake.aws.clock import answered_at
+from tfbake.bake.contract import builder_instances
 from tfbake.bake.execution import ACTIVE, execution_status
 from tfbake.model import tags
 from tfbake.model.ami import tag_map
@@ -23,24 +24,16 @@ class StrayBuilder:
 
 def find_stray_builders(aws: AwsContext, max_age: timedelta) -> list[StrayBuilder]:
     region = aws.effective_region
-    ec2 = aws.client("ec2")
     ssm = aws.client("ssm")
-    filters = [
-        {"Name": f"tag:{tags.ROLE}", "Values": [tags.ROLE_BUILDER]},
-        {"Name": "instance-state-name", "Values": LIVE_STATES},
-    ]
-    with aws_errors("ec2:DescribeInstances", region):
-        instances = [
-            instance
-            for reservation in paginate(ec2, "describe_instances", "Reservations", Filters=filters)
-            for instance in reservation["Instances"]
-        ]
-    now = datetime.now(timezone.utc)
+    instances, answer = builder_instances(aws, None)
+    # Ages on AWS's clock: the time EC2 answered, minus the LaunchTime it recorded.
+    now = answered_at(answer)
     strays = []
     for instance in instances:
         execution_id = tag_map(instance).get(tags.EXECUTION_ID, "")
         launched = instance["LaunchTime"]
-        reason = _why_stray(ssm, region, execution_id, now - launched, max_age)
+        age = now - launched if now is not None else timedelta(0)
+        reason = _why_stray(ssm, region, execution_id, age, max_age)
         if reason:
             strays.append(StrayBuilder(instance["InstanceId"], execution_id, launched, reason))
     return strays

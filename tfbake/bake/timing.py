@@ -15,12 +15,16 @@ from datetime import datetime
 from typing import Any
 
 from tfbake.aws.calls import aws_errors
-from tfbake.bake.execution import read_execution
+from tfbake.bake.contract import (
+    COMMAND_ID_OUTPUT,
+    IDENTIFY_BUILDER,
+    INSTANCE_ID_OUTPUT,
+    RUN_RECIPE,
+    step_output,
+)
 from tfbake.model.bake_timing import BakeTiming, RecipePart, StepTime, timing_lines
 from tfbake.model.errors import TfbakeError
 
-RECIPE_STEP = "RunRecipe"
-BUILDER_STEP = "IdentifyBuilder"
 # What the recipe prints (tfbake/bake/recipe.sh, say_timed).
 TIMED_LINE = re.compile(
     r"^tfbake: timed (pull|pulls|install) (\S+) ([0-9]+\.[0-9]{3}) s$", re.MULTILINE
@@ -29,11 +33,11 @@ TIMED_LINE = re.compile(
 SUMMARY_LINE = re.compile(r"^tfbake: summary: ", re.MULTILINE)
 
 
-def read_timing(ssm: Any, execution_id: str, region: str) -> BakeTiming | None:
-    """The breakdown of an ended execution; None when AWS cannot tell (a courtesy, as the
-    recipe's output tail is: it never replaces the outcome a caller reports)."""
+def read_timing(ssm: Any, execution: Mapping[str, Any], region: str) -> BakeTiming | None:
+    """The breakdown of an ended execution (GetAutomationExecution's answer, as the last poll
+    read it); None when AWS cannot tell (a courtesy, as the recipe's output tail is: it never
+    replaces the outcome a caller reports)."""
     try:
-        execution = read_execution(ssm, execution_id, region)
         timing = timing_of(execution)
         output = _recipe_output(ssm, execution, region)
     except TfbakeError:
@@ -73,9 +77,8 @@ def recipe_parts(output: str) -> tuple[RecipePart, ...]:
 
 def _recipe_output(ssm: Any, execution: Mapping[str, Any], region: str) -> str:
     # The builder is named by one step and the command by another: one GetCommandInvocation.
-    outputs = {s.get("StepName"): s.get("Outputs") or {} for s in execution["StepExecutions"]}
-    command_id = (outputs.get(RECIPE_STEP, {}).get("CommandId") or [""])[0]
-    instance_id = (outputs.get(BUILDER_STEP, {}).get("InstanceId") or [""])[0]
+    command_id = step_output(dict(execution), RUN_RECIPE, COMMAND_ID_OUTPUT)
+    instance_id = step_output(dict(execution), IDENTIFY_BUILDER, INSTANCE_ID_OUTPUT)
     if not command_id or not instance_id:
         return ""
     with aws_errors(f"ssm:GetCommandInvocation {command_id}", region):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
@@ -11,9 +10,8 @@ from tfbake.aws.calls import AwsContext
 from tfbake.bake.cancellation import cancel_execution, execution_of_plan
 from tfbake.cli.settings import Settings
 from tfbake.model.errors import BadInput
+from tfbake.model.patterns import EXECUTION_ID_RE
 from tfbake.pipeline import plan_spec_file
-
-EXECUTION_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def run_cancel(settings: Settings, target: str) -> None:
@@ -40,10 +38,10 @@ def _execution_of(aws: AwsContext, spec: str) -> str | None:
     if not path.exists():
         raise BadInput(f"{spec!r} is neither an execution id nor a spec file")
     plan = plan_spec_file(path, aws)
-    execution_id = execution_of_plan(plan, aws)
-    if execution_id is None:
+    named = execution_of_plan(plan, aws)
+    if named.execution_id is None:
         click.echo(
             f"released the lock of {plan.image_set.name!r} (fingerprint {plan.fingerprint.short}): "
-            "it named no bake SSM knows"
+            f"{named.cleared_because}"
         )
-    return execution_id
+    return named.execution_id

@@ -22,6 +22,12 @@ def run_cleanup(settings: Settings, *, apply: bool, max_age_minutes: int) -> Non
     aws = settings.aws()
     found = sweep(aws, max_age=timedelta(minutes=max_age_minutes), apply=apply)
     _report(settings, found, apply, aws.effective_region)
+    if found.lock_errors:
+        first = found.lock_errors[0]
+        raise AwsError(
+            f"{len(found.lock_errors)} stale lock(s) not released: {first.one_line()}",
+            code=error_code(first),
+        )
     if found.documents_error is not None:
         # Builders and locks were handled; the exit code still says the sweep was incomplete.
         raise AwsError(

@@ -45,7 +45,7 @@ def _diff_json(plan: Plan, comparison: Comparison, region: str) -> dict[str, Any
         "previous": previous,
         "manifest_recorded": comparison.recorded,
         "changes": [
-            {"input": c.input, "image": c.subject or None, "old": c.old, "new": c.new}
+            {"input": c.input, "image": c.subject or None, "old": c.shown_old, "new": c.shown_new}
             for c in comparison.changes
         ],
     }

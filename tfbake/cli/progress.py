@@ -52,6 +52,8 @@ class Heartbeat:
 
 
 def describe(progress: Progress) -> str:
+    if progress.note:
+        return progress.note
     minutes, seconds = divmod(int(progress.elapsed), 60)
     who = "attached to" if progress.attached else "baking"
     step = progress.step or "starting"
@@ -75,8 +77,12 @@ class StreamProgress:
         self.last: Progress | None = None
 
     def __call__(self, progress: Progress) -> None:
-        self.last = progress
         text = describe(progress)
+        if progress.note:
+            self.stream.write(("\r\033[K" if self.live else "") + text + "\n")
+            self.stream.flush()
+            return
+        self.last = progress
         if self.live:
             self.stream.write(f"\r\033[K{text}")
             self.stream.flush()
@@ -108,7 +114,7 @@ class LogFileProgress:
         self.heartbeat = Heartbeat()
 
     def __call__(self, progress: Progress) -> None:
-        if self.heartbeat.due(progress):
+        if progress.note or self.heartbeat.due(progress):
             self.write(describe(progress))
 
     def write_timing(self, timing: BakeTiming) -> None:

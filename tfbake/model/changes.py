@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 # Inputs compared as whole values, in the order a person reads them.
 SCALAR_INPUTS = ("base_ami", "architecture", "volume", "provision", "recipe", "salt", "name")
+# Inputs that may hold secrets (a token in a provision command): shown by count, position and
+# digest, never as text; the spec is where a person reads them.
+UNSHOWN_INPUTS = frozenset({"provision"})
 
 
 @dataclass(frozen=True)
@@ -17,7 +21,17 @@ class Change:
     old: Any
     new: Any
 
+    @property
+    def shown_old(self) -> Any:
+        return _digests(self.old) if self.input in UNSHOWN_INPUTS else self.old
+
+    @property
+    def shown_new(self) -> Any:
+        return _digests(self.new) if self.input in UNSHOWN_INPUTS else self.new
+
     def describe(self) -> str:
+        if self.input in UNSHOWN_INPUTS:
+            return f"{self.input}: {_commands(self.old)} -> {_commands(self.new)} ({_which(self)})"
         if self.input == "images":
             if self.old is None:
                 return f"image {self.subject}: added ({self.new})"
@@ -73,3 +87,28 @@ def _bare(value: Any) -> bool:
 
 def _show(value: Any, bare: bool) -> str:
     return value if bare else json.dumps(value, sort_keys=True)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _commands(value: Any) -> str:
+    count = len(_as_list(value))
+    return f"{count} command" + ("" if count == 1 else "s")
+
+
+def _which(change: Change) -> str:
+    old, new = _as_list(change.old), _as_list(change.new)
+    changed = [
+        str(i + 1)
+        for i in range(max(len(old), len(new)))
+        if (old[i] if i < len(old) else None) != (new[i] if i < len(new) else None)
+    ]
+    noun = "command" if len(changed) == 1 else "commands"
+    return f"{noun} {', '.join(changed)} changed"
+
+
+def _digests(value: Any) -> list[str]:
+    """Each command as the sha256 of its text: comparable, not readable."""
+    return ["sha256:" + hashlib.sha256(str(item).encode()).hexdigest() for item in _as_list(value)]

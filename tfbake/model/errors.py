@@ -101,6 +101,8 @@ class RegistryError(TfbakeError):
 class AwsError(TfbakeError):
     exit_code = ExitCode.AWS
 
-    def __init__(self, message: str, *, code: str = "") -> None:
+    def __init__(self, message: str, *, code: str = "", status: int = 0) -> None:
         super().__init__(message)
         self.code = code  # the AWS error code, e.g. ThrottlingException; "" when not from AWS
+        # The HTTP status of AWS's answer; 0 when none came (a connection lost, a timeout).
+        self.status = status

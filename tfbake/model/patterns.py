@@ -16,6 +16,11 @@ ACCOUNT_ID_RE = re.compile(r"[0-9]{12}")
 # An AMI id as EC2 writes it.
 AMI_ID_RE = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 AMI_ID_SHAPE = "ami- and then 8 or 17 lower-case hex digits"
+# An SSM Automation execution id, and the ClientToken a bake starts with (a UUID, as SSM
+# requires): both as AWS and tfbake write them.
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+EXECUTION_ID_RE = re.compile(_UUID)
+CLIENT_TOKEN_RE = re.compile(_UUID)
 
 # The four ways EC2 accepts a KMS key: key id (a UUID, or mrk- and 32 hex digits for a
 # multi-Region key), key ARN, alias name, alias ARN. Anything else EC2 refuses mid-bake.

@@ -17,6 +17,13 @@ class Progress:
     elapsed: float
     attached: bool  # True when another client started this bake
     last_line: str = ""  # the recipe's last output line, when AWS has it
+    # A line for the user about a decision on the way (a stale lock taken over); set alone.
+    note: str = ""
 
 
 ProgressSink = Callable[[Progress], None]
+
+
+def note(text: str) -> Progress:
+    """A progress report that is only a note: shown once, as it is, by every adapter."""
+    return Progress("", "", 0, 0, 0.0, False, note=text)

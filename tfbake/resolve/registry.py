@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tfbake.aws.calls import AwsContext
 from tfbake.model.errors import BadInput, InvalidReference, RegistryError, TfbakeError
@@ -38,7 +39,8 @@ _PREFERRED_VARIANTS = {"arm64": "v8"}
 class RegistryOptions:
     insecure_registries: frozenset[str] = frozenset()  # host[:port] allowed over plain HTTP
     docker_config: Path | None = None  # default: $DOCKER_CONFIG/config.json, ~/.docker/config.json
-    timeout: float = 10.0  # seconds, per request
+    timeout: float = 10.0  # seconds a registry may stay silent
+    deadline: float = 60.0  # seconds for a whole request, its retries and answer included
     # Manifest HEADs are small and registries serve them in parallel; 16 keeps a 50-image set
     # to four round trips without approaching Docker Hub's per-client limits.
     max_workers: int = 16
@@ -69,6 +71,7 @@ def resolve_images(
             insecure_registries=options.insecure_registries,
             docker_config=options.docker_config,
             timeout=options.timeout,
+            deadline=options.deadline,
             retries=options.retries,
             aws=options.aws,
         )
@@ -164,12 +167,32 @@ def _platform_manifest(body: bytes, platform: str) -> str:
     if not candidates:
         have = ", ".join(dict.fromkeys(available)) or "none"
         raise RegistryFailure(f"no linux/{platform} image in its index (platforms: {have})")
+    return _checked_digest(_one_digest(candidates, platform))
+
+
+def _one_digest(candidates: list[dict[str, Any]], platform: str) -> str:
+    """The manifest to pin among an index's linux/`platform` entries, whatever their order: the
+    preferred variant's, else the one without a variant, else the only one. Two different
+    manifests for the same platform are refused: a registry's order is no reason to pick one.
+    """
+    by_variant: dict[str | None, set[str]] = {}
+    for entry in candidates:
+        variant = (entry.get("platform") or {}).get("variant") or None
+        by_variant.setdefault(variant, set()).add(str(entry.get("digest", "")))
     preferred = _PREFERRED_VARIANTS.get(platform)
-    chosen = next(
-        (c for c in candidates if (c.get("platform") or {}).get("variant") == preferred),
-        candidates[0],
-    )
-    return _checked_digest(str(chosen.get("digest", "")))
+    if preferred in by_variant:
+        digests = by_variant[preferred]
+    elif None in by_variant:
+        digests = by_variant[None]
+    else:
+        digests = {digest for found in by_variant.values() for digest in found}
+    if len(digests) > 1:
+        listed = ", ".join(sorted(d for found in by_variant.values() for d in found))
+        raise RegistryFailure(
+            f"its index lists linux/{platform} more than once ({listed}): ambiguous; "
+            "pin the manifest you mean by digest"
+        )
+    return next(iter(digests))
 
 
 def _manifest_failure(

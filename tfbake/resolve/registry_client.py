@@ -9,6 +9,7 @@ fetched for one registry is sent to that registry only, never to another naming 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import json
@@ -27,6 +28,11 @@ from tfbake.model.reference import ImageReference
 from tfbake.resolve.credentials import Challenge, Credentials, CredentialStore, parse_challenge
 
 _MAX_RETRY_AFTER = 30.0  # seconds; a longer wait is better reported than slept through
+# Registries refuse manifests and indexes over 4 MiB (distribution's limit, and Docker Hub's);
+# an answer larger than that is hostile or broken, and is not read on. A token is a few KB.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_TOKEN_BYTES = 64 * 1024
+_READ_CHUNK = 64 * 1024
 _BACKOFF_BASE = 0.25
 _RESETS = (ConnectionResetError, BrokenPipeError, http.client.HTTPException)
 _USER_AGENT = "tfbake"
@@ -71,11 +77,13 @@ class RegistryClient:
         insecure_registries: frozenset[str] = frozenset(),
         docker_config: Path | None = None,
         timeout: float = 10.0,
+        deadline: float = 60.0,
         retries: int = 3,
         aws: AwsContext | None = None,
     ) -> None:
         self._insecure = insecure_registries
-        self._timeout = timeout
+        self._timeout = timeout  # per read: a silent registry
+        self._deadline = deadline  # per request, retries and the whole answer included
         self._retries = retries
         self._credentials = CredentialStore(docker_config, aws)
         self._ssl = ssl.create_default_context()
@@ -196,7 +204,7 @@ class RegistryClient:
             query = urlencode({k: v for k, v in (("service", service), ("scope", scope)) if v})
             path = (url.path or "/") + "?" + "&".join(p for p in (url.query, query) if p)
             headers = {"Authorization": credentials.basic_header()} if credentials else {}
-            response = self._send(url.scheme, host, "GET", path, headers)
+            response = self._send(url.scheme, host, "GET", path, headers, limit=MAX_TOKEN_BYTES)
             if response.status in (401, 403):
                 raise self._denied(ref, f"the token service {host} refused the credentials")
             try:
@@ -219,37 +227,67 @@ class RegistryClient:
         )
 
     def _send(
-        self, scheme: str, host: str, method: str, path: str, headers: dict[str, str]
+        self,
+        scheme: str,
+        host: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        *,
+        limit: int = MAX_MANIFEST_BYTES,
     ) -> Response:
+        """One request, retried on resets, 429 and 5xx, and bounded: it ends by the deadline
+        however slowly the registry answers, and reads at most `limit` bytes of the answer."""
+        ends = time.monotonic() + self._deadline
         for attempt in range(self._retries + 1):
             last = attempt == self._retries
+            left = ends - time.monotonic()
+            if left <= 0:
+                break
             connection = self._checkout(scheme, host)
+            cut = _Deadline(connection, left)
             try:
                 connection.request(method, path, headers={"User-Agent": _USER_AGENT, **headers})
                 raw = connection.getresponse()
-                body = raw.read()
+                body = _read_bounded(raw, host, limit)
             except _RESETS as err:
                 # A kept-alive connection the server has since closed fails this way too.
                 connection.close()
+                if cut.expired:
+                    break
                 if last:
                     raise RegistryFailure(f"registry {host} unreachable: {_reason(err)}") from None
-                time.sleep(_BACKOFF_BASE * 2**attempt)
+                time.sleep(min(_BACKOFF_BASE * 2**attempt, max(ends - time.monotonic(), 0)))
                 continue
             except ssl.SSLError as err:
                 connection.close()
                 raise RegistryFailure(_tls_failure(host, err)) from None
             except OSError as err:
                 connection.close()
+                if cut.expired:
+                    break
                 raise RegistryFailure(f"registry {host} unreachable: {_reason(err)}") from None
+            except RegistryFailure:
+                connection.close()
+                raise
+            finally:
+                cut.cancel()
+            if cut.expired:  # the answer ended where the deadline cut it
+                connection.close()
+                break
             if raw.will_close:
                 connection.close()
             else:
                 self._checkin(scheme, host, connection)
             if not last and (raw.status == 429 or raw.status >= 500):
-                time.sleep(_retry_delay(raw.headers.get("Retry-After"), attempt))
+                delay = _retry_delay(raw.headers.get("Retry-After"), attempt)
+                time.sleep(min(delay, max(ends - time.monotonic(), 0)))
                 continue
             return Response(raw.status, raw.headers, body)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        raise RegistryFailure(
+            f"registry {host} did not answer {method} {path.split('?')[0]} within "
+            f"{self._deadline:g} s"
+        )
 
     def _checkout(self, scheme: str, host: str) -> http.client.HTTPConnection:
         with self._lock:
@@ -263,6 +301,50 @@ class RegistryClient:
     def _checkin(self, scheme: str, host: str, connection: http.client.HTTPConnection) -> None:
         with self._lock:
             self._idle.setdefault((scheme, host), []).append(connection)
+
+
+class _Deadline:
+    """Ends a request at its deadline: a registry that sends one byte at a time never lets a
+    per-read timeout expire, so the socket is shut down under the reader instead."""
+
+    def __init__(self, connection: http.client.HTTPConnection, seconds: float) -> None:
+        self.connection = connection
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        self.expired = True
+        sock = self.connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # closed already
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _read_bounded(raw: http.client.HTTPResponse, host: str, limit: int) -> bytes:
+    """The answer's body, refused as soon as it is known to be over `limit` bytes."""
+    declared = raw.getheader("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(host, limit)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := raw.read(_READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(host, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(host: str, limit: int) -> RegistryFailure:
+    return RegistryFailure(
+        f"registry {host} sent an answer over {limit // 1024} KiB, more than any registry "
+        "serves for a manifest, index or token"
+    )
 
 
 def _retry_delay(retry_after: str | None, attempt: int) -> float:

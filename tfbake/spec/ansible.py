@@ -18,6 +18,7 @@ import re
 import stat
 import tarfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -83,21 +84,28 @@ def ansible_from_mapping(data: Mapping[str, Any], base_dir: Path) -> Ansible:
     )
 
 
-def pack(members: Mapping[str, Path]) -> bytes:
+@dataclass(frozen=True)
+class Member:
+    """One file of the bundle as it was read: its bytes and whether it is executable."""
+
+    data: bytes
+    executable: bool
+
+
+def pack(members: Mapping[str, Member]) -> bytes:
     """A tar of the files under their member names, identical for identical content."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name in sorted(members):
-            source = members[name]
-            data = source.read_bytes()
+            member = members[name]
             info = tarfile.TarInfo(name)
-            info.size = len(data)
+            info.size = len(member.data)
             info.mtime = 0
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             # Only executability survives: umask and checkout differences must not matter.
-            info.mode = 0o755 if source.stat().st_mode & 0o111 else 0o644
-            tar.addfile(info, io.BytesIO(data))
+            info.mode = 0o755 if member.executable else 0o644
+            tar.addfile(info, io.BytesIO(member.data))
     return buffer.getvalue()
 
 
@@ -164,10 +172,10 @@ def _member_name(field_name: str, text: str) -> str:
     return path.as_posix()  # drops "./" and a trailing "/"
 
 
-def _collect(entries: list[str], root: Path) -> dict[str, Path]:
-    """Every regular file the entries name, by member name; directories are walked."""
+def _collect(entries: list[str], root: Path) -> dict[str, Member]:
+    """Every regular file the entries name, by member name, read; directories are walked."""
     real_root = root.resolve()
-    members: dict[str, Path] = {}
+    members: dict[str, Member] = {}
     total = 0
     for entry in entries:
         name = _member_name("files", entry)
@@ -176,14 +184,11 @@ def _collect(entries: list[str], root: Path) -> dict[str, Path]:
             raise AnsibleFieldError("files", f"{entry!r} does not exist in {str(root)!r}")
         found = _walk(path, name) if path.is_dir() and not path.is_symlink() else [(name, path)]
         for member, source in found:
-            _check_file(member, source, real_root)
-            if member not in members:
-                total += source.stat().st_size
-                if total > MAX_INPUT_BYTES:
-                    raise AnsibleFieldError(
-                        "files", f"the files exceed {MAX_INPUT_BYTES // 1024 // 1024} MB"
-                    )
-                members[member] = source
+            if member in members:
+                continue
+            read = _read_inside(member, source, real_root, MAX_INPUT_BYTES - total)
+            total += len(read.data)
+            members[member] = read
     return members
 
 
@@ -202,14 +207,49 @@ def _walk(directory: Path, name: str) -> list[tuple[str, Path]]:
     return found
 
 
-def _check_file(member: str, source: Path, real_root: Path) -> None:
+def _read_inside(member: str, source: Path, real_root: Path, budget: int) -> Member:
+    """The file `source` names, opened once and checked as opened: the path may change
+    between any look at it and the read (a file swapped for a link to a secret), so what is
+    read is what was checked. Links inside the directory are followed by resolving them
+    first; the resolved path is then opened without following any link (O_NOFOLLOW), and the
+    file actually opened must be a regular file inside the directory.
+    """
+    try:
+        return _read_checked(member, source, real_root, budget)
+    except OSError as err:
+        # Only a path that changed under the reader fails this way after the checks above.
+        raise AnsibleFieldError(
+            "files", f"{member!r} changed while it was read ({err.strerror})"
+        ) from None
+
+
+def _read_checked(member: str, source: Path, real_root: Path, budget: int) -> Member:
     real = source.resolve()
     if not real.is_relative_to(real_root):
         raise AnsibleFieldError("files", f"{member!r} leads outside the directory (to {real})")
     if real.is_dir():
         _refuse_directory_link(member)
-    if not stat.S_ISREG(real.stat().st_mode):
-        raise AnsibleFieldError("files", f"{member!r} is not a regular file")
+    descriptor = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as opened:
+        status = os.fstat(opened.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise AnsibleFieldError("files", f"{member!r} is not a regular file")
+        where = _opened_path(opened.fileno(), real)
+        if not where.is_relative_to(real_root):
+            raise AnsibleFieldError("files", f"{member!r} leads outside the directory (to {where})")
+        data = opened.read(budget + 1)
+    if len(data) > budget:
+        raise AnsibleFieldError("files", f"the files exceed {MAX_INPUT_BYTES // 1024 // 1024} MB")
+    return Member(data, executable=bool(status.st_mode & 0o111))
+
+
+def _opened_path(descriptor: int, fallback: Path) -> Path:
+    """Where the open file really is (Linux names it in /proc/self/fd, through every
+    directory swapped for a link on the way); elsewhere, the path that was opened."""
+    try:
+        return Path(f"/proc/self/fd/{descriptor}").readlink()
+    except OSError:
+        return fallback
 
 
 def _refuse_directory_link(member: str) -> None:

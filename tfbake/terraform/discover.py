@@ -33,6 +33,11 @@ DEFAULT_SOURCE_PATTERN = r"(?:^|/)baked-ami/?(?:\?.*)?$"
 # Terraform's own module-block arguments: not inputs of the module, reported in `meta`.
 # Terraform sets no limit; this one only keeps a device or a runaway file from being read whole.
 MAX_TERRAFORM_FILE_BYTES = 16 * 1024 * 1024
+# python-hcl2 (lark) holds ~330 bytes of memory and spends ~20 us per byte it parses (1 MiB:
+# 343 MB and 23 s, measured on 2 cores): only files that declare module calls or variables are
+# parsed, and at most this much of each. Hand-written roots are a few KiB a file.
+MAX_PARSED_HCL_BYTES = 256 * 1024
+_DECLARES = re.compile(r'^[ \t]*(?:module|variable)[ \t]*"', re.MULTILINE)
 META_ARGUMENTS = frozenset({"version", "providers", "count", "for_each", "depends_on"})
 
 _PRIMITIVE_TYPES = frozenset({"string", "number", "bool"})
@@ -191,6 +196,8 @@ def _from_string(raw: str, where: str, name: str, variable: _Variable) -> Any:
     # (or `any`); for a primitive or undeclared type the text is the value.
     if variable.type is None or variable.type in _PRIMITIVE_TYPES:
         return _convert(raw, where, name, variable)
+    if len(raw) > MAX_PARSED_HCL_BYTES:
+        raise BadInput(f"{where}: over {MAX_PARSED_HCL_BYTES // 1024} KiB of HCL to parse")
     try:
         parsed = hcl2.loads(f"value = {raw}\n", serialization_options=_HCL_OPTIONS)["value"]
     except Exception:  # python-hcl2 raises more than LarkError on malformed text
@@ -250,10 +257,19 @@ def _load_tfvars(path: Path) -> dict[str, Any]:
 
 def _load_hcl(path: Path) -> tuple[str, dict[str, Any]]:
     text = _read(path)
+    if not _DECLARES.search(text):
+        return text, {}  # resources, outputs, providers: nothing discovery reads
     return text, _parse_hcl(path, text)
 
 
 def _parse_hcl(path: Path, text: str) -> dict[str, Any]:
+    size = len(text.encode())
+    if size > MAX_PARSED_HCL_BYTES:
+        raise BadInput(
+            f"{path}: {size // 1024} KiB of HCL declaring modules or variables; tfbake parses "
+            f"at most {MAX_PARSED_HCL_BYTES // 1024} KiB a file (move generated configuration "
+            "to files of its own)"
+        )
     try:
         return hcl2.loads(text, serialization_options=_HCL_OPTIONS)
     except LarkError as exc:
