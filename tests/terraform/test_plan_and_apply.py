@@ -175,3 +175,22 @@ def test_an_unknown_key_of_a_compatible_module_is_still_named(sandbox: Sandbox) 
 def test_protocol_2_needs_the_module_versions(sandbox: Sandbox) -> None:
     query = {key: v for key, v in planned_query().items() if key != "tfbake_versions"}
     assert_one_line_error(external(query), ExitCode.BAD_INPUT, "tfbake_versions")
+
+
+def test_an_account_that_only_finds_fails_the_plan_when_the_ami_is_missing(
+    sandbox: Sandbox,
+) -> None:
+    # A workload account: it trusts the image account's AMIs only, so it cannot bake.
+    result = external(planned_query(ami_owners=["111111111111"]))
+    assert_one_line_error(
+        result, ExitCode.AMI_MISSING, "no ready AMI", "this account only finds it", "image account"
+    )
+    assert sandbox.log.count(STARTS) == 0
+
+
+def test_an_account_that_only_finds_never_bakes_at_apply(sandbox: Sandbox) -> None:
+    reply = survey(sandbox, base_ami=BASE)
+    workload = apply_query(reply, ami_owners=json.dumps(["111111111111"]))
+    refused = bake_planned(workload)
+    assert refused.code == ExitCode.AMI_MISSING, refused.stderr
+    assert sandbox.log.count(STARTS) == 0

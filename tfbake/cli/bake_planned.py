@@ -14,6 +14,7 @@ from tfbake.cli.ensure import ensure_and_report
 from tfbake.cli.external import query_aws
 from tfbake.cli.settings import Settings
 from tfbake.model.errors import BadInput
+from tfbake.model.plan import ON_MISSING_FAIL
 from tfbake.pipeline import plan_image_set
 from tfbake.terraform.planned import require_planned, require_planned_ami_ready
 from tfbake.terraform.protocol import PROTOCOL_VERSION, parse_query
@@ -33,7 +34,8 @@ def run_bake_planned(settings: Settings, query_text: str) -> None:
         settings,
         plan,
         aws,
-        on_missing=query.on_missing,
+        # An account that only finds never bakes: what it bakes, its own lookups ignore.
+        on_missing=query.on_missing if plan.image_set.bakes_here else ON_MISSING_FAIL,
         cancel_target=plan.fingerprint.value,
         before_bake=lambda found: require_planned_ami_ready(query, found),
         # A pipeline's apply log is where a slow bake gets looked into.

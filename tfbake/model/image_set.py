@@ -103,6 +103,10 @@ class Builder:
     log_group: str | None = None
 
 
+# The owner that names the calling account in ami_owners (as EC2's Owners filter does).
+SELF_OWNER = "self"
+
+
 @dataclass(frozen=True)
 class ImageSet:
     name: str
@@ -116,9 +120,16 @@ class ImageSet:
     ansible: Ansible | None = None
     builder: Builder = Builder()
     # Access, not content: where to look and how to reach registries.
-    ami_owners: tuple[str, ...] = ("self",)
+    ami_owners: tuple[str, ...] = (SELF_OWNER,)
     insecure_registries: tuple[str, ...] = ()
     registry_credentials_parameter: str | None = None
     # Where the ready AMI goes (regions, sharing, fast restore): not content either.
     distribution: Distribution = field(default_factory=Distribution)
     source: str = field(default="<spec>", compare=False)
+
+    @property
+    def bakes_here(self) -> bool:
+        """Whether a bake in this account can serve the image set: its lookups trust the
+        account's own AMIs only when ami_owners names self. A workload account that trusts an
+        image account alone only finds; an AMI baked there would never be found."""
+        return SELF_OWNER in self.ami_owners

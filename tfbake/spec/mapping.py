@@ -16,6 +16,7 @@ from tfbake.model.errors import InvalidReference, SpecError
 from tfbake.model.image_set import (
     ARCHITECTURES,
     MAX_VOLUME_GIB,
+    SELF_OWNER,
     SSM_PREFIX,
     VOLUME_TYPES,
     Ansible,
@@ -88,7 +89,7 @@ def image_set_from_mapping(
         tags=_tags(fields),
         ansible=_ansible(fields, base_dir),
         builder=_builder(fields.nested("builder")),
-        ami_owners=_owners(fields, "ami_owners") or ("self",),
+        ami_owners=_owners(fields, "ami_owners") or (SELF_OWNER,),
         insecure_registries=insecure_registries,
         registry_credentials_parameter=credentials_parameter,
         distribution=distribution_from(fields, volume),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tfbake.aws.calls import AwsContext
+from tfbake.ensure import missing_message
 from tfbake.model.errors import AmiMissing, BadInput
 from tfbake.model.plan import FOUND, MISSING, Plan, Result
 from tfbake.pipeline import look_up
@@ -22,8 +23,11 @@ def survey(plan: Plan, aws: AwsContext) -> Result:
     """The plan's ready AMI (and its region copies), or what is missing; never a write.
 
     An AMI without every region copy is reported missing: the bake resource's apply makes the
-    copies, as it would after a bake."""
+    copies, as it would after a bake. An account that only finds (ami_owners without self)
+    cannot bake what is missing, so there a missing AMI fails the plan."""
     found = look_up(plan, aws)
+    if found.status != FOUND and not plan.image_set.bakes_here:
+        raise AmiMissing(missing_here_message(found))
     if found.status != FOUND or not plan.image_set.distribution.regions:
         return found
     from tfbake.distribute.apply import check_copies
@@ -44,6 +48,15 @@ def read_planned(query: Query, plan: Plan, aws: AwsContext) -> Result:
             "terraform apply -replace='<module address>.terraform_data.bake'"
         )
     return result
+
+
+def missing_here_message(result: Result) -> str:
+    owners = ", ".join(result.plan.image_set.ami_owners)
+    return missing_message(
+        result,
+        f"this account only finds it (ami_owners {owners} has no self): bake and share it in "
+        "the image account first",
+    )
 
 
 def require_planned(query: Query, plan: Plan) -> None:
