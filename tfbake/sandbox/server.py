@@ -250,7 +250,11 @@ def _start(host: str, port: int, region: str, fleet: Fleet | None) -> Sandbox:
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     from tfbake.sandbox import ec2_images, ec2_instances, pagination
+    from tfbake.sandbox.accounts import image_states, shared_images
 
+    # Accounts first: pagination pages whatever DescribeImages answers.
+    shared_images.install()
+    image_states.install()
     pagination.install()
     ec2_images.install()
     ec2_instances.install()
