@@ -6,6 +6,8 @@ from typing import Any
 
 import boto3
 
+# The sandbox's own account (its default credentials), where its SSM Automation runs bakes.
+SANDBOX_ACCOUNT = "123456789012"
 IMAGE_ACCOUNT = "111111111111"
 WORKLOAD_ACCOUNT = "222222222222"
 OTHER_ACCOUNT = "333333333333"
