@@ -53,6 +53,10 @@ class AmiRecord:
     def created(self) -> datetime:
         return parse_creation_date(self.creation_date)
 
+    def deprecated_by(self, now: datetime) -> bool:
+        """Whether its DeprecationTime has come."""
+        return bool(self.deprecation_time) and parse_creation_date(self.deprecation_time) <= now
+
     @property
     def usable(self) -> bool:
         """Marked ready by a bake that passed every step, and available in EC2."""
