@@ -15,7 +15,7 @@ from tests.support.sandbox_helpers import DIGEST_A, bake_parameters
 from tfbake.bake import documents
 from tfbake.model.errors import BadInput
 from tfbake.sandbox import Sandbox
-from tfbake.sandbox.automation import NO_ON_CANCEL_ACTIONS, resolve_parameters
+from tfbake.sandbox.automation.engine import NO_ON_CANCEL_ACTIONS, resolve_parameters
 
 TERMINATE_ON_FAILURE = "TerminateBuilderOnFailure"
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from tfbake.sandbox import instance_refresh
-from tfbake.sandbox.base_images import seed_base_images, seed_debian_images
 from tfbake.sandbox.controls import SandboxControls
 from tfbake.sandbox.faults import RecordedCommand
 from tfbake.sandbox.middleware import SandboxApp
+from tfbake.sandbox.moto_patches import instance_refresh
+from tfbake.sandbox.moto_patches.base_images import seed_base_images, seed_debian_images
 
 if TYPE_CHECKING:
     from tfbake.sandbox.machines.fleet import Fleet
@@ -249,8 +249,8 @@ def _start(host: str, port: int, region: str, fleet: Fleet | None) -> Sandbox:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
-    from tfbake.sandbox import ec2_images, ec2_instances, pagination
     from tfbake.sandbox.accounts import image_states, shared_images
+    from tfbake.sandbox.moto_patches import ec2_images, ec2_instances, pagination
 
     # Accounts first: pagination pages whatever DescribeImages answers.
     shared_images.install()
