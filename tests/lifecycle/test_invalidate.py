@@ -97,6 +97,11 @@ def test_the_description_other_accounts_read_says_revoked_too(ec2: Any) -> None:
     ec2.modify_image_attribute(ImageId=ami, Description={"Value": published_description(FP)})
 
     assert run_tfbake("invalidate", FP).code == 0
+    (image,) = ec2.describe_images(ImageIds=[ami])["Images"]
+    assert image["Description"] == revoked_description(FP)
+
+    # A run whose description change was lost: the rerun, finding the AMI revoked, repairs it.
+    ec2.modify_image_attribute(ImageId=ami, Description={"Value": published_description(FP)})
     again = run_tfbake("invalidate", FP)
 
     assert again.code == 0, again.stderr
