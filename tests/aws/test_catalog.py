@@ -127,6 +127,25 @@ def test_another_owners_ami_that_is_not_published_ready_is_never_returned(
     assert lookup.ready is None
 
 
+def test_tags_the_workload_account_puts_on_another_owners_ami_vouch_for_nothing(
+    ec2: Any,
+) -> None:
+    ami = published_in(ec2, FP, revoked_description(FP))
+    workload = account_client("ec2", WORKLOAD)
+    workload.create_tags(
+        Resources=[ami],
+        Tags=[
+            {"Key": tags.FINGERPRINT, "Value": FP},
+            {"Key": tags.STATUS, "Value": tags.STATUS_READY},
+        ],
+    )
+
+    lookup = find_by_fingerprint(workload, FP, [OWNER], "us-east-1")
+
+    assert lookup.ready is None
+    assert [(r.ami_id, r.status) for r in lookup.unusable] == [(ami, tags.STATUS_REVOKED)]
+
+
 def test_self_is_asked_first_and_other_owners_only_when_it_has_none(
     ec2: Any, sandbox: Sandbox
 ) -> None:

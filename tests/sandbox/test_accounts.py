@@ -68,6 +68,22 @@ def test_a_shared_ami_is_listed_with_its_owner_and_without_its_tags(
     assert listed(image_ec2, Owners=["self"], Filters=tag_filter) == [ami_id]
 
 
+def test_the_tags_an_account_puts_on_a_shared_ami_are_its_own(
+    image_ec2: Any, workload_ec2: Any
+) -> None:
+    ami_id = register(image_ec2)
+    share(image_ec2, ami_id, UserId=WORKLOAD_ACCOUNT)
+
+    workload_ec2.create_tags(Resources=[ami_id], Tags=[{"Key": "seen", "Value": "yes"}])
+
+    (seen,) = workload_ec2.describe_images(ImageIds=[ami_id])["Images"]
+    assert seen["Tags"] == [{"Key": "seen", "Value": "yes"}]
+    mine = [{"Name": "tag:seen", "Values": ["yes"]}]
+    assert listed(workload_ec2, Owners=[IMAGE_ACCOUNT], Filters=mine) == [ami_id]
+    (owned,) = image_ec2.describe_images(ImageIds=[ami_id])["Images"]
+    assert owned["Tags"] == [{"Key": "team", "Value": "images"}]
+
+
 def test_an_ami_shared_with_one_account_stays_hidden_from_the_others(image_ec2: Any) -> None:
     ami_id = register(image_ec2)
     share(image_ec2, ami_id, UserId=WORKLOAD_ACCOUNT)

@@ -10,14 +10,14 @@ their tags: one more call finds their AMIs by the description tfbake publishes o
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tfbake.aws.calls import aws_errors, error_code, paginate
 from tfbake.model import tags
 from tfbake.model.ami import AmiRecord, ami_record, newest_first
 from tfbake.model.errors import AwsError
-from tfbake.model.publication import description_filter
+from tfbake.model.publication import description_filter, published_status
 
 # None: EC2 answers in one page when no page size is asked for, which keeps the no-op path to a
 # single call. Tests set it to prove every page is followed.
@@ -65,9 +65,16 @@ def published_images(
             IncludeDeprecated=True,
             **({"PaginationConfig": {"PageSize": PAGE_SIZE}} if PAGE_SIZE else {}),
         )
-        records = [ami_record(image, region) for image in images]
+        records = [_as_published(ami_record(image, region)) for image in images]
     # The filter's wildcard matches any prefix: the full fingerprint decides.
     return [record for record in records if record.fingerprint == fingerprint]
+
+
+def _as_published(record: AmiRecord) -> AmiRecord:
+    """The record as its owner's description vouches for it, whatever tags it shows: EC2 shows
+    an account the tags it put on another account's AMI itself, which vouch for nothing. (An
+    owner named by its account id rather than `self` is read the same way.)"""
+    return replace(record, status=published_status(record.description), tags={})
 
 
 def newest_ready_by_name(

@@ -17,11 +17,13 @@ from tfbake.sandbox.accounts.organizations import permissions_reaching
 
 
 class SharedImage:
-    """Another account's AMI seen through a launch permission: every attribute but its tags
-    and its launch permissions, which only the owner can read."""
+    """Another account's AMI seen through a launch permission: every attribute but its tags and
+    its launch permissions, which only the owner can read. The tags it shows are the viewing
+    account's own: EC2 lets an account tag a shared AMI and shows those tags to it alone."""
 
-    def __init__(self, image: Any) -> None:
+    def __init__(self, image: Any, viewer: Any) -> None:
         self._image = image
+        self._viewer = viewer
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._image, name)
@@ -30,22 +32,33 @@ class SharedImage:
     def owned(self) -> Any:
         return self._image
 
+    def get_tags(self) -> list[dict[str, str]]:
+        tags: list[dict[str, str]] = self._viewer.describe_tags(
+            filters={"resource-id": [self._image.id]}
+        )
+        return tags
+
     # Every name moto's serializer reads an image's tags from (TagList, Tags, tagSet).
     @property
     def tag_list(self) -> list[dict[str, str]]:
-        return []
+        return self.get_tags()
 
     tags = tag_set = tag_list
 
-    def get_tags(self) -> list[dict[str, str]]:
-        return []
-
     def get_filter_value(self, filter_name: str, method_name: str | None = None) -> Any:
-        if filter_name.startswith("tag:"):
-            return None
-        if filter_name in ("tag-key", "tag-value"):
-            return []
+        if filter_name.startswith("tag"):
+            return _tag_filter_value(self.get_tags(), filter_name)
         return self._image.get_filter_value(filter_name, method_name)
+
+
+def _tag_filter_value(tags: list[dict[str, str]], filter_name: str) -> Any:
+    # As moto's TaggedEC2Resource answers tag filters, from these tags.
+    if filter_name.startswith("tag:"):
+        wanted = filter_name[len("tag:") :]
+        return next((tag["value"] for tag in tags if tag["key"] == wanted), None)
+    if filter_name == "tag-key":
+        return [tag["key"] for tag in tags]
+    return [tag["value"] for tag in tags]
 
 
 def is_deprecated(image: Any, now: datetime | None = None) -> bool:
@@ -60,7 +73,7 @@ def shared_with(backend: Any) -> list[SharedImage]:
     """The AMIs of other accounts, in `backend`'s region, that `backend`'s account may launch."""
     reaching = permissions_reaching(backend.account_id)
     return [
-        SharedImage(image)
+        SharedImage(image, backend)
         for other in other_accounts(backend)
         for image in list(other.amis.values())
         if any(permission in reaching for permission in image.launch_permissions)
