@@ -40,7 +40,7 @@ from tfbake.model.bake_timing import BakeTiming, timing_lines  # noqa: E402
 from tfbake.model.progress import Progress  # noqa: E402
 from tfbake.pipeline import plan_image_set  # noqa: E402
 from tfbake.sandbox import Sandbox, start_sandbox  # noqa: E402
-from tfbake.sandbox.base_images import debian_base_ami  # noqa: E402
+from tfbake.sandbox.moto_patches.base_images import debian_base_ami  # noqa: E402
 from tfbake.spec.mapping import image_set_from_mapping  # noqa: E402
 
 PROFILE = "tfbake-builder"

@@ -56,7 +56,7 @@ from tests.support.terraform import (
     stage,
     write_cli_config,
 )
-from tfbake.sandbox.base_images import debian_base_ami
+from tfbake.sandbox.moto_patches.base_images import debian_base_ami
 
 LINKS = (Link("unshaped", None, 0.0), Link("shaped", 200.0, 20.0))
 BASE = "debian-12-docker"  # what both runs start from: Docker installed, no images

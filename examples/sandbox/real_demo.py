@@ -29,7 +29,7 @@ from demo import EXAMPLE, Step, apply, provider_setup, run
 from tests.support import terraform
 from tests.support.images import push_busybox_image
 from tests.support.registry import free_port, start_registry
-from tfbake.sandbox.base_images import debian_base_ami
+from tfbake.sandbox.moto_patches.base_images import debian_base_ami
 
 PAGE = b"hello from a container baked into the AMI by tfbake\n"
 SERVE_TIMEOUT = 180

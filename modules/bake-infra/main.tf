@@ -14,7 +14,9 @@ locals {
   snapshot_arn            = "arn:${local.partition}:ec2:*::snapshot/*"
   image_and_snapshot_arns = [local.image_arn, local.snapshot_arn]
 
-  recipe_logs = var.recipe_log_group_name == null ? [] : [var.recipe_log_group_name]
+  # A workload account (bakes = false) looks AMIs up and never bakes: none of the bake's roles.
+  baking      = var.bakes ? 1 : 0
+  recipe_logs = var.recipe_log_group_name == null || !var.bakes ? [] : [var.recipe_log_group_name]
 }
 
 # ---- the builder instance ------------------------------------------------------------------
@@ -30,6 +32,8 @@ data "aws_iam_policy_document" "builder_trust" {
 }
 
 resource "aws_iam_role" "builder" {
+  count = local.baking
+
   name_prefix        = "${var.name}-builder-"
   description        = "tfbake builder instances: SSM agent, ECR pulls"
   assume_role_policy = data.aws_iam_policy_document.builder_trust.json
@@ -60,13 +64,15 @@ data "aws_iam_policy_document" "builder" {
 }
 
 resource "aws_iam_role_policy" "builder" {
+  count = local.baking
+
   name   = "builder"
-  role   = aws_iam_role.builder.id
+  role   = aws_iam_role.builder[0].id
   policy = data.aws_iam_policy_document.builder.json
 }
 
 data "aws_iam_policy_document" "registry_credentials" {
-  count = var.registry_credentials_parameter_arn == null ? 0 : 1
+  count = var.registry_credentials_parameter_arn == null || !var.bakes ? 0 : 1
 
   statement {
     actions   = ["ssm:GetParameter"]
@@ -75,9 +81,9 @@ data "aws_iam_policy_document" "registry_credentials" {
 }
 
 resource "aws_iam_role_policy" "registry_credentials" {
-  count  = var.registry_credentials_parameter_arn == null ? 0 : 1
+  count  = var.registry_credentials_parameter_arn == null || !var.bakes ? 0 : 1
   name   = "registry-credentials"
-  role   = aws_iam_role.builder.id
+  role   = aws_iam_role.builder[0].id
   policy = data.aws_iam_policy_document.registry_credentials[0].json
 }
 
@@ -115,13 +121,15 @@ data "aws_iam_policy_document" "recipe_logs" {
 resource "aws_iam_role_policy" "recipe_logs" {
   count  = length(local.recipe_logs)
   name   = "recipe-logs"
-  role   = aws_iam_role.builder.id
+  role   = aws_iam_role.builder[0].id
   policy = data.aws_iam_policy_document.recipe_logs[0].json
 }
 
 resource "aws_iam_instance_profile" "this" {
+  count = local.baking
+
   name_prefix = "${var.name}-builder-"
-  role        = aws_iam_role.builder.name
+  role        = aws_iam_role.builder[0].name
   tags        = var.tags
 }
 
@@ -131,6 +139,8 @@ resource "aws_iam_instance_profile" "this" {
 # service, which security groups do not filter. extra_egress adds a registry on another port.
 resource "aws_security_group" "this" {
   # checkov:skip=CKV2_AWS_5:the runbook attaches this group to each builder it launches, outside Terraform.
+  count = local.baking
+
   name_prefix = "${var.name}-builder-"
   description = "tfbake builder instances: no inbound traffic"
   vpc_id      = var.vpc_id
@@ -186,6 +196,8 @@ data "aws_iam_policy_document" "automation_trust" {
 }
 
 resource "aws_iam_role" "automation" {
+  count = local.baking
+
   name_prefix        = "${var.name}-automation-"
   description        = "tfbake bake runbook: launch, image and terminate builders"
   assume_role_policy = data.aws_iam_policy_document.automation_trust.json
@@ -193,6 +205,8 @@ resource "aws_iam_role" "automation" {
 }
 
 data "aws_iam_policy_document" "automation" {
+  count = local.baking
+
   statement {
     sid       = "Describe"
     actions   = ["ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceStatus", "ssm:DescribeInstanceInformation", "ssm:ListCommands", "ssm:ListCommandInvocations", "ssm:GetCommandInvocation"]
@@ -322,7 +336,7 @@ data "aws_iam_policy_document" "automation" {
   statement {
     sid       = "PassBuilderRole"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.builder.arn]
+    resources = [aws_iam_role.builder[0].arn]
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"
@@ -341,9 +355,11 @@ data "aws_iam_policy_document" "automation" {
 }
 
 resource "aws_iam_role_policy" "automation" {
+  count = local.baking
+
   name   = "bake"
-  role   = aws_iam_role.automation.id
-  policy = data.aws_iam_policy_document.automation.json
+  role   = aws_iam_role.automation[0].id
+  policy = data.aws_iam_policy_document.automation[0].json
 }
 
 # ---- the caller: the principals that run tfbake (Terraform, CI) ----------------------------
@@ -352,6 +368,8 @@ resource "aws_iam_role_policy" "automation" {
 # those names whose content is not its own, so a squatter cannot steer a bake, only stop it:
 # grant no other principal CreateDocument, UpdateDocument or DeleteDocument on them.
 data "aws_iam_policy_document" "caller" {
+  count = local.baking
+
   statement {
     sid       = "LookUp"
     actions   = ["ec2:DescribeImages", "ec2:DescribeInstances", "ssm:DescribeAutomationExecutions"]
@@ -456,7 +474,7 @@ data "aws_iam_policy_document" "caller" {
   statement {
     sid       = "PassAutomationRole"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.automation.arn]
+    resources = [aws_iam_role.automation[0].arn]
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"
@@ -466,8 +484,30 @@ data "aws_iam_policy_document" "caller" {
 }
 
 resource "aws_iam_policy" "caller" {
+  count = local.baking
+
   name_prefix = "${var.name}-caller-"
   description = "tfbake: what a principal running tfbake ensure or external needs to bake"
-  policy      = data.aws_iam_policy_document.caller.json
+  policy      = data.aws_iam_policy_document.caller[0].json
+  tags        = var.tags
+}
+
+# ---- the lookup: what a workload account's principals need --------------------------------
+
+# A workload account finds the image account's AMI with DescribeImages alone (docs/bake.md,
+# "Across accounts"). Launching it also needs the image account's KMS key (modules/baked-ami's
+# README, "Many accounts"), which that key's policy grants.
+data "aws_iam_policy_document" "lookup" {
+  statement {
+    sid       = "LookUp"
+    actions   = ["ec2:DescribeImages"]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_policy" "lookup" {
+  name_prefix = "${var.name}-lookup-"
+  description = "tfbake: what a principal needs to look up baked AMIs (tfbake check, external with on_missing = fail)"
+  policy      = data.aws_iam_policy_document.lookup.json
   tags        = var.tags
 }

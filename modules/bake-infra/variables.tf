@@ -9,6 +9,12 @@ variable "name" {
   }
 }
 
+variable "bakes" {
+  description = "Whether this account bakes. False in a workload account, which only looks up the AMIs an image account shares with it: the module then creates only the lookup policy (lookup_policy_arn), none of the bake's roles, instance profile or security group."
+  type        = bool
+  default     = true
+}
+
 variable "vpc_id" {
   description = "VPC of the builder's security group. Null uses the region's default VPC."
   type        = string

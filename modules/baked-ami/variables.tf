@@ -114,7 +114,7 @@ variable "builder" {
 }
 
 variable "ami_owners" {
-  description = "Accounts searched for an AMI of this fingerprint (12-digit IDs or \"self\")."
+  description = "Accounts trusted to own the AMI of this fingerprint (12-digit IDs or \"self\"). self is found by tfbake's tags; another account's AMI, whose tags AWS hides, by the description tfbake publishes on it when the image account shares it (see Many accounts below)."
   type        = list(string)
   default     = ["self"]
 

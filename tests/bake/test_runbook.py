@@ -15,7 +15,7 @@ from tests.support.sandbox_helpers import DIGEST_A, bake_parameters
 from tfbake.bake import documents
 from tfbake.model.errors import BadInput
 from tfbake.sandbox import Sandbox
-from tfbake.sandbox.automation import NO_ON_CANCEL_ACTIONS, resolve_parameters
+from tfbake.sandbox.automation.engine import NO_ON_CANCEL_ACTIONS, resolve_parameters
 
 TERMINATE_ON_FAILURE = "TerminateBuilderOnFailure"
 
@@ -432,7 +432,7 @@ def test_reads_of_what_was_just_created_are_retried(name: str) -> None:
 # to the rendered documents rebakes every image set of every user on upgrade and rolls their
 # groups onto new AMIs (docs/fingerprint.md, "What a recipe change does"). A change that means to
 # do so updates this value. Comments are not rendered, so fixing one leaves it alone.
-RELEASED_RECIPE_DIGEST = "166fa7b1c411af5418b99959628dc2e653f1882ebc71f96b4d22ebeb7b82a39b"
+RELEASED_RECIPE_DIGEST = "c0449bc452fd0b50c60533008110939a7281983595e9088690a06a5855b5fa61"
 
 
 def test_the_rendered_documents_change_only_on_purpose() -> None:

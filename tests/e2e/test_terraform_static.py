@@ -13,6 +13,8 @@ ROOTS = sorted(
     for path in [
         *REPO_ROOT.glob("modules/*/versions.tf"),
         *REPO_ROOT.glob("examples/*/versions.tf"),
+        # An example of several roots (one per account) keeps each in a directory of its own.
+        *REPO_ROOT.glob("examples/*/*/versions.tf"),
     ]
 )
 
@@ -20,6 +22,7 @@ ROOTS = sorted(
 def test_every_module_and_example_is_checked() -> None:
     assert {"modules/asg", "modules/bake-infra", "modules/baked-ami"} <= set(ROOTS)
     assert {"examples/demo-app", "examples/sandbox"} <= set(ROOTS)
+    assert {"examples/two-accounts/image", "examples/two-accounts/workload"} <= set(ROOTS)
 
 
 @pytest.mark.parametrize("directory", ["modules", "examples"])
@@ -32,7 +35,9 @@ def test_terraform_fmt_check(terraform_bin: str, directory: str) -> None:
 
 @pytest.mark.parametrize("directory", ROOTS)
 def test_terraform_validate(terraform_bin: str, directory: str, tmp_path: Path) -> None:
-    root = Root(stage(tmp_path, directory), terraform_bin)
+    # The whole example: its roots share directories beside them (examples/two-accounts).
+    stage(tmp_path, "/".join(directory.split("/")[:2]))
+    root = Root(tmp_path / directory, terraform_bin)
     root.init().check()
     validated = root.validate()
     assert validated.code == 0, validated.stderr + validated.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -44,9 +45,43 @@ def test_never_removes_an_ami_shared_with_another_account(ec2: Any) -> None:
     assert "shared with other accounts" in result.stdout
 
 
-def test_never_removes_an_ami_a_rollback_just_returned(aws: AwsContext, ec2: Any) -> None:
-    from datetime import datetime, timedelta, timezone
+def test_a_shared_ami_gc_would_remove_is_deprecated_ahead_instead(ec2: Any) -> None:
+    shared = dated_ami(ec2, fp(1), days_old=30)
+    ec2.modify_image_attribute(
+        ImageId=shared, LaunchPermission={"Add": [{"UserId": "210987654321"}]}
+    )
 
+    dry = run_tfbake("--json", "gc", "--keep", "0", "--shared-grace", "10")
+    (planned,) = json.loads(dry.stdout)["planned"]
+    assert (planned["action"], planned["resource"]) == ("deprecate", shared)
+    assert "DeprecationTime" not in ec2.describe_images(ImageIds=[shared])["Images"][0]
+
+    result = run_tfbake("gc", "--keep", "0", "--shared-grace", "10", "--apply")
+
+    assert result.code == 0, result.stderr
+    (image,) = ec2.describe_images(ImageIds=[shared])["Images"]
+    notice = datetime.fromisoformat(image["DeprecationTime"].replace("Z", "+00:00"))
+    assert timedelta(days=9) < notice - datetime.now(timezone.utc) <= timedelta(days=10)
+    assert f"deprecated {shared}" in result.stdout
+
+
+def test_a_shared_ami_goes_once_its_notice_has_passed(ec2: Any) -> None:
+    noticed, pending = dated_ami(ec2, fp(1), days_old=60), dated_ami(ec2, fp(2), days_old=60)
+    for ami_id, days in ((noticed, -1), (pending, 5)):
+        ec2.modify_image_attribute(
+            ImageId=ami_id, LaunchPermission={"Add": [{"UserId": "210987654321"}]}
+        )
+        at = datetime.now(timezone.utc) + timedelta(days=days)
+        ec2.enable_image_deprecation(ImageId=ami_id, DeprecateAt=at)
+
+    result = run_tfbake("gc", "--keep", "0", "--apply")
+
+    assert result.code == 0, result.stderr
+    assert existing_amis(ec2, [noticed, pending]) == {pending}
+    assert "removable after" in result.stdout
+
+
+def test_never_removes_an_ami_a_rollback_just_returned(aws: AwsContext, ec2: Any) -> None:
     plan = plan_for(aws)
     older = ensure(plan, aws, on_progress=no_progress).ami_id
     assert older is not None

@@ -17,6 +17,7 @@ from tfbake.aws.calls import AwsContext
 from tfbake.aws.catalog import find_by_fingerprint
 from tfbake.model import tags
 from tfbake.model.errors import ExitCode
+from tfbake.model.publication import published_description, revoked_description
 from tfbake.sandbox import Sandbox
 
 BASE = "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
@@ -89,6 +90,23 @@ def test_invalidate_one_ami_by_id(ec2: Any) -> None:
     assert tags_of(ec2, older)[tags.STATUS] == tags.STATUS_READY
     lookup = find_by_fingerprint(ec2, FP, ["self"], "us-east-1")
     assert lookup.ready is not None and lookup.ready.ami_id == older
+
+
+def test_the_description_other_accounts_read_says_revoked_too(ec2: Any) -> None:
+    ami = seed_ami(ec2, FP)
+    ec2.modify_image_attribute(ImageId=ami, Description={"Value": published_description(FP)})
+
+    assert run_tfbake("invalidate", FP).code == 0
+    (image,) = ec2.describe_images(ImageIds=[ami])["Images"]
+    assert image["Description"] == revoked_description(FP)
+
+    # A run whose description change was lost: the rerun, finding the AMI revoked, repairs it.
+    ec2.modify_image_attribute(ImageId=ami, Description={"Value": published_description(FP)})
+    again = run_tfbake("invalidate", FP)
+
+    assert again.code == 0, again.stderr
+    (image,) = ec2.describe_images(ImageIds=[ami])["Images"]
+    assert image["Description"] == revoked_description(FP)
 
 
 def test_revokes_every_ami_of_a_fingerprint_and_their_snapshots(ec2: Any) -> None:

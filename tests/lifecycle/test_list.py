@@ -57,9 +57,9 @@ def test_table_shows_every_tfbake_ami_and_whether_it_is_in_use(ec2: Any) -> None
     table = rows(result.stdout)
     assert list(table) == [running, templated, unused]  # newest first
     assert table[running] == ["web", WEB_FP[:16], running, table[running][3], "ready",
-                              "us-east-1", "yes (1)"]  # fmt: skip
-    assert table[templated][0] == "api" and table[templated][-1] == "yes (1)"
-    assert table[unused][4] == "failed" and table[unused][-1] == "no"
+                              "us-east-1", "yes (1)", "-"]  # fmt: skip
+    assert table[templated][0] == "api" and table[templated][-2] == "yes (1)"
+    assert table[unused][4] == "failed" and table[unused][-2] == "no"
 
 
 def test_json_schema_and_in_use(ec2: Any) -> None:
@@ -84,10 +84,36 @@ def test_json_schema_and_in_use(ec2: Any) -> None:
         "in_use": True,
         "used_by": [f"instance {instance} (stopped)"],
         "snapshots": snapshots_of(ec2, used),
+        "shared_with": [],
+        "deprecation_time": None,
     }
     assert first["ami_name"].startswith(f"tfbake-web-{WEB_FP[:16]}")
     assert first["created"] > second["created"]
     assert (second["ami_id"], second["in_use"], second["used_by"]) == (unused, False, [])
+
+
+def test_shows_with_whom_each_ami_is_shared(ec2: Any) -> None:
+    shared, private = dated_ami(ec2, WEB_FP, days_old=1), dated_ami(ec2, OLD_FP, days_old=2)
+    organization = "arn:aws:organizations::123456789012:organization/o-abcdefghij"
+    unit = "arn:aws:organizations::123456789012:ou/o-abcdefghij/ou-ab12-cdefgh34"
+    ec2.modify_image_attribute(
+        ImageId=shared,
+        LaunchPermission={
+            "Add": [
+                {"UserId": "210987654321"},
+                {"OrganizationArn": organization},
+                {"OrganizationalUnitArn": unit},
+            ]
+        },
+    )
+
+    result = run_tfbake("list")
+
+    table = rows(result.stdout)
+    assert table[shared][-1] == "210987654321,organization/o-abcdefghij,ou/ou-ab12-cdefgh34"
+    assert table[private][-1] == "-"
+    by_id = {ami["ami_id"]: ami for ami in list_json()["amis"]}
+    assert by_id[shared]["shared_with"][0] == "210987654321"
 
 
 def test_filters_by_name_and_status(ec2: Any) -> None:

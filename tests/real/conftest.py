@@ -18,7 +18,7 @@ from tests.support.cli import Completed, run_tfbake
 from tests.support.images import push_busybox_image, push_busybox_index
 from tests.support.real_sandbox import RealSandbox, start_real_sandbox
 from tests.support.registry import RegistryServer, start_registry
-from tfbake.sandbox.base_images import debian_base_ami
+from tfbake.sandbox.moto_patches.base_images import debian_base_ami
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

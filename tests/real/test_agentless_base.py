@@ -10,7 +10,7 @@ from tests.support.images import push_busybox_image
 from tests.support.real_sandbox import RealSandbox
 from tests.support.registry import RegistryServer
 from tfbake.bake.lock import LOCK_PREFIX
-from tfbake.sandbox.base_images import debian_base_ami
+from tfbake.sandbox.moto_patches.base_images import debian_base_ami
 
 # WaitForBuilderOnline's own timeout is 900 s; the console tells the cause long before.
 FAST_ENOUGH_SECONDS = 180

@@ -8,7 +8,7 @@ import pytest
 
 from tfbake.aws.calls import AwsContext
 from tfbake.sandbox import Sandbox
-from tfbake.sandbox.base_images import PARAMETER_PREFIX
+from tfbake.sandbox.moto_patches.base_images import PARAMETER_PREFIX
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from tfbake.model.errors import BadInput, SpecError
 from tfbake.model.fingerprint import fingerprint_of, inputs_manifest
 from tfbake.model.image_set import ImageSet
 from tfbake.sandbox import Sandbox
-from tfbake.sandbox.automation import resolve_parameters
+from tfbake.sandbox.automation.engine import resolve_parameters
 from tfbake.spec import ansible
 from tfbake.spec.mapping import image_set_from_mapping
 from tfbake.spec.specfile import load_image_set

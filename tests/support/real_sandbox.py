@@ -67,7 +67,7 @@ class RealSandbox:
 
     def base_ami_id(self, variant: str = "debian-12") -> str:
         """The seeded Debian AMI of `variant`, found as a spec's base_ami would find it."""
-        from tfbake.sandbox.base_images import debian_base_ami
+        from tfbake.sandbox.moto_patches.base_images import debian_base_ami
 
         wanted = debian_base_ami(variant)
         (image,) = self.client("ec2").describe_images(

@@ -1,19 +1,24 @@
-"""The AMI catalog: tfbake's AMIs found by their tags.
+"""The AMI catalog: tfbake's AMIs found by their tags, or by what their owner publishes.
 
-One DescribeImages call per lookup. It filters on the fingerprint only, not on the status, so the
-same call also reports a matching AMI that exists but is not usable (pending, failed, revoked).
+One DescribeImages call per lookup of the account's own AMIs (`self`). It filters on the
+fingerprint only, not on the status, so the same call also reports a matching AMI that exists
+but is not usable (pending, failed, revoked). Other accounts named in `ami_owners` cannot show
+their tags: one more call finds their AMIs by the description tfbake publishes on them
+(model/publication.py), with EC2 checking the owner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tfbake.aws.calls import aws_errors, error_code, paginate
 from tfbake.model import tags
 from tfbake.model.ami import AmiRecord, ami_record, newest_first
 from tfbake.model.errors import AwsError
+from tfbake.model.image_set import SELF_OWNER as SELF
+from tfbake.model.publication import description_filter, published_status
 
 # None: EC2 answers in one page when no page size is asked for, which keeps the no-op path to a
 # single call. Tests set it to prove every page is followed.
@@ -28,10 +33,46 @@ class Lookup:
 
 
 def find_by_fingerprint(ec2: Any, fingerprint: str, owners: Sequence[str], region: str) -> Lookup:
-    filters = {tags.FINGERPRINT: fingerprint}
-    records = newest_first(tagged_images(ec2, owners, filters, region))
+    """The AMI of `fingerprint` among `owners`': `self`'s by their tags, then, only when that
+    found none ready, the other owners' by the description they publish."""
+    others = [owner for owner in owners if owner != SELF]
+    records: list[AmiRecord] = []
+    if SELF in owners:
+        records = tagged_images(ec2, [SELF], {tags.FINGERPRINT: fingerprint}, region)
+    if others and not any(record.usable for record in records):
+        records += published_images(ec2, fingerprint, others, region)
+    records = newest_first(records)
     ready = next((record for record in records if record.usable), None)
     return Lookup(fingerprint, ready, tuple(r for r in records if r is not ready))
+
+
+def published_images(
+    ec2: Any, fingerprint: str, owners: Sequence[str], region: str
+) -> list[AmiRecord]:
+    """The AMIs of `owners` (account ids) whose description names `fingerprint`, across all
+    pages. Deprecated ones too: deprecation is the image account's notice of a coming gc, and a
+    workload account still on that fingerprint keeps its AMI until then."""
+    filters = [{"Name": "description", "Values": [description_filter(fingerprint)]}]
+    with aws_errors("ec2:DescribeImages", region):
+        images = paginate(
+            ec2,
+            "describe_images",
+            "Images",
+            Owners=list(owners),
+            Filters=filters,
+            IncludeDeprecated=True,
+            **({"PaginationConfig": {"PageSize": PAGE_SIZE}} if PAGE_SIZE else {}),
+        )
+        records = [_as_published(ami_record(image, region)) for image in images]
+    # The filter's wildcard matches any prefix: the full fingerprint decides.
+    return [record for record in records if record.fingerprint == fingerprint]
+
+
+def _as_published(record: AmiRecord) -> AmiRecord:
+    """The record as its owner's description vouches for it, whatever tags it shows: EC2 shows
+    an account the tags it put on another account's AMI itself, which vouch for nothing. (An
+    owner named by its account id rather than `self` is read the same way.)"""
+    return replace(record, status=published_status(record.description), tags={})
 
 
 def newest_ready_by_name(

@@ -13,8 +13,10 @@ from tfbake.cli.render import table
 from tfbake.cli.settings import Settings
 from tfbake.lifecycle.collection import (
     DEFAULT_GRACE_DAYS,
+    DEFAULT_SHARED_GRACE_DAYS,
     DELETE_MANIFEST,
     DELETE_SNAPSHOT,
+    DEPRECATE,
     DEREGISTER,
     DEREGISTER_COPY,
     GcOutcome,
@@ -38,9 +40,17 @@ def run_gc(
     name: str | None,
     apply: bool,
     grace_days: float = DEFAULT_GRACE_DAYS,
+    shared_grace_days: float = DEFAULT_SHARED_GRACE_DAYS,
 ) -> None:
     aws = settings.aws()
-    plan = plan_gc(aws, keep=keep, min_age_days=min_age_days, name=name, grace_days=grace_days)
+    plan = plan_gc(
+        aws,
+        keep=keep,
+        min_age_days=min_age_days,
+        name=name,
+        grace_days=grace_days,
+        shared_grace_days=shared_grace_days,
+    )
     outcome = apply_gc(aws, plan) if apply else None
     if settings.json:
         click.echo(json.dumps(gc_json(plan, outcome), indent=2, sort_keys=True))
@@ -89,6 +99,8 @@ def _print_steps(plan: GcPlan, outcome: GcOutcome | None) -> None:
 
 
 def _past(step: Step) -> str:
+    if step.action == DEPRECATE:
+        return str(step).replace("deprecate ", "deprecated ", 1)
     if step.action == DEREGISTER:
         return f"deregistered {step.resource}"
     if step.action == DEREGISTER_COPY:
@@ -106,6 +118,7 @@ def gc_json(plan: GcPlan, outcome: GcOutcome | None) -> dict[str, Any]:
         "keep": plan.keep,
         "min_age_days": plan.min_age_days,
         "grace_days": plan.grace_days,
+        "shared_grace_days": plan.shared_grace_days,
         "name": plan.name,
         "amis": [
             {
@@ -137,4 +150,6 @@ def _step_json(step: Step) -> dict[str, str]:
     data = {"action": step.action, "resource": step.resource, "ami_id": step.ami_id}
     if step.region:
         data["region"] = step.region
+    if step.at:
+        data["at"] = step.at
     return data

@@ -13,11 +13,11 @@ from tfbake.lifecycle.inventory import Inventory, take_inventory
 from tfbake.model.ami import UNKNOWN_CREATED, AmiRecord
 
 LIST_SCHEMA = "tfbake.amis/1"
-HEADER = ["NAME", "FINGERPRINT", "AMI", "CREATED", "STATUS", "REGIONS", "IN USE"]
+HEADER = ["NAME", "FINGERPRINT", "AMI", "CREATED", "STATUS", "REGIONS", "IN USE", "SHARED WITH"]
 
 
 def run_list(settings: Settings, *, name: str | None, status: str | None) -> None:
-    inventory = take_inventory(settings.aws(), name=name, status=status)
+    inventory = take_inventory(settings.aws(), name=name, status=status, with_shares=True)
     if settings.json:
         click.echo(json.dumps(inventory_json(inventory), indent=2, sort_keys=True))
     elif not inventory.amis:
@@ -51,6 +51,8 @@ def ami_json(inventory: Inventory, ami: AmiRecord) -> dict[str, Any]:
         "in_use": bool(uses),
         "used_by": [str(use) for use in uses],
         "snapshots": list(ami.snapshot_ids),
+        "shared_with": list(inventory.shares_of(ami.ami_id)),
+        "deprecation_time": ami.deprecation_time or None,
     }
 
 
@@ -68,4 +70,5 @@ def _row(inventory: Inventory, ami: AmiRecord) -> list[str]:
         ami.shown_status,
         ",".join(sorted(ami.regions)),
         f"yes ({len(uses)})" if uses else "no",
+        ",".join(inventory.shares_of(ami.ami_id)) or "-",
     ]

@@ -259,6 +259,15 @@ def list_amis(settings: Settings, name: str | None, status: str | None) -> None:
     show_default=True,
     help="Never remove an AMI that ensure returned within this many days.",
 )
+@click.option(
+    "--shared-grace",
+    "shared_grace_days",
+    type=click.FloatRange(min=0),
+    default=30,
+    show_default=True,
+    help="A shared AMI that would go is deprecated this many days ahead instead (the accounts "
+    "it is shared with see it); a later gc removes it once that time has passed.",
+)
 @click.option("--name", help="Only AMIs of this image set name.")
 @click.option("--apply", is_flag=True, help="Remove them (default: only say what would go).")
 @common_options
@@ -268,14 +277,16 @@ def gc(
     keep: int,
     min_age_days: float,
     grace_days: float,
+    shared_grace_days: float,
     name: str | None,
     apply: bool,
 ) -> None:
-    """Deregister old tfbake AMIs and delete their snapshots; never one in use or shared."""
+    """Deregister old tfbake AMIs and delete their snapshots; never one in use, and a shared
+    one only after the notice its DeprecationTime gave."""
     from tfbake.cli.gc import run_gc
 
     run_gc(settings, keep=keep, min_age_days=min_age_days, name=name, apply=apply,
-           grace_days=grace_days)  # fmt: skip
+           grace_days=grace_days, shared_grace_days=shared_grace_days)  # fmt: skip
 
 
 @cli.command()

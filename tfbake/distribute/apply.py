@@ -15,7 +15,7 @@ from tfbake.aws.calls import AwsContext, aws_errors
 from tfbake.aws.catalog import describe_image
 from tfbake.distribute.fast_launch import check_zones, enable_fast_restore
 from tfbake.distribute.regions import RegionOutcome, copy_regions, ensure_copies, look_up_copies
-from tfbake.distribute.sharing import check_shareable, share_image
+from tfbake.distribute.sharing import check_shareable, publish_ready, share_image
 from tfbake.model import tags
 from tfbake.model.ami import snapshot_ids
 from tfbake.model.errors import AwsError, BadInput, TfbakeError
@@ -50,7 +50,9 @@ def distribute(result: Result, aws: AwsContext) -> Result:
 
     def after_ready(ec2: Any, ami_id: str, region: str) -> None:
         if share:
-            share_image(ec2, ami_id, _snapshots_of(ec2, ami_id, region), share, region)
+            image = _image(ec2, ami_id, region)
+            publish_ready(ec2, image, plan.fingerprint.value, region)
+            share_image(ec2, ami_id, snapshot_ids(image), share, region)
 
     failures: list[tuple[str, TfbakeError]] = []
     try:
@@ -94,10 +96,14 @@ def _home_region(aws: AwsContext, result: Result, ami_id: str, after_ready: Any)
 
 
 def _snapshots_of(ec2: Any, ami_id: str, region: str) -> tuple[str, ...]:
+    return snapshot_ids(_image(ec2, ami_id, region))
+
+
+def _image(ec2: Any, ami_id: str, region: str) -> dict[str, Any]:
     image = describe_image(ec2, ami_id, region)
     if image is None:
         raise AwsError(f"{ami_id} is gone from {region}", code="InvalidAMIID.NotFound")
-    return snapshot_ids(image)
+    return image
 
 
 def _incomplete(

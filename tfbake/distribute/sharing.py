@@ -1,7 +1,9 @@
 """Launch permissions for other accounts, organizations and OUs, and the snapshots' too.
 
-Idempotent: the permissions an AMI already grants are read first and only the missing ones are
-added, so re-running ensure repairs a share without touching what is in place.
+Before the first permission, the AMI's description is made to publish it ready, with its full
+fingerprint: that is all a workload account can see of it (model/publication.py), and only a
+ready AMI reaches this step. Idempotent: what an AMI already has is read first and only what is
+missing is changed, so re-running ensure repairs a share without touching what is in place.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from tfbake.aws.calls import aws_errors
 from tfbake.model.errors import BadInput
 from tfbake.model.image_set import Distribution, Share, Volume
+from tfbake.model.publication import published_description
 
 
 def check_shareable(
@@ -39,6 +42,14 @@ def launch_permissions(share: Share) -> list[dict[str, str]]:
         + [{"OrganizationArn": arn} for arn in share.organizations]
         + [{"OrganizationalUnitArn": arn} for arn in share.organizational_units]
     )
+
+
+def publish_ready(ec2: Any, image: dict[str, Any], fingerprint: str, region: str) -> None:
+    """Write the ready description on a ready AMI (`image` as DescribeImages shows it)."""
+    description = published_description(fingerprint)
+    if image.get("Description") != description:
+        with aws_errors("ec2:ModifyImageAttribute", region):
+            ec2.modify_image_attribute(ImageId=image["ImageId"], Description={"Value": description})
 
 
 def share_image(ec2: Any, ami_id: str, snapshots: Sequence[str], share: Share, region: str) -> None:

@@ -7,6 +7,10 @@ deregistration before its snapshots' deletion: a failure stops at the failing st
 whose deregistration failed keeps its snapshots and everything after it is reported as left,
 never as done. Just before an AMI's first step, its usage is scanned again: an AMI that came
 into use since the plan is kept.
+
+A shared AMI that would otherwise go is given notice instead (estate.py says why): a
+DeprecationTime `shared_grace_days` ahead, which the accounts it is shared with see. Once that
+time has passed, a later gc removes it like any other.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from tfbake.model.errors import AwsError
 DEREGISTER = "deregister"
 DEREGISTER_COPY = "deregister-copy"  # a copy in another region, with its snapshots
 DEFAULT_GRACE_DAYS = 14.0
+DEFAULT_SHARED_GRACE_DAYS = 30.0
+DEPRECATE = "deprecate"  # give a shared AMI (or its copy) a DeprecationTime: notice of removal
 DELETE_SNAPSHOT = "delete-snapshot"
 DELETE_MANIFEST = "delete-manifest"
 # Already gone (another gc, or a person, got there first): the goal of the step is reached.
@@ -45,6 +51,7 @@ class Verdict:
     remove: bool
     reason: str
     uses: tuple[Use, ...]
+    deprecate_at: str = ""  # a shared AMI gc gives notice to: its DeprecationTime to be
 
 
 @dataclass(frozen=True)
@@ -55,20 +62,29 @@ class GcPlan:
     name: str | None
     verdicts: tuple[Verdict, ...]
     grace_days: float = DEFAULT_GRACE_DAYS
+    shared_grace_days: float = DEFAULT_SHARED_GRACE_DAYS
 
     @property
     def removals(self) -> tuple[AmiRecord, ...]:
         return tuple(v.ami for v in self.verdicts if v.remove)
 
+    @property
+    def notices(self) -> tuple[Verdict, ...]:
+        return tuple(v for v in self.verdicts if v.deprecate_at)
+
 
 @dataclass(frozen=True)
 class Step:
-    action: str  # DEREGISTER, DEREGISTER_COPY, DELETE_SNAPSHOT or DELETE_MANIFEST
+    action: str  # DEPRECATE, DEREGISTER, DEREGISTER_COPY, DELETE_SNAPSHOT or DELETE_MANIFEST
     resource: str  # the AMI, copy, snapshot id or fingerprint
     ami_id: str
     region: str = ""  # a copy's region; "" for the plan's region
+    at: str = ""  # DEPRECATE's DeprecationTime
 
     def __str__(self) -> str:
+        if self.action == DEPRECATE:
+            where = f" in {self.region}" if self.region else ""
+            return f"deprecate {self.resource}{where} at {self.at}"
         if self.action == DEREGISTER:
             return f"deregister {self.resource}"
         if self.action == DEREGISTER_COPY:
@@ -94,19 +110,42 @@ def plan_gc(
     name: str | None = None,
     now: datetime | None = None,
     grace_days: float = DEFAULT_GRACE_DAYS,
+    shared_grace_days: float = DEFAULT_SHARED_GRACE_DAYS,
 ) -> GcPlan:
+    now = now or datetime.now(timezone.utc)
     inventory = take_inventory(aws, name=name)
-    verdicts = decide(inventory, keep, min_age_days, now or datetime.now(timezone.utc), grace_days)
+    verdicts = decide(inventory, keep, min_age_days, now, grace_days)
     estate = Estate(aws, inventory.usage)
-    checked = tuple(_estate_checked(estate, verdict) for verdict in verdicts)
-    return GcPlan(inventory.region, keep, min_age_days, name, checked, grace_days)
+    notice_until = now + timedelta(days=shared_grace_days)
+    checked = tuple(_estate_checked(estate, verdict, now, notice_until) for verdict in verdicts)
+    return GcPlan(
+        inventory.region, keep, min_age_days, name, checked, grace_days, shared_grace_days
+    )
 
 
-def _estate_checked(estate: Estate, verdict: Verdict) -> Verdict:
+def _estate_checked(
+    estate: Estate, verdict: Verdict, now: datetime, notice_until: datetime
+) -> Verdict:
     if not verdict.remove:
         return verdict
-    kept_because = estate.why_kept(verdict.ami)
-    return Verdict(verdict.ami, False, kept_because, verdict.uses) if kept_because else verdict
+    ami = verdict.ami
+    kept_because = estate.why_kept(ami, now)
+    if not kept_because:
+        return verdict
+    if ami.deprecation_time or not _shared(estate, ami):
+        return Verdict(ami, False, kept_because, verdict.uses)
+    at = deprecation_time(notice_until)
+    reason = f"{kept_because}; gc deprecates it at {at}, removable after that"
+    return Verdict(ami, False, reason, verdict.uses, deprecate_at=at)
+
+
+def _shared(estate: Estate, ami: AmiRecord) -> bool:
+    return any(estate.shared(region, ami_id) for region, ami_id in ami.regions.items())
+
+
+def deprecation_time(moment: datetime) -> str:
+    """As EC2 keeps a DeprecationTime: UTC, to the minute (it drops seconds)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:00.000Z")
 
 
 def decide(
@@ -188,7 +227,17 @@ def steps_of(plan: GcPlan) -> tuple[Step, ...]:
     # A fingerprint's recorded inputs go with its last AMI (kept ones still need them for diff).
     kept = {v.ami.fingerprint for v in plan.verdicts if not v.remove}
     last_of_fingerprint = {ami.fingerprint: ami.ami_id for ami in plan.removals}
-    steps: list[Step] = []
+    steps: list[Step] = [
+        Step(
+            DEPRECATE,
+            ami_id,
+            v.ami.ami_id,
+            "" if region == v.ami.region else region,
+            v.deprecate_at,
+        )
+        for v in plan.notices
+        for region, ami_id in v.ami.regions.items()
+    ]
     for ami in plan.removals:
         steps.extend(
             Step(DEREGISTER_COPY, copy, ami.ami_id, region)
@@ -209,16 +258,24 @@ def apply_gc(aws: AwsContext, plan: GcPlan) -> GcOutcome:
     ec2 = aws.client("ec2")
     ssm = aws.client("ssm")
     steps = steps_of(plan)
+    now = datetime.now(timezone.utc)
     amis = {ami.ami_id: ami for ami in plan.removals}
     estate = Estate(aws)
     kept: dict[str, str] = {}
     checked: set[str] = set()
     done: list[Step] = []
     for index, step in enumerate(steps):
+        if step.action == DEPRECATE:
+            try:
+                _deprecate(aws, step, plan.region)
+            except AwsError as err:
+                return GcOutcome(tuple(done), steps[index:], err, tuple(kept.items()))
+            done.append(step)
+            continue
         if step.ami_id not in checked:
             checked.add(step.ami_id)
             try:
-                reason = estate.why_kept(amis[step.ami_id], fresh=True)
+                reason = estate.why_kept(amis[step.ami_id], now, fresh=True)
             except AwsError as err:
                 return GcOutcome(tuple(done), steps[index:], err, tuple(kept.items()))
             if reason:
@@ -240,6 +297,19 @@ def apply_gc(aws: AwsContext, plan: GcPlan) -> GcOutcome:
 
 def _fingerprint_kept(fingerprint: str, amis: dict[str, AmiRecord], kept: dict[str, str]) -> bool:
     return any(amis[ami_id].fingerprint == fingerprint for ami_id in kept)
+
+
+def _copy_region(ami: AmiRecord, region: str) -> str:
+    return "" if region == ami.region else region
+
+
+def _deprecate(aws: AwsContext, step: Step, region: str) -> None:
+    where = step.region or region
+    with aws_errors(f"ec2:EnableImageDeprecation {step.resource}", where):
+        aws.client("ec2", where).enable_image_deprecation(
+            ImageId=step.resource,
+            DeprecateAt=datetime.fromisoformat(step.at.replace("Z", "+00:00")),
+        )
 
 
 def _run(ec2: Any, ssm: Any, aws: AwsContext, step: Step, region: str) -> None:

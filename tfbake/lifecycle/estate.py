@@ -4,18 +4,21 @@ gc sees one account and region; an AMI is also needed when another account may l
 shared, or public), and when a copy of it in another region (`tfbake:copy:<region>`) is shared
 or in use there. Each region's scan is taken once per gc, and again, fresh, just before an AMI
 and its copies are deleted.
+
+The image account cannot see the launch templates of the accounts it shares with, so sharing
+alone would keep an AMI forever. The way out is announced, not guessed: gc gives a shared AMI
+it would otherwise remove a DeprecationTime (collection.py), which every account it is shared
+with sees, and only once that time has passed does sharing stop keeping it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
-from tfbake.aws.calls import AwsContext, aws_errors, error_code
+from tfbake.aws.calls import AwsContext
+from tfbake.lifecycle.shares import launch_permissions
 from tfbake.lifecycle.usage import UsageMap, scan_usage
 from tfbake.model.ami import AmiRecord
-from tfbake.model.errors import AwsError
-
-_GONE = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"})
 
 
 class Estate:
@@ -25,12 +28,18 @@ class Estate:
         if home_usage is not None:
             self._usage[aws.effective_region] = home_usage
 
-    def why_kept(self, ami: AmiRecord, *, fresh: bool = False) -> str | None:
+    def why_kept(self, ami: AmiRecord, now: datetime, *, fresh: bool = False) -> str | None:
         """Why `ami` must stay although its region's scan (taken with the plan) let it go."""
+        notice_over = ami.deprecated_by(now)
         for region, ami_id in ami.regions.items():
-            if self._shared(region, ami_id):
+            if not notice_over and self.shared(region, ami_id):
                 where = "" if region == ami.region else f" (its copy in {region})"
-                return f"shared with other accounts: {ami_id}{where} has launch permissions"
+                notice = (
+                    f"; deprecated, removable after {ami.deprecation_time}"
+                    if ami.deprecation_time
+                    else ""
+                )
+                return f"shared with other accounts: {ami_id}{where} has launch permissions{notice}"
             if region == ami.region and not fresh:
                 continue  # judged by the plan's own scan
             uses = self.usage(region, fresh=fresh).get(ami_id, ())
@@ -49,13 +58,5 @@ class Estate:
             return self.aws
         return AwsContext(region=region, profile=self.aws.profile)
 
-    def _shared(self, region: str, ami_id: str) -> bool:
-        ec2: Any = self.aws.client("ec2", region)
-        try:
-            with aws_errors(f"ec2:DescribeImageAttribute {ami_id}", region):
-                granted = ec2.describe_image_attribute(ImageId=ami_id, Attribute="launchPermission")
-        except AwsError as err:
-            if error_code(err) in _GONE:
-                return False  # a copy already gone shares nothing
-            raise
-        return bool(granted.get("LaunchPermissions"))
+    def shared(self, region: str, ami_id: str) -> bool:
+        return bool(launch_permissions(self.aws, region, ami_id))

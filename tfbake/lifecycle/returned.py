@@ -24,6 +24,9 @@ def last_returned(image_tags: dict[str, str] | Any) -> datetime | None:
 
 def record_returned(ec2: Any, ami: AmiRecord, now: datetime | None = None) -> None:
     """Tag the AMI as returned now, unless it was recently; never fails the lookup itself."""
+    if not ami.tags_visible:
+        # Another account's AMI: its owner's gc never sees the tags this account puts on it.
+        return
     now = now or datetime.now(timezone.utc)
     previous = last_returned(ami.tags)
     if previous is not None and now - previous < REFRESH_AFTER:

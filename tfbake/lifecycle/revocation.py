@@ -1,8 +1,10 @@
 """Revoke AMIs: the day a baked image turns out bad, make sure nothing ever gets it again.
 
 Revoking rewrites tfbake:status, which the catalog requires to be `ready`, so every later lookup
-misses and the next ensure bakes anew. The AMI itself stays (instances may still run from it)
-until gc removes it.
+misses and the next ensure bakes anew. Workload accounts cannot see that tag: the description
+that published the AMI to them is rewritten to say revoked too (model/publication.py). The AMI
+itself stays, still launchable where it is shared (instances and autoscaling groups may still
+run from it), until gc removes it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tfbake.model import tags
 from tfbake.model.ami import AmiRecord, ami_record
 from tfbake.model.errors import AwsError, BadInput
 from tfbake.model.patterns import AMI_ID_RE, AMI_ID_SHAPE
+from tfbake.model.publication import revoked_description
 
 if TYPE_CHECKING:
     from types_boto3_ec2.type_defs import TagTypeDef
@@ -67,9 +70,30 @@ def invalidate(
 
 def _revoke(aws: AwsContext, ami: AmiRecord, revoked_at: str, reason: str) -> Revocation:
     if ami.status == tags.STATUS_REVOKED:
+        # A rerun finishes what a failed one left: the description other accounts read.
+        _describe_revoked(aws, ami)
         return Revocation(ami, True, ami.tags.get(tags.REVOKED_AT, ""))
     _tag_revoked(aws, ami, revoked_at, reason)
+    _describe_revoked(aws, ami)
     return Revocation(ami, False, revoked_at)
+
+
+def _describe_revoked(aws: AwsContext, ami: AmiRecord) -> None:
+    description = revoked_description(ami.fingerprint)
+    if ami.description == description:
+        return
+    region = aws.effective_region
+    try:
+        with aws_errors(f"ec2:ModifyImageAttribute {ami.ami_id}", region):
+            aws.client("ec2").modify_image_attribute(
+                ImageId=ami.ami_id, Description={"Value": description}
+            )
+    except AwsError as err:
+        raise AwsError(
+            f"{ami.ami_id} is revoked in this account, but accounts it is shared with may still "
+            f"find it until its description says so (rerun): {err.one_line()}",
+            code=error_code(err),
+        ) from err
 
 
 def _targets(aws: AwsContext, target: str) -> tuple[AmiRecord, ...]:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tfbake.model import tags
+from tfbake.model.publication import published_fingerprint, published_status
 
 UNKNOWN_CREATED = datetime.min.replace(tzinfo=timezone.utc)
 
@@ -17,11 +18,16 @@ class AmiRecord:
     ami_id: str
     ami_name: str  # EC2's name of the image, tfbake-<name>-<fp16>[-suffix]
     state: str  # EC2's: pending, available, failed, ...
-    status: str  # tfbake:status, "" when absent
+    # tfbake:status; on another account's AMI, whose tags EC2 hides, what its description
+    # publishes (model/publication.py); "" when neither says
+    status: str
     creation_date: str  # EC2's CreationDate as it reported it
     region: str
     snapshot_ids: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict, compare=False)
+    owner_id: str = ""
+    description: str = ""
+    deprecation_time: str = ""  # EC2's DeprecationTime, "" when none is set
 
     @property
     def name(self) -> str:
@@ -30,7 +36,14 @@ class AmiRecord:
 
     @property
     def fingerprint(self) -> str:
-        return self.tags.get(tags.FINGERPRINT, "")
+        if self.tags_visible:
+            return self.tags.get(tags.FINGERPRINT, "")
+        return published_fingerprint(self.description)
+
+    @property
+    def tags_visible(self) -> bool:
+        """Whether tfbake's tags are on the record: EC2 shows them to the AMI's owner only."""
+        return tags.FINGERPRINT in self.tags
 
     @property
     def fingerprint_short(self) -> str:
@@ -39,6 +52,10 @@ class AmiRecord:
     @property
     def created(self) -> datetime:
         return parse_creation_date(self.creation_date)
+
+    def deprecated_by(self, now: datetime) -> bool:
+        """Whether its DeprecationTime has come."""
+        return bool(self.deprecation_time) and parse_creation_date(self.deprecation_time) <= now
 
     @property
     def usable(self) -> bool:
@@ -65,15 +82,20 @@ class AmiRecord:
 def ami_record(image: Mapping[str, Any], region: str) -> AmiRecord:
     """The record of one image of a DescribeImages answer."""
     image_tags = tag_map(image)
+    description = image.get("Description", "")
+    own = tags.FINGERPRINT in image_tags
     return AmiRecord(
         ami_id=image["ImageId"],
         ami_name=image.get("Name", ""),
         state=image.get("State", ""),
-        status=image_tags.get(tags.STATUS, ""),
+        status=image_tags.get(tags.STATUS, "") if own else published_status(description),
         creation_date=image.get("CreationDate", ""),
         region=region,
         snapshot_ids=snapshot_ids(image),
         tags=image_tags,
+        owner_id=image.get("OwnerId", ""),
+        description=description,
+        deprecation_time=image.get("DeprecationTime", ""),
     )
 
 

@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfbake.sandbox.automation import Execution, Runner
+from tfbake.sandbox.automation.engine import Execution, Runner
 from tfbake.sandbox.faults import CommandLog, Faults, RecordedCommand
 
 INTERNAL_HEADER = "X-Tfbake-Sandbox-Internal"
@@ -49,7 +49,7 @@ class SandboxControls:
     def _send_command_output(
         self, command: RecordedCommand, instance_id: str, stdout: str, stderr: str
     ) -> None:
-        from tfbake.sandbox.command_logs import send_output
+        from tfbake.sandbox.ssm.command_logs import send_output
 
         assert command.log_group is not None
         logs = self.client("logs", command.region or "us-east-1")

@@ -60,7 +60,7 @@ class RecordedCommand:
     requested_at: float = 0.0
     invocations: dict[str, Invocation] = field(default_factory=dict)
     # Where the agent sends the output (CloudWatchOutputConfig), None when it does not; the
-    # plugin names the streams (command_logs.py).
+    # plugin names the streams (ssm/command_logs.py).
     log_group: str | None = None
     plugin: str = ""
     region: str = ""

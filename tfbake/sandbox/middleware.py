@@ -5,8 +5,8 @@ Requests are served in this order:
 - requests marked internal (the sandbox's own automation calls): straight to the handlers,
   neither logged nor throttled;
 - everything else: through the request log, then throttling, then the handlers.
-The handlers answer the SSM actions in HANDLERS (ssm_api.py, ssm_instances.py) and pass
-the rest to moto.
+The handlers answer the SSM actions in HANDLERS (ssm_api/automation.py,
+ssm_api/instances.py) and pass the rest to moto.
 
 Fault API (JSON bodies):
     POST   /tfbake-sandbox/faults   {"step": "RunRecipe", "fail": "message"}
@@ -30,8 +30,8 @@ from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from tfbake.sandbox.controls import INTERNAL_HEADER, SandboxControls
-from tfbake.sandbox.ssm_api import AUTOMATION_HANDLERS, ApiError, NotHandled, Request
-from tfbake.sandbox.ssm_instances import COMMAND_HANDLERS
+from tfbake.sandbox.ssm_api.automation import AUTOMATION_HANDLERS, ApiError, NotHandled, Request
+from tfbake.sandbox.ssm_api.instances import COMMAND_HANDLERS
 
 WsgiApp = Callable[..., Iterable[bytes]]
 CONTROL_PREFIX = "/tfbake-sandbox/"

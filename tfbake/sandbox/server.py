@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from tfbake.sandbox import instance_refresh
-from tfbake.sandbox.base_images import seed_base_images, seed_debian_images
+from tfbake.sandbox.accounts.forget import forget_other_accounts
 from tfbake.sandbox.controls import SandboxControls
 from tfbake.sandbox.faults import RecordedCommand
 from tfbake.sandbox.middleware import SandboxApp
+from tfbake.sandbox.moto_patches import instance_refresh
+from tfbake.sandbox.moto_patches.base_images import ACCOUNT, seed_base_images, seed_debian_images
 
 if TYPE_CHECKING:
     from tfbake.sandbox.machines.fleet import Fleet
@@ -140,6 +141,7 @@ class Sandbox:
         self.controls.reset()
         if self.fleet is not None:
             self.fleet.reset()
+        forget_other_accounts(ACCOUNT)
         moto_api_backend.reset()
         instance_refresh.clear()
         _seed(self.region, self.fleet)
@@ -249,8 +251,12 @@ def _start(host: str, port: int, region: str, fleet: Fleet | None) -> Sandbox:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import WSGIRequestHandler, make_server
 
-    from tfbake.sandbox import ec2_images, ec2_instances, pagination
+    from tfbake.sandbox.accounts import image_states, shared_images
+    from tfbake.sandbox.moto_patches import ec2_images, ec2_instances, pagination
 
+    # Accounts first: pagination pages whatever DescribeImages answers.
+    shared_images.install()
+    image_states.install()
     pagination.install()
     ec2_images.install()
     ec2_instances.install()

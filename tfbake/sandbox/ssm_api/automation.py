@@ -11,8 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tfbake.model.document_budget import DOCUMENT_SIZE_LIMIT, document_size
-from tfbake.sandbox.automation import (
+from tfbake.sandbox.automation.engine import (
     TERMINAL_STATUSES,
     Execution,
     InvalidParameters,
@@ -21,6 +20,7 @@ from tfbake.sandbox.automation import (
     resolve_parameters,
 )
 from tfbake.sandbox.controls import SandboxControls
+from tfbake.sandbox.ssm.document_limits import DOCUMENT_LIMIT_BYTES, document_bytes
 
 
 class ApiError(Exception):
@@ -145,9 +145,9 @@ def _automation_document(
 
 def refuse_oversized(name: str, content: str, given: dict[str, list[str]], code: str) -> None:
     """Refuse with `code` a document that its parameter values take past 64 KB
-    (model/document_budget.py)."""
-    size = document_size(content, given)
-    if size > DOCUMENT_SIZE_LIMIT:
+    (ssm/document_limits.py)."""
+    size = document_bytes(content, given)
+    if size > DOCUMENT_LIMIT_BYTES:
         raise ApiError(
             code,
             f"The size limit of a document is 64 KB: {name} and its parameter values take "
@@ -245,7 +245,7 @@ def describe_automation_step_executions(
 
 def create_document(controls: SandboxControls, request: Request) -> dict[str, Any]:
     """CreateDocument's checks that moto lacks: the account's limit, Automation flow control."""
-    from tfbake.sandbox.run_command import parse_document
+    from tfbake.sandbox.ssm.run_command import parse_document
 
     ssm = controls.client("ssm", request.region)
     owned = ssm.get_paginator("list_documents").paginate(

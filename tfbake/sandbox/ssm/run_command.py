@@ -13,9 +13,9 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from tfbake.sandbox.allowed_patterns import value_problem
-from tfbake.sandbox.expressions import text_of
 from tfbake.sandbox.faults import CommandLog, Invocation, RecordedCommand
+from tfbake.sandbox.ssm.allowed_patterns import value_problem
+from tfbake.sandbox.ssm.values import text_of
 
 AWS_RUN_SHELL_SCRIPT = "AWS-RunShellScript"
 

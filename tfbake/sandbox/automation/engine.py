@@ -23,10 +23,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tfbake.sandbox.actions import ACTIONS, ActionContext, CommandFailed, StepCancelled, StepFailed
-from tfbake.sandbox.allowed_patterns import value_problem
-from tfbake.sandbox.expressions import ExpressionError, select, substitute, typed_output
+from tfbake.sandbox.automation.actions import (
+    ACTIONS,
+    ActionContext,
+    CommandFailed,
+    StepCancelled,
+    StepFailed,
+)
+from tfbake.sandbox.automation.expressions import ExpressionError, select, substitute, typed_output
 from tfbake.sandbox.faults import CommandLog, Faults
+from tfbake.sandbox.ssm.allowed_patterns import value_problem
 
 TERMINAL_STATUSES = frozenset({"Success", "Failed", "Cancelled", "TimedOut"})
 _DEFAULT_STEP_TIMEOUT_SECONDS = 3600.0
@@ -368,6 +374,6 @@ def _text(value: Any) -> str:
 
 
 def _text_list(value: Any) -> list[str]:
-    from tfbake.sandbox.expressions import text_of
+    from tfbake.sandbox.ssm.values import text_of
 
     return [text_of(v) for v in value] if isinstance(value, list) else [text_of(value)]

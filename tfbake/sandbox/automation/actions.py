@@ -19,15 +19,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from tfbake.sandbox.command_logs import log_group_of, plugin_name
-from tfbake.sandbox.expressions import select, text_of
+from tfbake.sandbox.automation.expressions import select
 from tfbake.sandbox.faults import CommandLog, RecordedCommand
-from tfbake.sandbox.run_command import (
+from tfbake.sandbox.ssm.command_logs import log_group_of, plugin_name
+from tfbake.sandbox.ssm.run_command import (
     InvalidCommandParameters,
     command_parameters,
     parse_document,
     wait_for,
 )
+from tfbake.sandbox.ssm.values import text_of
 
 
 class StepFailed(Exception):

@@ -8,10 +8,11 @@ rather than an empty string, as AWS rejects it.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from tfbake.sandbox.ssm.values import text_of
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_:.\-]+)\s*\}\}")
 
@@ -51,14 +52,6 @@ def _lookup(name: str, variables: Mapping[str, Any]) -> Any:
     return variables[name]
 
 
-def text_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | dict):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
-
-
 def placeholders(value: Any) -> list[str]:
     """Every name referenced anywhere inside `value` (for document checks)."""
     if isinstance(value, str):
@@ -70,46 +63,19 @@ def placeholders(value: Any) -> list[str]:
     return []
 
 
-# A JSONPath subset: `$`, `.name`, `..name` (recursive descent), `[n]` and `[*]`.
-_TOKEN = re.compile(r"\.\.([A-Za-z0-9_]+)|\.([A-Za-z0-9_]+)|\[(\d+|\*)\]")
-
-
 def select(document: Any, selector: str) -> list[Any]:
-    """Every value `selector` matches in `document`, in document order."""
+    """Every value the JSONPath `selector` matches in `document`, in document order (AWS's
+    output selectors are JSONPath: `$.Images[0].State`, `$..InstanceId`, `[*]`)."""
+    from jsonpath_ng import parse
+    from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
+
     if not selector.startswith("$"):
         raise ExpressionError(f"selector {selector!r} does not start with $")
-    rest = selector[1:]
-    nodes = [document]
-    position = 0
-    while position < len(rest):
-        match = _TOKEN.match(rest, position)
-        if not match:
-            raise ExpressionError(f"unsupported selector {selector!r} at {rest[position:]!r}")
-        position = match.end()
-        descend, child, index = match.groups()
-        if descend:
-            nodes = [found for node in nodes for found in _descendants(node, descend)]
-        elif child:
-            nodes = [node[child] for node in nodes if isinstance(node, dict) and child in node]
-        elif index == "*":
-            nodes = [item for node in nodes if isinstance(node, list) for item in node]
-        else:
-            i = int(index)
-            nodes = [node[i] for node in nodes if isinstance(node, list) and i < len(node)]
-    return nodes
-
-
-def _descendants(node: Any, name: str) -> list[Any]:
-    found: list[Any] = []
-    if isinstance(node, dict):
-        if name in node:
-            found.append(node[name])
-        for value in node.values():
-            found.extend(_descendants(value, name))
-    elif isinstance(node, list):
-        for item in node:
-            found.extend(_descendants(item, name))
-    return found
+    try:
+        expression = parse(selector)
+    except (JsonPathLexerError, JsonPathParserError) as err:
+        raise ExpressionError(f"unsupported selector {selector!r}: {err}") from None
+    return [match.value for match in expression.find(document)]
 
 
 def typed_output(values: list[Any], output_type: str, selector: str) -> Any:

@@ -4,9 +4,9 @@ Instances: an instance without an instance profile never registers (its agent ha
 credentials). Otherwise, in recorded mode every running EC2 instance is an online managed
 instance at once; in real mode once its machine's agent unit is active.
 
-Commands: the invocations of the commands the sandbox recorded or ran (see actions.py and
-machines/agent.py); in real mode SendCommand runs in the machines, and ListCommands lists
-them. Any other command is left to moto.
+Commands: the invocations of the commands the sandbox recorded or ran (see
+automation/actions.py and machines/agent.py); in real mode SendCommand runs in the machines,
+and ListCommands lists them. Any other command is left to moto.
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from tfbake.sandbox.command_logs import log_group_of, plugin_name
 from tfbake.sandbox.controls import SandboxControls
 from tfbake.sandbox.faults import STDERR_KEPT_CHARS, STDOUT_KEPT_CHARS, RecordedCommand
-from tfbake.sandbox.run_command import (
+from tfbake.sandbox.ssm.command_logs import log_group_of, plugin_name
+from tfbake.sandbox.ssm.run_command import (
     AWS_RUN_SHELL_SCRIPT,
     InvalidCommandParameters,
     command_parameters,
     parse_document,
     run_in_machines,
 )
-from tfbake.sandbox.ssm_api import (
+from tfbake.sandbox.ssm_api.automation import (
     ApiError,
     Handler,
     NotHandled,
