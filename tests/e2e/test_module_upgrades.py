@@ -7,17 +7,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.specs import NGINX
-from tests.support.terraform import Root, stage
+from tests.support.terraform import SANDBOX_AWS_PROVIDER, Root, stage
 from tfbake.sandbox import Sandbox
 
-MAIN_TF = """
-provider "aws" {
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-}
-
+MAIN_TF = (
+    SANDBOX_AWS_PROVIDER
+    + """
 variable "tfbake_command" {
   type = list(string)
 }
@@ -38,6 +33,7 @@ module "web_ami" {
   on_missing     = var.on_missing
 }
 """.replace("NGINX", NGINX)
+)
 
 
 @pytest.fixture(scope="module")

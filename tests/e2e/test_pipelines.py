@@ -19,21 +19,16 @@ import yaml
 
 from tests.support.images import push_busybox_image
 from tests.support.registry import RegistryServer
-from tests.support.terraform import REPO_ROOT, Root, stage
+from tests.support.terraform import REPO_ROOT, SANDBOX_AWS_PROVIDER, Root, stage
 from tfbake.aws.calls import AwsContext
 from tfbake.sandbox import Sandbox
 
 GUIDE = REPO_ROOT / "docs" / "pipelines.md"
 STARTS = "StartAutomationExecution"
 MARKED_BLOCK = re.compile(r"<!-- tested: ([a-z-]+) -->\n```(sh|yaml)\n(.*?)```", re.DOTALL)
-MAIN_TF = """
-provider "aws" {
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-}
-
+MAIN_TF = (
+    SANDBOX_AWS_PROVIDER
+    + """
 variable "image" {
   type = string
 }
@@ -57,6 +52,7 @@ output "ami_id" {
   value = module.web_ami.ami_id
 }
 """
+)
 
 
 @dataclass

@@ -20,21 +20,16 @@ import pytest
 from tests.support.cli import run_tfbake
 from tests.support.images import push_busybox_image
 from tests.support.registry import RegistryServer
-from tests.support.terraform import Root, stage, tfbake_command
+from tests.support.terraform import SANDBOX_AWS_PROVIDER, Root, stage, tfbake_command
 from tfbake.aws.calls import AwsContext
 from tfbake.sandbox import Sandbox
 
 STARTS = "StartAutomationExecution"
 WRITES = ("CreateTags", "PutParameter", "DeleteParameter", STARTS, "CopyImage", "CreateImage")
 LAUNCH_TEMPLATE = "saved-plan-web"
-MAIN_TF = """
-provider "aws" {
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-}
-
+MAIN_TF = (
+    SANDBOX_AWS_PROVIDER
+    + """
 variable "tfbake_command" {
   type = list(string)
 }
@@ -64,6 +59,7 @@ output "ami_id" {
   value = module.web_ami.ami_id
 }
 """
+)
 
 
 @pytest.fixture

@@ -42,6 +42,16 @@ INSTALL_HINT = (
     "(https://developer.hashicorp.com/terraform/install; on Debian/Ubuntu add "
     "apt.releases.hashicorp.com and `apt-get install terraform`), or put its binary on PATH"
 )
+# The AWS provider of a test root: the sandbox's endpoint comes from AWS_ENDPOINT_URL, and
+# nothing is asked of AWS that the sandbox does not answer.
+SANDBOX_AWS_PROVIDER = """\
+provider "aws" {
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+}
+"""
 STAGE_IGNORE = shutil.ignore_patterns(
     ".terraform", ".terraform.lock.hcl", "*.tfstate", "*.tfstate.*", "__pycache__"
 )
