@@ -57,14 +57,22 @@ def test_the_workload_account_launches_the_image_accounts_ami(
     assert baked["account_id"] == SANDBOX_ACCOUNT
 
     with credentials_of(WORKLOAD_ACCOUNT):
+        (workload.directory / "terraform.tfvars.json").write_text(
+            json.dumps(
+                {
+                    "image_account_id": baked["account_id"],
+                    "image_kms_key_arn": baked["kms_key_arn"],
+                    "tfbake_command": tfbake_command(),
+                }
+            )
+        )
         workload.init().check()
-        workload.apply(
-            {
-                "image_account_id": baked["account_id"],
-                "image_kms_key_arn": baked["kms_key_arn"],
-                "tfbake_command": tfbake_command(),
-            }
-        ).check()
+        # As a pipeline runs it: the plan finds the AMI, the apply of the saved plan uses it.
+        sandbox_server.log.clear()
+        plan = workload.command("plan", "-input=false", "-no-color", "-out=tfplan").check()
+        assert baked["ami_id"] in plan.stdout
+        workload.command("apply", "-input=false", "-no-color", "tfplan").check()
+        assert sandbox_server.log.count("StartAutomationExecution") == 0
         found = workload.outputs()
         state = subprocess.run(
             [terraform_bin, "state", "list"],
