@@ -135,7 +135,7 @@ resource "terraform_data" "bake" {
   provisioner "local-exec" {
     interpreter = concat(local.program, ["bake-planned"])
     command     = jsonencode(local.planned_query)
-    # The query is in the plan already; the apply's output is for the bake's progress.
+    # The plan shows what is baked; the apply's output is for the bake's progress, not its query.
     quiet = true
   }
 }
