@@ -53,17 +53,8 @@ def published_images(
     pages. Deprecated ones too: deprecation is the image account's notice of a coming gc, and a
     workload account still on that fingerprint keeps its AMI until then."""
     filters = [{"Name": "description", "Values": [description_filter(fingerprint)]}]
-    with aws_errors("ec2:DescribeImages", region):
-        images = paginate(
-            ec2,
-            "describe_images",
-            "Images",
-            Owners=list(owners),
-            Filters=filters,
-            IncludeDeprecated=True,
-            **({"PaginationConfig": {"PageSize": PAGE_SIZE}} if PAGE_SIZE else {}),
-        )
-        records = [_as_published(ami_record(image, region)) for image in images]
+    images = _described(ec2, owners, filters, region, IncludeDeprecated=True)
+    records = [_as_published(record) for record in images]
     # The filter's wildcard matches any prefix: the full fingerprint decides.
     return [record for record in records if record.fingerprint == fingerprint]
 
@@ -95,6 +86,13 @@ def tagged_images(
     """Every AMI of `owners` carrying these tag values (and these tag keys), across all pages."""
     filters = [{"Name": "tag-key", "Values": [key]} for key in tag_keys]
     filters += [{"Name": f"tag:{key}", "Values": [v]} for key, v in tag_values.items()]
+    return _described(ec2, owners, filters, region)
+
+
+def _described(
+    ec2: Any, owners: Sequence[str], filters: list[dict[str, Any]], region: str, **extra: Any
+) -> list[AmiRecord]:
+    """The records of one DescribeImages of `owners`' AMIs, across all pages."""
     with aws_errors("ec2:DescribeImages", region):
         images = paginate(
             ec2,
@@ -102,6 +100,7 @@ def tagged_images(
             "Images",
             Owners=list(owners),
             Filters=filters,
+            **extra,
             **({"PaginationConfig": {"PageSize": PAGE_SIZE}} if PAGE_SIZE else {}),
         )
         return [ami_record(image, region) for image in images]
