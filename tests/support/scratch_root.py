@@ -46,10 +46,14 @@ SYSTEM_TOOLS = (
     "cut",
     "timeout",
     "tee",
+    "tr",
+    "awk",
+    "grep",
+    "python3",
 )
 STAND_INS = (
     "docker", "systemctl", "journalctl", "apt-get", "dnf", "aws", "cloud-init", "sync",
-    "ansible-playbook",
+    "ansible-playbook", "ctr",
 )  # fmt: skip
 
 OS_RELEASES = {
@@ -124,9 +128,13 @@ def has_image(ref):
     return entry_path(ref).exists()
 
 
-def add_image(ref):
+def add_image(ref, digest=""):
     store.mkdir(parents=True, exist_ok=True)
-    entry_path(ref).touch()
+    entry_path(ref).write_text(digest)
+
+
+def image_digest(ref):
+    return entry_path(ref).read_text()
 
 
 def docker_config():
@@ -188,6 +196,53 @@ def docker():
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(json.dumps(settings))
         print("Login Succeeded")
+    else:
+        record()
+
+
+def ctr():
+    # ctr [--namespace NS] images pull|tag|check ...; namespaces|containers list --quiet;
+    # tasks kill|delete, containers delete. An image's store entry holds its digest.
+    rest = list(args)
+    namespace = "default"
+    if rest[:1] == ["--namespace"]:
+        namespace, rest = rest[1], rest[2:]
+    entry["namespace"] = namespace
+    if rest[:2] == ["images", "pull"]:
+        ref = rest[-1]
+        hosts = rest[rest.index("--hosts-dir") + 1] if "--hosts-dir" in rest else None
+        entry["hosts"] = (
+            {str(p.relative_to(hosts)): p.read_text() for p in Path(hosts).rglob("hosts.toml")}
+            if hosts else None
+        )
+        record()
+        if not wait_for_concurrent_pulls(ref):
+            sys.exit(f"pull of {ref} was never concurrent with the others")
+        if ref in os.environ.get("TFBAKE_TEST_FAIL_PULL", "").split():
+            sys.exit(f"ctr: failed to resolve reference \"{ref}\": not found")
+        add_image(f"{namespace}/{ref}", ref.split("@")[-1])
+    elif rest[:2] == ["images", "tag"]:
+        record()
+        source, target = rest[-2], rest[-1]
+        if not has_image(f"{namespace}/{source}"):
+            sys.exit(f"ctr: image \"{source}\": not found")
+        moved = os.environ.get("TFBAKE_TEST_MOVE_TAG", "")
+        digest = "sha256:" + "0" * 64 if target == moved else image_digest(f"{namespace}/{source}")
+        add_image(f"{namespace}/{target}", digest)
+    elif rest[:2] == ["images", "check"]:
+        record()
+        ref = rest[-1].removeprefix("name==")
+        print("REF TYPE DIGEST STATUS SIZE UNPACKED")
+        if has_image(f"{namespace}/{ref}"):
+            digest = image_digest(f"{namespace}/{ref}")
+            print(f"{ref} application/vnd.oci.image.index.v1+json {digest} complete (2/2) "
+                  "1.0 MiB/1.0 MiB true")
+    elif rest[:2] == ["namespaces", "list"]:
+        record()
+        print("\n".join(json.loads(os.environ.get("TFBAKE_TEST_CONTAINERS", "{}"))))
+    elif rest[:2] == ["containers", "list"]:
+        record()
+        print("\n".join(json.loads(os.environ.get("TFBAKE_TEST_CONTAINERS", "{}")).get(namespace, [])))
     else:
         record()
 
@@ -270,10 +325,12 @@ elif name == "systemctl":
     systemctl()
 elif name == "journalctl":
     journalctl()
+elif name == "ctr":
+    ctr()
 elif name == "apt-get":
-    package_manager({"docker.io": "docker", "ansible-core": "ansible-playbook"})
+    package_manager({"docker.io": "docker", "containerd": "ctr", "ansible-core": "ansible-playbook"})
 elif name == "dnf":
-    package_manager({"docker": "docker", "ansible-core": "ansible-playbook"})
+    package_manager({"docker": "docker", "containerd": "ctr", "ansible-core": "ansible-playbook"})
 elif name == "ansible-playbook":
     ansible_playbook()
 elif name == "aws":
@@ -348,7 +405,11 @@ class ScratchBuilder:
 
     def install_docker(self) -> None:
         """Put the docker stand-in on PATH, as on a base AMI that ships Docker."""
-        target = self.bin_dir / "docker"
+        self.install("docker")
+
+    def install(self, program: str) -> None:
+        """Put a stand-in on PATH, as on a base AMI that ships the program."""
+        target = self.bin_dir / program
         if not target.exists():
             target.symlink_to(self.bin_dir / "stand_in.py")
 
@@ -383,7 +444,7 @@ def make_scratch_builder(base: Path, *, os_name: str = "debian") -> ScratchBuild
     stand_in.write_text(f"#!{sys.executable} -IS\n{_STAND_IN}")
     stand_in.chmod(0o755)
     for program in STAND_INS:
-        if program != "docker":
+        if program not in ("docker", "ctr"):
             (bin_dir / program).symlink_to(stand_in)
 
     files = (
@@ -409,6 +470,7 @@ def make_scratch_builder(base: Path, *, os_name: str = "debian") -> ScratchBuild
     )
     builder.set_os(os_name)
     builder.install_docker()
+    builder.install("ctr")
     return builder
 
 

@@ -27,7 +27,13 @@ from tfbake.bake.comments import without_shell_comments, without_yaml_comments
 from tfbake.model import document_budget, tags
 from tfbake.model.chunks import ANSIBLE_BUNDLE, CHUNKED, IMAGES, PROVISION, SLICE_CHARACTERS
 from tfbake.model.errors import AwsError, BadInput
-from tfbake.model.patterns import ECR_REGISTRIES_PATTERN, IMAGES_PATTERN, PLAYBOOK_PATTERN
+from tfbake.model.image_set import DOCKER
+from tfbake.model.patterns import (
+    CONTAINERD_NAMESPACE_PATTERN,
+    ECR_REGISTRIES_PATTERN,
+    IMAGES_PATTERN,
+    PLAYBOOK_PATTERN,
+)
 from tfbake.model.reference import check_pinned_form
 
 RUNBOOK_TEMPLATE = "runbook.yaml"
@@ -67,6 +73,21 @@ def _yaml_single_quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# The allowedPatterns both documents share with tfbake's own checks (model/patterns.py).
+_PATTERNS = {
+    "__IMAGES_PATTERN__": IMAGES_PATTERN,
+    "__ECR_PATTERN__": ECR_REGISTRIES_PATTERN,
+    "__PLAYBOOK_PATTERN__": PLAYBOOK_PATTERN,
+    "__CONTAINERD_NAMESPACE_PATTERN__": CONTAINERD_NAMESPACE_PATTERN,
+}
+
+
+def _with_patterns(text: str) -> str:
+    for placeholder, pattern in _PATTERNS.items():
+        text = text.replace(placeholder, _yaml_single_quoted(pattern))
+    return text
+
+
 @cache
 def recipe_command_content() -> str:
     """The recipe's Command document, with recipe.sh embedded line by line."""
@@ -82,11 +103,7 @@ def recipe_command_content() -> str:
             # JSON strings are valid YAML double-quoted scalars: every byte survives as written.
             lines.extend(f"{indent}- {json.dumps(s)}" for s in script.splitlines())
         else:
-            lines.append(
-                line.replace("__IMAGES_PATTERN__", _yaml_single_quoted(IMAGES_PATTERN))
-                .replace("__ECR_PATTERN__", _yaml_single_quoted(ECR_REGISTRIES_PATTERN))
-                .replace("__PLAYBOOK_PATTERN__", _yaml_single_quoted(PLAYBOOK_PATTERN))
-            )
+            lines.append(_with_patterns(line))
     return "\n".join(lines) + "\n"
 
 
@@ -105,14 +122,12 @@ def runbook_content() -> str:
     recipe = recipe_command_content()
     recipe_name = _content_name(RECIPE_PREFIX, recipe)
     declarations = "\n".join(parameter.declarations() for parameter in CHUNKED)
-    return (
+    return _with_patterns(
         _template(RUNBOOK_TEMPLATE)
         .replace("__RECIPE_DOCUMENT__", recipe_name)
         .replace("__RECIPE_DOCUMENT_HASH__", content_hash(recipe))
         .replace("  __CHUNKED_PARAMETERS__", declarations)
         .replace("        __RECIPE_STEP_PARAMETERS__", _recipe_step_yaml(indent=8))
-        .replace("__PLAYBOOK_PATTERN__", _yaml_single_quoted(PLAYBOOK_PATTERN))
-        .replace("__ECR_PATTERN__", _yaml_single_quoted(ECR_REGISTRIES_PATTERN))
         .replace("__BUILDER_USER_DATA__", builder_user_data())
     )
 
@@ -126,6 +141,8 @@ def recipe_step_parameters() -> dict[str, str]:
         "RegistryCredentialsParameter": "{{ RegistryCredentialsParameter }}",
         "EcrRegistries": "{{ EcrRegistries }}",
         "Region": "{{ Region }}",
+        "Runtime": "{{ Runtime }}",
+        "ContainerdNamespace": "{{ ContainerdNamespace }}",
         "AnsibleBundle": ANSIBLE_BUNDLE.joined(),
         "AnsiblePlaybook": "{{ AnsiblePlaybook }}",
         "AnsibleExtraVars": "{{ AnsibleExtraVars }}",
@@ -291,6 +308,8 @@ def runbook_parameters(
     ansible_playbook: str | None = None,
     ansible_extra_vars: str | None = None,
     recipe_log_group: str | None = None,
+    runtime: str = DOCKER,
+    containerd_namespace: str | None = None,
 ) -> dict[str, list[str]]:
     """The Parameters of StartAutomationExecution for the runbook.
 
@@ -324,6 +343,10 @@ def runbook_parameters(
         "RegistryCredentialsParameter": registry_credentials_parameter,
         "AutomationAssumeRole": automation_role_arn,
         "EcrRegistries": " ".join(ecr_registries) if ecr_registries else None,
+        # Docker, the runbook's default, is left out: a bake without containerd sends what it
+        # sent before the parameter existed.
+        "Runtime": runtime if runtime != DOCKER else None,
+        "ContainerdNamespace": containerd_namespace if runtime != DOCKER else None,
     }
     parameters.update({name: [value] for name, value in optional.items() if value})
     for image in images:

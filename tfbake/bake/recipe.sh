@@ -9,6 +9,8 @@
 #   SSM_RegistryCredentialsParameter SecureString parameter holding a Docker `auths` object, or ""
 #   SSM_EcrRegistries                space-separated ECR registry hosts to log in to, or ""
 #   SSM_Region                       the AWS region of the bake
+#   SSM_Runtime                      the image store to pull into: docker (the default) or containerd
+#   SSM_ContainerdNamespace          containerd's namespace for the images (k8s.io, the kubelet's)
 #   SSM_AnsibleBundle                base64 of a gzip tar of the playbook's files, or ""
 #   SSM_AnsiblePlaybook              the playbook to run, a path inside the bundle, or ""
 #   SSM_AnsibleExtraVars             the playbook's extra variables as a JSON object, or ""
@@ -32,6 +34,8 @@ root="${root%/}"
 # /run is a tmpfs: registry credentials never touch the volume that becomes the AMI, where a
 # deleted file's blocks would stay in the snapshot.
 export DOCKER_CONFIG="$root/run/tfbake-docker"
+# containerd's registry settings for ctr (--hosts-dir), credentials included: on /run too.
+containerd_hosts="$root/run/tfbake-containerd-hosts"
 export DEBIAN_FRONTEND=noninteractive
 
 ssm_unit_candidates=(amazon-ssm-agent.service snap.amazon-ssm-agent.amazon-ssm-agent.service)
@@ -50,6 +54,10 @@ re_pinned="^(${re_registry}/${re_repository})(:(${re_tag}))?@(${re_digest})$"
 re_ecr_host='^[0-9]{12}\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$'
 re_region='^[a-z]{2}(-[a-z]+)+-[0-9]+$'
 re_parameter_name='^[A-Za-z0-9_.:/-]{1,2048}$'
+# The same as tfbake/model/patterns.py's CONTAINERD_NAMESPACE_RE.
+re_namespace='^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$'
+# Registries reached over plain HTTP, as Docker and containerd do by default: loopback only.
+re_loopback_host='^(localhost|127\.[0-9.]+|\[::1\])(:[0-9]+)?$'
 # The same as tfbake/model/patterns.py's PLAYBOOK_RE: relative, and no component starts with '.' or '-'.
 re_playbook='^[A-Za-z0-9_][A-Za-z0-9_.@+-]*(/[A-Za-z0-9_][A-Za-z0-9_.@+-]*){0,31}$'
 
@@ -58,7 +66,7 @@ say() { printf 'tfbake: %s\n' "$*"; }
 # One line per timed part of the recipe, for the client's time breakdown (tfbake/bake/timing.py
 # parses it): "tfbake: timed <part> <what> <seconds> s", seconds with three decimals; the parts
 # are "pull" (of each image reference), "pulls" (all of them, side by side) and "install" (of
-# docker).
+# the runtime).
 say_timed() { say "timed $1 $2 $3 s"; }
 
 # Microseconds since the epoch: bash 5's clock, without a process per reading.
@@ -82,7 +90,7 @@ workdir=""
 ansible_dir=""
 
 remove_credentials() {
-    rm -rf "$DOCKER_CONFIG"
+    rm -rf "$DOCKER_CONFIG" "$containerd_hosts"
     rm -f "$root/root/.docker/config.json"
     # State kept by Docker credential helpers (amazon-ecr-credential-helper's token cache).
     rm -rf "$root/root/.ecr"
@@ -152,6 +160,8 @@ finish_bounded_output() {
 
 # ---- inputs -------------------------------------------------------------------------------
 
+runtime=docker
+namespace=""
 images=()
 names=()
 tags=()
@@ -162,6 +172,13 @@ provision=()
 read_inputs() {
     local region="${SSM_Region:-}"
     [[ "$region" =~ $re_region ]] || fail "SSM_Region is not an AWS region: '$region'"
+
+    runtime="${SSM_Runtime:-docker}"
+    [[ "$runtime" == docker || "$runtime" == containerd ]] ||
+        fail "SSM_Runtime is not docker or containerd: '$runtime'"
+    namespace="${SSM_ContainerdNamespace:-k8s.io}"
+    [[ "$namespace" =~ $re_namespace && ${#namespace} -le 76 ]] ||
+        fail "SSM_ContainerdNamespace is not a containerd namespace: '$namespace'"
 
     # Split on any whitespace, newlines included (read -a alone stops at the first newline).
     local ref
@@ -258,32 +275,44 @@ clean_package_caches() {
     say "package caches cleaned"
 }
 
-install_docker() {
-    if command -v docker >/dev/null 2>&1; then
-        say "Docker is installed"
+# Installs the package that provides a command, where the command is missing: $1 the command,
+# $2 its name in the output and timing, $3 the Debian package, $4 the Amazon Linux package.
+install_runtime() {
+    local command="$1" what="$2" deb="$3" rpm="$4"
+    if command -v "$command" >/dev/null 2>&1; then
+        say "$what is installed"
         return 0
     fi
-    [[ -r "$root/etc/os-release" ]] || fail "Docker is missing and /etc/os-release is unreadable"
+    [[ -r "$root/etc/os-release" ]] || fail "$what is missing and /etc/os-release is unreadable"
     local id id_like started
     started="$(now_micros)"
     id="$(os_release_field ID)"
     id_like="$(os_release_field ID_LIKE)"
     case " $id $id_like " in
         *" debian "* | *" ubuntu "*)
-            say "installing Docker with apt-get ($id)"
-            apt_install docker.io
+            say "installing $what with apt-get ($id)"
+            apt_install "$deb"
             ;;
         *" amzn "*)
-            say "installing Docker with dnf ($id)"
-            dnf install -y -q --setopt=install_weak_deps=False docker
+            say "installing $what with dnf ($id)"
+            dnf install -y -q --setopt=install_weak_deps=False "$rpm"
             ;;
         *)
-            fail "Docker is missing and the OS '$id' is not supported;" \
-                "use a Debian, Ubuntu or Amazon Linux base AMI, or one with Docker installed"
+            fail "$what is missing and the OS '$id' is not supported;" \
+                "use a Debian, Ubuntu or Amazon Linux base AMI, or one with $what installed"
             ;;
     esac
-    command -v docker >/dev/null 2>&1 || fail "Docker was installed but 'docker' is not on PATH"
-    say_timed install docker "$(seconds_since "$started")"
+    command -v "$command" >/dev/null 2>&1 || fail "$what was installed but '$command' is not on PATH"
+    say_timed install "${what,,}" "$(seconds_since "$started")"
+}
+
+install_image_store() {
+    if [[ "$runtime" == containerd ]]; then
+        # ctr comes with containerd in every distribution's package.
+        install_runtime ctr containerd containerd containerd
+    else
+        install_runtime docker Docker docker.io docker
+    fi
 }
 
 unit_exists() {
@@ -330,8 +359,13 @@ start_runtime() {
 }
 
 enable_services() {
-    start_runtime docker.service containerd.service
-    say "Docker enabled at boot"
+    if [[ "$runtime" == containerd ]]; then
+        start_runtime containerd.service
+        say "containerd enabled at boot"
+    else
+        start_runtime docker.service containerd.service
+        say "Docker enabled at boot"
+    fi
     local unit
     unit="$(ssm_agent_unit)" ||
         fail "no SSM agent unit found (${ssm_unit_candidates[*]}); the AMI would be unmanageable"
@@ -351,6 +385,9 @@ require_memory_backed() {
         fail "/run is $kind, not a tmpfs: registry credentials would reach the image's disk"
 }
 
+# Registry credentials, for the runtime that pulls: Docker's config.json, or ctr's hosts
+# directory (containerd reads no Docker config). Both live on /run and go before any provision
+# command runs.
 log_in_to_registries() {
     local parameter="${SSM_RegistryCredentialsParameter:-}"
     ((${#ecr_hosts[@]} > 0)) || [[ -n "$parameter" ]] || return 0
@@ -358,6 +395,10 @@ log_in_to_registries() {
     rm -rf "$DOCKER_CONFIG"
     mkdir -p "$root/run" || fail "cannot create $root/run"
     mkdir -m 700 "$DOCKER_CONFIG" || fail "cannot create $DOCKER_CONFIG"
+    if [[ "$runtime" == containerd ]]; then
+        rm -rf "$containerd_hosts"
+        mkdir -m 700 "$containerd_hosts" || fail "cannot create $containerd_hosts"
+    fi
     if [[ -n "$parameter" ]]; then
         say "reading registry credentials from SSM parameter $parameter"
         # The secret goes from the AWS CLI straight into a private file: it is never in a
@@ -369,8 +410,12 @@ log_in_to_registries() {
             --with-decryption --query Parameter.Value --output text >"$auths" ||
             fail "cannot read registry credentials from SSM parameter $parameter"
         [[ -s "$auths" ]] || fail "SSM parameter $parameter is empty"
-        { printf '{"auths": ' && cat "$auths" && printf '}\n'; } >"$config" ||
-            fail "cannot write $config"
+        if [[ "$runtime" == containerd ]]; then
+            containerd_hosts_from_auths "$auths"
+        else
+            { printf '{"auths": ' && cat "$auths" && printf '}\n'; } >"$config" ||
+                fail "cannot write $config"
+        fi
         rm -f "$auths"
     fi
     local host region
@@ -379,10 +424,89 @@ log_in_to_registries() {
         # An ECR registry may live in another region than the bake.
         region="${BASH_REMATCH[2]}"
         say "logging in to $host with the instance role"
-        aws ecr get-login-password --region "$region" |
-            docker login --username AWS --password-stdin "$host" >/dev/null ||
-            fail "cannot log in to ECR registry $host (does the instance role allow ecr:GetAuthorizationToken?)"
+        if [[ "$runtime" == containerd ]]; then
+            containerd_ecr_host "$host" "$region"
+        else
+            aws ecr get-login-password --region "$region" |
+                docker login --username AWS --password-stdin "$host" >/dev/null ||
+                fail "cannot log in to ECR registry $host (does the instance role allow ecr:GetAuthorizationToken?)"
+        fi
     done
+}
+
+# ---- containerd's registry hosts ------------------------------------------------------------
+# ctr takes credentials only as an argument (--user), which any process on the host can read.
+# Instead each registry gets a hosts.toml in a private directory on /run with an Authorization
+# header: HTTP Basic, which ECR and registries with password files accept. A registry that
+# answers only with a token challenge (Docker Hub, GHCR) cannot be reached this way; the
+# docs say to mirror such images into ECR.
+
+# The server URL ctr uses for a registry host: Docker Hub's API host, plain HTTP on loopback.
+registry_server() {
+    case "$1" in
+        docker.io) printf 'https://registry-1.docker.io\n' ;;
+        *) if [[ "$1" =~ $re_loopback_host ]]; then printf 'http://%s\n' "$1"; else printf 'https://%s\n' "$1"; fi ;;
+    esac
+}
+
+# Writes $containerd_hosts/<host>/hosts.toml; the header's value (base64 of user:password) is
+# read from stdin, so it is never an argument.
+write_containerd_host() {
+    local host="$1" server directory
+    server="$(registry_server "$host")"
+    directory="$containerd_hosts/$host"
+    mkdir -m 700 "$directory" || fail "cannot create $directory"
+    (
+        umask 077
+        {
+            printf 'server = "%s"\n[host."%s"]\n  capabilities = ["pull", "resolve"]\n' \
+                "$server" "$server"
+            printf '  [host."%s".header]\n    Authorization = "Basic ' "$server"
+            tr -d '\n'
+            printf '"\n'
+        } >"$directory/hosts.toml"
+    ) || fail "cannot write $directory/hosts.toml"
+}
+
+containerd_ecr_host() {
+    local host="$1" region="$2"
+    { printf 'AWS:' && aws ecr get-login-password --region "$region" | tr -d '\n'; } |
+        base64 -w 0 | write_containerd_host "$host"
+    grep -q 'Basic [A-Za-z0-9+/]' "$containerd_hosts/$host/hosts.toml" ||
+        fail "cannot log in to ECR registry $host (does the instance role allow ecr:GetAuthorizationToken?)"
+}
+
+# The credentials parameter holds a Docker `auths` object; each entry's "auth" (or its
+# username and password) becomes a host's header. JSON needs a parser: python3, which
+# cloud-init needs and so every cloud image has.
+containerd_hosts_from_auths() {
+    command -v python3 >/dev/null 2>&1 ||
+        fail "python3 is missing: it reads the registry credentials for containerd"
+    local entries="$DOCKER_CONFIG/entries"
+    (umask 077 && python3 -c '
+import base64, json, re, sys
+auths = json.load(open(sys.argv[1]))
+if not isinstance(auths, dict):
+    sys.exit("the credentials parameter is not a JSON object of registries")
+for key, entry in auths.items():
+    host = re.sub(r"^[a-z]+://", "", str(key)).split("/")[0]
+    host = "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+    label = "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+    if not re.fullmatch(r"(%s(\.%s)*|\[[0-9a-fA-F:.]+\])(:[0-9]+)?" % (label, label), host):
+        sys.exit("the credentials parameter names a registry that is not a host[:port]")
+    entry = entry if isinstance(entry, dict) else {}
+    auth = entry.get("auth") or base64.b64encode(
+        ("%s:%s" % (entry.get("username", ""), entry.get("password", ""))).encode()).decode()
+    if not re.fullmatch(r"[A-Za-z0-9+/]+=*", auth):
+        sys.exit("the credentials parameter holds an auth that is not base64")
+    print(host, auth)
+' "$1" >"$entries") || fail "cannot read the registry credentials for containerd"
+    local host auth
+    while read -r host auth; do
+        printf '%s' "$auth" | write_containerd_host "$host"
+        say "registry credentials for $host written for containerd"
+    done <"$entries"
+    rm -f "$entries"
 }
 
 # ---- images -------------------------------------------------------------------------------
@@ -392,7 +516,14 @@ pinned_name() { printf '%s@%s\n' "${names[$1]}" "${digests[$1]}"; }
 timed_pull() {
     local i="$1" started status=0
     started="$(now_micros)"
-    docker pull --quiet "$(pinned_name "$i")" >"$workdir/pull.$i.log" 2>&1 || status=$?
+    if [[ "$runtime" == containerd ]]; then
+        local hosts=()
+        if [[ -d "$containerd_hosts" ]]; then hosts=(--hosts-dir "$containerd_hosts"); fi
+        ctr --namespace "$namespace" images pull "${hosts[@]}" \
+            "$(pinned_name "$i")" >"$workdir/pull.$i.log" 2>&1 || status=$?
+    else
+        docker pull --quiet "$(pinned_name "$i")" >"$workdir/pull.$i.log" 2>&1 || status=$?
+    fi
     seconds_since "$started" >"$workdir/pull.$i.seconds"
     return "$status"
 }
@@ -428,8 +559,13 @@ tag_images() {
     for i in "${!images[@]}"; do
         # A digest-only reference has no name to start a container by; it stays untagged.
         [[ -n "${tags[$i]}" ]] || continue
-        docker tag "$(pinned_name "$i")" "${names[$i]}:${tags[$i]}" ||
-            fail "cannot tag ${images[$i]} as ${names[$i]}:${tags[$i]}"
+        if [[ "$runtime" == containerd ]]; then
+            # --force: a base may carry an older image under the tag.
+            ctr --namespace "$namespace" images tag --force "$(pinned_name "$i")" \
+                "${names[$i]}:${tags[$i]}" >/dev/null
+        else
+            docker tag "$(pinned_name "$i")" "${names[$i]}:${tags[$i]}"
+        fi || fail "cannot tag ${images[$i]} as ${names[$i]}:${tags[$i]}"
         say "tagged ${names[$i]}:${tags[$i]}"
     done
 }
@@ -529,14 +665,32 @@ run_ansible() {
     say "Ansible playbook $playbook done"
 }
 
+# The digest containerd holds a name at (its manifest or index), with its content complete
+# and unpacked; empty when it holds none of that.
+containerd_digest() {
+    ctr --namespace "$namespace" images check "name==$1" 2>/dev/null |
+        awk -v ref="$1" '$1 == ref && $4 == "complete" && $NF == "true" { print $3 }'
+}
+
 verify_images() {
-    local i
+    local i digest
     for i in "${!images[@]}"; do
-        docker image inspect "$(pinned_name "$i")" >/dev/null 2>&1 ||
-            fail "verify failed: ${images[$i]} is not in Docker's image store"
-        if [[ -n "${tags[$i]}" ]]; then
-            docker image inspect "${names[$i]}:${tags[$i]}" >/dev/null 2>&1 ||
-                fail "verify failed: tag ${names[$i]}:${tags[$i]} is missing"
+        if [[ "$runtime" == containerd ]]; then
+            digest="$(containerd_digest "$(pinned_name "$i")")"
+            [[ "$digest" == "${digests[$i]}" ]] ||
+                fail "verify failed: ${images[$i]} is not complete and unpacked in containerd's namespace $namespace"
+            if [[ -n "${tags[$i]}" ]]; then
+                digest="$(containerd_digest "${names[$i]}:${tags[$i]}")"
+                [[ "$digest" == "${digests[$i]}" ]] ||
+                    fail "verify failed: tag ${names[$i]}:${tags[$i]} is at '${digest:-nothing}', not ${digests[$i]}"
+            fi
+        else
+            docker image inspect "$(pinned_name "$i")" >/dev/null 2>&1 ||
+                fail "verify failed: ${images[$i]} is not in Docker's image store"
+            if [[ -n "${tags[$i]}" ]]; then
+                docker image inspect "${names[$i]}:${tags[$i]}" >/dev/null 2>&1 ||
+                    fail "verify failed: tag ${names[$i]}:${tags[$i]} is missing"
+            fi
         fi
         say "verified ${images[$i]}"
     done
@@ -546,6 +700,8 @@ verify_images() {
 # ---- per-host identity --------------------------------------------------------------------
 
 clean_docker_identity() {
+    # With containerd as the runtime Docker may still be on the base, and may have run there.
+    if [[ "$runtime" == containerd ]] && ! unit_exists docker.service; then return 0; fi
     # The socket too, where there is one, or the next docker call would start the daemon again;
     # both in one transaction, since a stop of one alone is cancelled by the other's job.
     local units=(docker.service)
@@ -579,6 +735,30 @@ clean_ecs_agent_state() {
     if unit_exists ecs.service; then systemctl stop ecs.service; fi
     find "$data" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +
     say "ECS agent state removed (/var/lib/ecs/data); its configuration kept"
+}
+
+# What containerd keeps of one host: containers and their tasks (a base that ran pods or
+# ctr run), the CRI plugin's sandboxes, and scratch mounts. Images and their snapshots stay.
+# Containers are removed through containerd, so its metadata forgets them; the directories
+# after it stops.
+clean_containerd_state() {
+    [[ "$runtime" == containerd ]] || return 0
+    local ns container
+    while read -r ns; do
+        while read -r container; do
+            # </dev/null: nothing in the loop may read the list it walks.
+            ctr --namespace "$ns" tasks kill --signal SIGKILL "$container" </dev/null >/dev/null 2>&1 || true
+            ctr --namespace "$ns" tasks delete --force "$container" </dev/null >/dev/null 2>&1 || true
+            ctr --namespace "$ns" containers delete "$container" </dev/null ||
+                fail "cannot remove container $container of containerd's namespace $ns"
+        done < <(ctr --namespace "$ns" containers list --quiet)
+    done < <(ctr namespaces list --quiet)
+    systemctl stop containerd.service
+    local state="$root/var/lib/containerd"
+    rm -rf -- "$state"/io.containerd.grpc.v1.cri/sandboxes/* \
+        "$state"/io.containerd.grpc.v1.cri/containers/* "$state"/tmpmounts/* \
+        "$state"/io.containerd.runtime.v2.task/*/*
+    say "containerd stopped; its containers, tasks and sandboxes removed, its images kept"
 }
 
 clean_host_files() {
@@ -694,7 +874,7 @@ main() {
     # Whatever cloud-init does at the builder's first boot must be over before the bake
     # changes the system, and before its state is cleared.
     wait_for_first_boot
-    install_docker
+    install_image_store
     enable_services
     log_in_to_registries
     pull_images
@@ -708,6 +888,7 @@ main() {
     # Before Docker stops: on ECS-optimized AMIs the agent runs as a container.
     clean_ecs_agent_state
     clean_docker_identity
+    clean_containerd_state
     clean_cloud_init
     clean_host_files
     clean_package_caches

@@ -80,6 +80,8 @@ def start_parameters(plan: Plan, region: str, name: str) -> dict[str, list[str]]
         "automation_role_arn": builder.automation_role_arn,
         "extra_tags": dict(image_set.tags),
         "recipe_log_group": builder.log_group,
+        "runtime": image_set.runtime.name,
+        "containerd_namespace": image_set.runtime.namespace,
     }
     if image_set.ansible is not None:
         arguments["ansible_bundle"] = image_set.ansible.encoded()

@@ -4,7 +4,7 @@ Scheme tfbake.fingerprint/1 hashes the canonical JSON (sorted keys, no insignifi
 UTF-8) of the inputs manifest built here. Builder settings, tags, timeouts and owners are
 deliberately absent: they change how or where a bake runs, never the disk it produces. Any change
 to the manifest's shape needs a new scheme version, or every existing AMI would be rebaked.
-Optional inputs (`ansible`) appear only when used, so a spec that does not use one keeps the
+Optional inputs (`ansible`, and `runtime` when it is not Docker) appear only when used, so a spec that does not use one keeps the
 fingerprint it had before the input existed.
 """
 
@@ -24,6 +24,7 @@ SCHEME = "tfbake.fingerprint/1"
 # or where a bake runs, not which AMI is the right one.
 INPUT_FIELDS = (
     "name", "images", "base_ami", "architecture", "volume", "provision", "salt", "ansible",
+    "runtime", "containerd_namespace",
 )  # fmt: skip
 
 
@@ -66,6 +67,9 @@ def inputs_manifest(
     }
     if image_set.ansible is not None:
         manifest["ansible"] = image_set.ansible.manifest_entry()
+    runtime = image_set.runtime.manifest_entry()
+    if runtime is not None:
+        manifest["runtime"] = runtime
     return manifest
 
 

@@ -17,6 +17,11 @@ SSM_PREFIX = "ssm:"
 ARCHITECTURES = ("x86_64", "arm64")
 VOLUME_TYPES = ("gp3", "gp2", "io1", "io2", "st1", "sc1", "standard")
 MAX_VOLUME_GIB = 16384
+DOCKER = "docker"
+CONTAINERD = "containerd"
+RUNTIMES = (DOCKER, CONTAINERD)
+# Where the kubelet looks for images (the CRI plugin's namespace): what EKS nodes run.
+DEFAULT_CONTAINERD_NAMESPACE = "k8s.io"
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,21 @@ class Ansible:
     def manifest_entry(self) -> dict[str, Any]:
         """The fingerprint input: what runs, and the exact content it runs from."""
         return {"playbook": self.playbook, "bundle": self.digest, "extra_vars": self.extra_vars}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The image store the images are baked into: Docker's, or a namespace of containerd's."""
+
+    name: str = DOCKER
+    namespace: str | None = None  # containerd's namespace; None with Docker
+
+    def manifest_entry(self) -> dict[str, str] | None:
+        """The fingerprint input; None for Docker, so that sets from before `runtime` keep
+        their fingerprints."""
+        if self.name == DOCKER:
+            return None
+        return {"name": self.name, "namespace": self.namespace or DEFAULT_CONTAINERD_NAMESPACE}
 
 
 @dataclass(frozen=True)
@@ -118,6 +138,7 @@ class ImageSet:
     salt: str = ""
     tags: tuple[tuple[str, str], ...] = ()
     ansible: Ansible | None = None
+    runtime: Runtime = Runtime()
     builder: Builder = Builder()
     # Access, not content: where to look and how to reach registries.
     ami_owners: tuple[str, ...] = (SELF_OWNER,)

@@ -42,3 +42,8 @@ ECR_REGISTRIES_PATTERN = r"^[0-9a-z. -]*$"
 # A playbook path inside the Ansible bundle (tfbake.spec.ansible checks specs against it too).
 PLAYBOOK_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]*(/[A-Za-z0-9_][A-Za-z0-9_.@+-]*){0,31}")
 PLAYBOOK_PATTERN = rf"^[A-Za-z0-9_.@+/-]{{0,{SLICE_CHARACTERS}}}$"
+
+# A containerd namespace, as containerd's identifiers package accepts it: alphanumeric words
+# joined by single '.', '_' or '-', at most 76 characters.
+CONTAINERD_NAMESPACE_RE = re.compile(r"(?=.{1,76}$)[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
+CONTAINERD_NAMESPACE_PATTERN = r"^[A-Za-z0-9._-]{1,76}$"

@@ -15,7 +15,11 @@ from tfbake.model import tags as tfbake_tags
 from tfbake.model.errors import InvalidReference, SpecError
 from tfbake.model.image_set import (
     ARCHITECTURES,
+    CONTAINERD,
+    DEFAULT_CONTAINERD_NAMESPACE,
+    DOCKER,
     MAX_VOLUME_GIB,
+    RUNTIMES,
     SELF_OWNER,
     SSM_PREFIX,
     VOLUME_TYPES,
@@ -23,9 +27,17 @@ from tfbake.model.image_set import (
     BaseAmi,
     Builder,
     ImageSet,
+    Runtime,
     Volume,
 )
-from tfbake.model.patterns import ACCOUNT_ID_RE, AMI_ID_RE, AMI_ID_SHAPE, KMS_KEY_RE, KMS_KEY_SHAPE
+from tfbake.model.patterns import (
+    ACCOUNT_ID_RE,
+    AMI_ID_RE,
+    AMI_ID_SHAPE,
+    CONTAINERD_NAMESPACE_RE,
+    KMS_KEY_RE,
+    KMS_KEY_SHAPE,
+)
 from tfbake.model.reference import ImageReference, parse_references
 from tfbake.spec.distribution import (
     DISTRIBUTION_FIELDS,
@@ -43,7 +55,7 @@ OWNER_RE = re.compile(rf"{ACCOUNT_ID_RE.pattern}|self|amazon|aws-marketplace|aws
 FIELDS = (
     "name", "images", "base_ami", "architecture", "volume", "provision", "salt", "tags",
     "builder", "ami_owners", "insecure_registries", "registry_credentials_parameter", "ansible",
-    *DISTRIBUTION_FIELDS,
+    "runtime", "containerd_namespace", *DISTRIBUTION_FIELDS,
 )  # fmt: skip
 # Fields no image set goes without.
 REQUIRED_FIELDS = ("name", "images", "base_ami")
@@ -88,6 +100,7 @@ def image_set_from_mapping(
         salt=fields.string("salt", ""),
         tags=_tags(fields),
         ansible=_ansible(fields, base_dir),
+        runtime=_runtime(fields),
         builder=_builder(fields.nested("builder")),
         ami_owners=_owners(fields, "ami_owners") or (SELF_OWNER,),
         insecure_registries=insecure_registries,
@@ -150,6 +163,24 @@ def _architecture(fields: Fields) -> str | None:
     if value is not None and value not in ARCHITECTURES:
         raise fields.error("architecture", f"{value!r} must be one of {', '.join(ARCHITECTURES)}")
     return value
+
+
+def _runtime(fields: Fields) -> Runtime:
+    name = fields.string("runtime", DOCKER)
+    if name not in RUNTIMES:
+        raise fields.error("runtime", f"{name!r} must be one of {', '.join(RUNTIMES)}")
+    namespace = fields.string("containerd_namespace") or None
+    if namespace is None:
+        return Runtime(name, DEFAULT_CONTAINERD_NAMESPACE if name == CONTAINERD else None)
+    if name != CONTAINERD:
+        raise fields.error("containerd_namespace", f'is set but runtime is "{name}"')
+    if not CONTAINERD_NAMESPACE_RE.fullmatch(namespace):
+        raise fields.error(
+            "containerd_namespace",
+            f"{namespace!r} is not a containerd namespace: letters and digits, in words joined "
+            "by single '.', '_' or '-', at most 76 characters",
+        )
+    return Runtime(name, namespace)
 
 
 def _volume(fields: Fields) -> Volume:
