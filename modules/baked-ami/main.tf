@@ -40,21 +40,23 @@ locals {
   # ansible.directory travels absolute: tfbake would resolve a relative one against its own
   # working directory, which a data source's working_dir can change.
   query = {
-    protocol            = "2"
-    module_version      = local.module_version
-    tfbake_versions     = local.tfbake_versions
-    name                = var.name
-    images              = jsonencode(var.images)
-    base_ami            = var.base_ami
-    architecture        = var.architecture == null ? "" : var.architecture
-    volume              = jsonencode(var.volume)
-    provision           = jsonencode(var.provision)
-    salt                = var.salt
-    ami_owners          = jsonencode(var.ami_owners)
-    insecure_registries = jsonencode(var.insecure_registries)
-    ansible             = var.ansible == null ? "" : jsonencode(merge(var.ansible, { directory = abspath(coalesce(var.ansible.directory, path.cwd)) }))
-    regions             = var.regions == null ? "" : jsonencode(var.regions)
-    region              = local.region
+    protocol             = "2"
+    module_version       = local.module_version
+    tfbake_versions      = local.tfbake_versions
+    name                 = var.name
+    images               = jsonencode(var.images)
+    base_ami             = var.base_ami
+    architecture         = var.architecture == null ? "" : var.architecture
+    volume               = jsonencode(var.volume)
+    provision            = jsonencode(var.provision)
+    salt                 = var.salt
+    runtime              = var.runtime
+    containerd_namespace = var.containerd_namespace == null ? "" : var.containerd_namespace
+    ami_owners           = jsonencode(var.ami_owners)
+    insecure_registries  = jsonencode(var.insecure_registries)
+    ansible              = var.ansible == null ? "" : jsonencode(merge(var.ansible, { directory = abspath(coalesce(var.ansible.directory, path.cwd)) }))
+    regions              = var.regions == null ? "" : jsonencode(var.regions)
+    region               = local.region
   }
 
   # What only the bake needs. Kept out of the lookup's query: these often name resources of the

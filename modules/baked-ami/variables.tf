@@ -77,6 +77,24 @@ variable "salt" {
   default     = ""
 }
 
+variable "runtime" {
+  description = "The image store the images are baked into: \"docker\", or \"containerd\" (EKS nodes; the kubelet reads containerd_namespace)."
+  type        = string
+  default     = "docker"
+  nullable    = false
+
+  validation {
+    condition     = contains(["docker", "containerd"], var.runtime)
+    error_message = "runtime must be \"docker\" or \"containerd\"."
+  }
+}
+
+variable "containerd_namespace" {
+  description = "containerd's namespace for the images with runtime = \"containerd\"; null means k8s.io, the kubelet's."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Extra tags for the AMI and its snapshots. Keys starting with tfbake: or aws: are reserved."
   type        = map(string)

@@ -77,6 +77,8 @@ FULL: Mapping[str, str] = {
     "SetName": "s" * 64,
     "RecipeLogGroup": "/tfbake/" + "g" * 504,
     "FullOutput": "false",
+    "Runtime": "containerd",
+    "ContainerdNamespace": "n" * 76,
 }
 SLOT_VALUES = {chunk.name: FULL[chunk.name][:SLICE_CHARACTERS] for chunk in CHUNKED}
 

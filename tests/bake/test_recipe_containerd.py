@@ -55,6 +55,8 @@ def test_pulls_every_image_by_digest_into_the_kubelets_namespace(builder: Scratc
     pulls = ctr_calls(run, "images", "pull")
     assert sorted(str(p["argv"][-1]) for p in pulls) == sorted(PINNED)
     assert {p["namespace"] for p in pulls} == {"k8s.io"}
+    # Pinned, so the kubelet's image garbage collection passes over them.
+    assert all(p["argv"][-3:-1] == ["--label", "io.cri-containerd.pinned=pinned"] for p in pulls)
     # Docker is on this base, but neither pulls nor starts.
     assert not [c for c in run.calls_to("docker") if c[:1] in (["pull"], ["tag"])]
     assert ["enable", "--now", "containerd.service"] in run.calls_to("systemctl")

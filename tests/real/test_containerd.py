@@ -94,6 +94,9 @@ def test_the_instance_lists_the_baked_image_by_tag_and_by_digest(
     checked = ctr(real_sandbox, containerd_bake["instance"], f"images check name=={host}/kube/web:1.0")
     (line,) = [row for row in checked.splitlines() if row.startswith(f"{host}/kube/web:1.0 ")]
     assert digest in line.split() and "complete" in line and line.split()[-1] == "true"
+    # The tag keeps the pull's label: the CRI plugin reports it pinned to the kubelet.
+    listed = ctr(real_sandbox, containerd_bake["instance"], f"images list name=={host}/kube/web:1.0")
+    assert "io.cri-containerd.pinned=pinned" in listed
 
 
 def test_the_instance_runs_the_baked_image_with_the_registry_stopped(

@@ -36,6 +36,7 @@ root="${root%/}"
 export DOCKER_CONFIG="$root/run/tfbake-docker"
 # containerd's registry settings for ctr (--hosts-dir), credentials included: on /run too.
 containerd_hosts="$root/run/tfbake-containerd-hosts"
+cri_pinned_label="io.cri-containerd.pinned=pinned"
 export DEBIAN_FRONTEND=noninteractive
 
 ssm_unit_candidates=(amazon-ssm-agent.service snap.amazon-ssm-agent.amazon-ssm-agent.service)
@@ -519,7 +520,9 @@ timed_pull() {
     if [[ "$runtime" == containerd ]]; then
         local hosts=()
         if [[ -d "$containerd_hosts" ]]; then hosts=(--hosts-dir "$containerd_hosts"); fi
-        ctr --namespace "$namespace" images pull "${hosts[@]}" \
+        # Pinned: the CRI plugin (containerd 1.7 and later) reports the image pinned, and the
+        # kubelet's image garbage collection passes over it; older releases ignore the label.
+        ctr --namespace "$namespace" images pull "${hosts[@]}" --label "$cri_pinned_label" \
             "$(pinned_name "$i")" >"$workdir/pull.$i.log" 2>&1 || status=$?
     else
         docker pull --quiet "$(pinned_name "$i")" >"$workdir/pull.$i.log" 2>&1 || status=$?

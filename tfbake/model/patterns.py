@@ -46,4 +46,5 @@ PLAYBOOK_PATTERN = rf"^[A-Za-z0-9_.@+/-]{{0,{SLICE_CHARACTERS}}}$"
 # A containerd namespace, as containerd's identifiers package accepts it: alphanumeric words
 # joined by single '.', '_' or '-', at most 76 characters.
 CONTAINERD_NAMESPACE_RE = re.compile(r"(?=.{1,76}$)[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
-CONTAINERD_NAMESPACE_PATTERN = r"^[A-Za-z0-9._-]{1,76}$"
+# Empty: the default namespace, k8s.io.
+CONTAINERD_NAMESPACE_PATTERN = r"^[A-Za-z0-9._-]{0,76}$"
