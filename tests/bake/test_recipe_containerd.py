@@ -215,3 +215,10 @@ def test_an_invalid_runtime_is_refused_before_anything_runs(
     run = builder.run(SSM_Images=IMAGES, **env)
     assert_failed_with(run, message)
     assert not run.calls_to("ctr") and not run.calls_to("docker")
+
+
+def test_a_failed_ecr_login_fails_the_bake_naming_the_registry(builder: ScratchBuilder) -> None:
+    run = bake_containerd(builder, TFBAKE_TEST_FAIL_AWS="ecr")
+    assert_failed_with(run, f"cannot log in to ECR registry {ECR_HOST}")
+    assert not ctr_calls(run, "images", "pull")
+    assert not builder.path("run/tfbake-containerd-hosts").exists()

@@ -98,6 +98,7 @@ def test_independent_of_image_order_and_duplicates() -> None:
         {"provision": ["echo other > /etc/motd"]},
         {"provision": []},
         {"salt": "1"},
+        {"runtime": "containerd"},
     ],
     ids=lambda change: next(iter(change)),
 )
@@ -156,3 +157,18 @@ def test_pinned_reference_keeps_its_tag_in_the_manifest() -> None:
 def test_refuses_a_manifest_of_another_scheme() -> None:
     with pytest.raises(ValueError, match="scheme"):
         fingerprint_of({"scheme": "tfbake.fingerprint/0"})
+
+
+def test_docker_as_the_runtime_keeps_the_fingerprint_it_had_before_runtime_existed() -> None:
+    assert fingerprint(example(runtime="docker")) == WORKED_EXAMPLE_HASH
+
+
+def test_containerd_and_its_namespace_are_inputs() -> None:
+    image_set = example(runtime="containerd")
+    manifest = inputs_manifest(image_set, images=resolved(image_set), **BASE)
+    assert manifest["runtime"] == {"name": "containerd", "namespace": "k8s.io"}
+    # The default namespace named, or not, is one disk; another namespace is another.
+    named = example(runtime="containerd", containerd_namespace="k8s.io")
+    other = example(runtime="containerd", containerd_namespace="baked")
+    assert fingerprint(named) == fingerprint(image_set)
+    assert fingerprint(other) != fingerprint(image_set)

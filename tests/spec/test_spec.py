@@ -92,6 +92,18 @@ def test_base_ami_forms(value: Any, expected: BaseAmi) -> None:
         ({"base_ami": "ssm:a b"}, "base_ami", "is not an SSM parameter path"),
         ({"base_ami": {"name": "x-*"}}, "base_ami.owners", "is required"),
         ({"architecture": "i386"}, "architecture", "must be one of"),
+        ({"runtime": "podman"}, "runtime", "'podman' must be one of docker, containerd"),
+        ({"containerd_namespace": "k8s.io"}, "containerd_namespace", 'runtime is "docker"'),
+        (
+            {"runtime": "containerd", "containerd_namespace": "k8s.io;reboot"},
+            "containerd_namespace",
+            "is not a containerd namespace",
+        ),
+        (
+            {"runtime": "containerd", "containerd_namespace": "n" * 77},
+            "containerd_namespace",
+            "at most 76 characters",
+        ),
         ({"volume": {"size": 0}}, "volume.size", "whole number"),
         ({"volume": {"type": "gp9"}}, "volume.type", "must be one of"),
         ({"volume": {"encrypted": False, "kms_key_id": "k"}}, "volume.kms_key_id", "encrypted"),

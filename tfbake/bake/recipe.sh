@@ -472,8 +472,7 @@ write_containerd_host() {
 containerd_ecr_host() {
     local host="$1" region="$2"
     { printf 'AWS:' && aws ecr get-login-password --region "$region" | tr -d '\n'; } |
-        base64 -w 0 | write_containerd_host "$host"
-    grep -q 'Basic [A-Za-z0-9+/]' "$containerd_hosts/$host/hosts.toml" ||
+        base64 -w 0 | write_containerd_host "$host" ||
         fail "cannot log in to ECR registry $host (does the instance role allow ecr:GetAuthorizationToken?)"
 }
 
@@ -504,7 +503,8 @@ for key, entry in auths.items():
 ' "$1" >"$entries") || fail "cannot read the registry credentials for containerd"
     local host auth
     while read -r host auth; do
-        printf '%s' "$auth" | write_containerd_host "$host"
+        # printf is bash's own: the value is never a program's argument.
+        printf '%s' "$auth" | write_containerd_host "$host" || exit 1
         say "registry credentials for $host written for containerd"
     done <"$entries"
     rm -f "$entries"
