@@ -9,8 +9,9 @@ and Terraform applies the asg module once per set, so both runs start the module
 container units:
 
 - baked: RunInstances with the launch template as it is (the baked AMI, its user data);
-- pull: the same template with the base AMI, and user data that pulls the images (all at
-  once) before running the module's user data unchanged.
+- pull: the same template with the base AMI, and user data that runs the module's user data
+  unchanged with the containers held until the images are pulled (all at once), which starts
+  as soon as Docker runs.
 
 Each run is timed from RunInstances to the last container's start, in parts read from inside
 the machine (machines share the host's clocks): launch (the sandbox copies the AMI's root, its
@@ -69,6 +70,7 @@ LAUNCH_TIMEOUT = 120
 BAKE_TIMEOUT = 900
 PROFILE = "tfbake-builder"
 PULL_MARKS = "/run/tfbake-bench"
+PULL_SCRIPT = "/usr/local/sbin/tfbake-bench-pull"
 
 
 @dataclass(frozen=True)
@@ -181,16 +183,19 @@ def launch_templates(
 
 
 def pulling_user_data(image_set: ImageSet, module_user_data: str) -> str:
-    """The module's user data, run after every image of the set is pulled (all at once)."""
+    """The module's user data, its containers held until every image of the set is pulled.
+
+    A boothook, as the module's: it adds a unit that pulls the images (all at once) as soon as
+    Docker runs, and a drop-in that every `tfbake-container-*` unit reads (systemd's prefix
+    drop-ins) ordering the containers after it; then it runs the module's boothook unchanged,
+    which starts the containers as it does on the baked AMI.
+    """
     images = " ".join(shlex.quote(reference) for reference in image_set.references)
-    encoded = base64.b64encode(module_user_data.encode()).decode()
-    return "\n".join(
+    pull = "\n".join(
         [
             "#!/bin/bash",
-            "# The baked AMI's units on the base AMI: the images are pulled first.",
             "set -euo pipefail",
             f"mkdir -p {PULL_MARKS}",
-            "systemctl start docker.service",
             f"date +%s.%N >{PULL_MARKS}/docker",
             "pids=()",
             f"for image in {images}; do",
@@ -198,7 +203,40 @@ def pulling_user_data(image_set: ImageSet, module_user_data: str) -> str:
             "done",
             'for pid in "${pids[@]}"; do wait "$pid"; done',
             f"date +%s.%N >{PULL_MARKS}/pulled",
-            f"echo '{encoded}' | base64 -d | bash",
+            "",
+        ]
+    )
+    unit = "\n".join(
+        [
+            "[Unit]",
+            "After=docker.service",
+            "Requires=docker.service",
+            "[Service]",
+            "Type=oneshot",
+            "RemainAfterExit=yes",
+            f"ExecStart=/bin/bash {PULL_SCRIPT}",
+            "",
+        ]
+    )
+    held = "[Unit]\nAfter=tfbake-bench-pull.service\nRequires=tfbake-bench-pull.service\n"
+    files = {
+        PULL_SCRIPT: pull,
+        "/etc/systemd/system/tfbake-bench-pull.service": unit,
+        "/etc/systemd/system/tfbake-container-.service.d/50-pull-first.conf": held,
+        f"{PULL_MARKS}/module-user-data": module_user_data,
+    }
+    return "\n".join(
+        [
+            "#cloud-boothook",
+            "#!/bin/bash",
+            "# The baked AMI's units on the base AMI: the images are pulled first.",
+            "set -euo pipefail",
+            f"mkdir -p {PULL_MARKS} /etc/systemd/system/tfbake-container-.service.d",
+            *(
+                f"echo '{base64.b64encode(text.encode()).decode()}' | base64 -d >{path}"
+                for path, text in files.items()
+            ),
+            f"bash {PULL_MARKS}/module-user-data",
             "",
         ]
     )
