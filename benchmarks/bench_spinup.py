@@ -9,14 +9,18 @@ and Terraform applies the asg module once per set, so both runs start the module
 container units:
 
 - baked: RunInstances with the launch template as it is (the baked AMI, its user data);
-- pull: the same template with the base AMI, and user data that pulls the images (all at
-  once) before running the module's user data unchanged.
+- pull: the same template with the base AMI, and user data that runs the module's user data
+  unchanged with the containers held until the images are pulled (all at once), which starts
+  as soon as Docker runs.
 
 Each run is timed from RunInstances to the last container's start, in parts read from inside
 the machine (machines share the host's clocks): launch (the sandbox copies the AMI's root, its
-stand-in for restoring an EBS volume), boot to user data (PID 1 to cloud-final), the pull, and
-Docker plus container start. A second table adds EC2's fixed costs on paper
-(benchmarks/spinup_model.py) and the break-even transfer time.
+stand-in for restoring an EBS volume), boot to user data (PID 1 to the start of the cloud-init
+stage that runs it), the pull, and Docker plus container start. Three more columns, also from
+PID 1: Docker's own start (docker.service active), sshd's start (ssh.service's start job; the
+sandbox keeps sshd itself from listening) and the last container running. A second table joins
+EC2's fixed costs on paper, RunInstances to SSH, to what the machine did after its sshd start
+(benchmarks/spinup_model.py), and gives the break-even transfer time.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ LAUNCH_TIMEOUT = 120
 BAKE_TIMEOUT = 900
 PROFILE = "tfbake-builder"
 PULL_MARKS = "/run/tfbake-bench"
+PULL_SCRIPT = "/usr/local/sbin/tfbake-bench-pull"
 
 
 @dataclass(frozen=True)
@@ -82,14 +87,17 @@ class ImageSet:
 @dataclass(frozen=True)
 class Run:
     launch: float  # RunInstances to the machine's PID 1: the root copy
-    to_user_data: float  # PID 1 to cloud-final
+    to_user_data: float  # PID 1 to the cloud-init stage that runs the user data
     pull: float
     containers: float  # the rest: Docker and container start
     total: float
+    to_runtime: float  # PID 1 to docker.service active
+    to_ssh: float  # PID 1 to ssh.service's start
+    to_running: float  # PID 1 to the last container running
 
     @property
-    def user_data_to_running(self) -> float:
-        return self.pull + self.containers
+    def ssh_to_running(self) -> float:
+        return self.to_running - self.to_ssh
 
 
 def say(message: str) -> None:
@@ -175,16 +183,19 @@ def launch_templates(
 
 
 def pulling_user_data(image_set: ImageSet, module_user_data: str) -> str:
-    """The module's user data, run after every image of the set is pulled (all at once)."""
+    """The module's user data, its containers held until every image of the set is pulled.
+
+    A boothook, as the module's: it adds a unit that pulls the images (all at once) as soon as
+    Docker runs, and a drop-in that every `tfbake-container-*` unit reads (systemd's prefix
+    drop-ins) ordering the containers after it; then it runs the module's boothook unchanged,
+    which starts the containers as it does on the baked AMI.
+    """
     images = " ".join(shlex.quote(reference) for reference in image_set.references)
-    encoded = base64.b64encode(module_user_data.encode()).decode()
-    return "\n".join(
+    pull = "\n".join(
         [
             "#!/bin/bash",
-            "# The baked AMI's units on the base AMI: the images are pulled first.",
             "set -euo pipefail",
             f"mkdir -p {PULL_MARKS}",
-            "systemctl start docker.service",
             f"date +%s.%N >{PULL_MARKS}/docker",
             "pids=()",
             f"for image in {images}; do",
@@ -192,7 +203,40 @@ def pulling_user_data(image_set: ImageSet, module_user_data: str) -> str:
             "done",
             'for pid in "${pids[@]}"; do wait "$pid"; done',
             f"date +%s.%N >{PULL_MARKS}/pulled",
-            f"echo '{encoded}' | base64 -d | bash",
+            "",
+        ]
+    )
+    unit = "\n".join(
+        [
+            "[Unit]",
+            "After=docker.service",
+            "Requires=docker.service",
+            "[Service]",
+            "Type=oneshot",
+            "RemainAfterExit=yes",
+            f"ExecStart=/bin/bash {PULL_SCRIPT}",
+            "",
+        ]
+    )
+    held = "[Unit]\nAfter=tfbake-bench-pull.service\nRequires=tfbake-bench-pull.service\n"
+    files = {
+        PULL_SCRIPT: pull,
+        "/etc/systemd/system/tfbake-bench-pull.service": unit,
+        "/etc/systemd/system/tfbake-container-.service.d/50-pull-first.conf": held,
+        f"{PULL_MARKS}/module-user-data": module_user_data,
+    }
+    return "\n".join(
+        [
+            "#cloud-boothook",
+            "#!/bin/bash",
+            "# The baked AMI's units on the base AMI: the images are pulled first.",
+            "set -euo pipefail",
+            f"mkdir -p {PULL_MARKS} /etc/systemd/system/tfbake-container-.service.d",
+            *(
+                f"echo '{base64.b64encode(text.encode()).decode()}' | base64 -d >{path}"
+                for path, text in files.items()
+            ),
+            f"bash {PULL_MARKS}/module-user-data",
             "",
         ]
     )
@@ -204,7 +248,9 @@ def pulling_user_data(image_set: ImageSet, module_user_data: str) -> str:
 _TIMINGS = """\
 [ "$(docker ps -q --filter status=running | wc -l)" -ge {count} ] || {{ echo waiting; exit 0; }}
 echo "boot $(systemctl show -p UserspaceTimestampMonotonic --value)"
-echo "user $(systemctl show cloud-final.service -p ExecMainStartTimestampMonotonic --value)"
+echo "user $(systemctl show {stage} -p ExecMainStartTimestampMonotonic --value)"
+echo "runtime $(systemctl show docker.service -p ActiveEnterTimestampMonotonic --value)"
+echo "ssh $(systemctl show ssh.service -p ConditionTimestampMonotonic --value)"
 echo "docker $(cat {marks}/docker 2>/dev/null || echo -)"
 echo "pulled $(cat {marks}/pulled 2>/dev/null || echo -)"
 for t in $(docker inspect -f '{{{{.State.StartedAt}}}}' $(docker ps -q)); do
@@ -213,12 +259,21 @@ done
 """
 
 
+def user_data_stage(user_data: str) -> str:
+    """The cloud-init stage (its systemd unit) that runs this user data: a script runs late,
+    in the final stage; a boothook as soon as the network stage has read the user data."""
+    return (
+        "cloud-init.service" if user_data.startswith("#cloud-boothook") else "cloud-final.service"
+    )
+
+
 def launch(
-    sandbox: RealSandbox, template_id: str, image_set: ImageSet, user_data: str | None
+    sandbox: RealSandbox, template_id: str, image_set: ImageSet, user_data: str, pull: bool
 ) -> Run:
+    """One instance of the template: as it is, or with the base AMI and this user data."""
     ec2, ssm = sandbox.client("ec2"), sandbox.client("ssm")
     overrides: dict[str, Any] = {}
-    if user_data is not None:
+    if pull:
         overrides = {
             "ImageId": sandbox.base_ami_id(BASE),
             "UserData": user_data,  # boto3 encodes it
@@ -229,7 +284,9 @@ def launch(
         LaunchTemplate={"LaunchTemplateId": template_id}, MinCount=1, MaxCount=1, **overrides
     )["Instances"][0]["InstanceId"]
     try:
-        lines = wait_for_containers(ssm, instance_id, len(image_set.references))
+        lines = wait_for_containers(
+            ssm, instance_id, len(image_set.references), user_data_stage(user_data)
+        )
     finally:
         terminate(ec2, instance_id)
     marks: dict[str, list[float]] = {}
@@ -239,9 +296,20 @@ def launch(
             marks.setdefault(key, []).append(float(value))
     boot = marks["boot"][0] / 1e6 + clock_offset
     user = marks["user"][0] / 1e6 + clock_offset
+    runtime = marks["runtime"][0] / 1e6 + clock_offset
+    ssh = marks["ssh"][0] / 1e6 + clock_offset
     end = max(marks["started"])
     pull = marks["pulled"][0] - marks["docker"][0] if "pulled" in marks else 0.0
-    return Run(boot - started, user - boot, pull, end - user - pull, end - started)
+    return Run(
+        boot - started,
+        user - boot,
+        pull,
+        end - user - pull,
+        end - started,
+        runtime - boot,
+        ssh - boot,
+        end - boot,
+    )
 
 
 _DIAGNOSIS = (
@@ -250,9 +318,9 @@ _DIAGNOSIS = (
 )
 
 
-def wait_for_containers(ssm: Any, instance_id: str, count: int) -> list[str]:
+def wait_for_containers(ssm: Any, instance_id: str, count: int, stage: str) -> list[str]:
     deadline = time.monotonic() + LAUNCH_TIMEOUT
-    script = _TIMINGS.format(count=count, marks=PULL_MARKS)
+    script = _TIMINGS.format(count=count, marks=PULL_MARKS, stage=stage)
     while time.monotonic() < deadline:
         online = {
             i["InstanceId"] for i in ssm.describe_instance_information()["InstanceInformationList"]
@@ -316,11 +384,12 @@ def report(results: Results, sets: list[ImageSet], runs: int) -> None:
     say(f"\nMeasured: medians of {runs} runs, seconds (launch = the sandbox's root copy)")
     say(
         f"{'link':<22} {'set':>6} {'MB':>5} {'run':<6} {'launch':>7} {'to UD':>6} "
-        f"{'pull':>6} {'start':>6} {'total':>6} {'baked/pull':>10} {'w/o launch':>10}"
+        f"{'pull':>6} {'start':>6} {'total':>6} {'baked/pull':>10} {'w/o launch':>10} "
+        f"{'PID1-Docker':>11} {'PID1-SSH':>8} {'PID1-last':>9}"
     )
     for link, image_set, baked, pulled in medians(results, sets):
         for kind, run in (("baked", baked), ("pull", pulled)):
-            ratios = ""
+            ratios = f"{'':>10} {'':>10}"
             if kind == "pull":
                 without = (baked.total - baked.launch) / (pulled.total - pulled.launch)
                 ratios = f"{baked.total / pulled.total:>10.2f} {without:>10.2f}"
@@ -328,9 +397,10 @@ def report(results: Results, sets: list[ImageSet], runs: int) -> None:
                 f"{link.describe():<22} {image_set.name:>6} "
                 f"{image_set.compressed_bytes / 1e6:>5.0f} {kind:<6} {run.launch:>7.2f} "
                 f"{run.to_user_data:>6.2f} {run.pull:>6.2f} {run.containers:>6.2f} "
-                f"{run.total:>6.2f} {ratios}"
+                f"{run.total:>6.2f} {ratios} {run.to_runtime:>11.2f} {run.to_ssh:>8.2f} "
+                f"{run.to_running:>9.2f}"
             )
-    say("\nOn EC2 (seconds): the fixed costs below replace the sandbox's launch and boot")
+    say("\nOn EC2 (seconds): the fixed costs below replace the sandbox's launch and boot to SSH")
     for figure in (spinup_model.PROVISION_AND_BOOT, spinup_model.SSM_REGISTRATION):
         say(f"  {figure.what}: {figure.value:g} s; {figure.source}")
     for figure in spinup_model.FIRST_READS:
@@ -343,9 +413,9 @@ def report(results: Results, sets: list[ImageSet], runs: int) -> None:
     for link, image_set, baked, pulled in medians(results, sets):
         measured = spinup_model.Measured(
             image_set.compressed_bytes,
-            baked.user_data_to_running,
+            baked.ssh_to_running,
             pulled.pull,
-            pulled.user_data_to_running,
+            pulled.ssh_to_running,
         )
         for figure in spinup_model.FIRST_READS:
             ec2_baked, ec2_pull = spinup_model.on_ec2(measured, figure)
@@ -405,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
         results: Results = {}
         for image_set in sets:
             template = outputs["launch_templates"][image_set.name]
-            pulling = pulling_user_data(image_set, outputs["user_data"][image_set.name])
+            module_user_data = outputs["user_data"][image_set.name]
+            pulling = pulling_user_data(image_set, module_user_data)
             for _ in range(args.runs):
                 # Interleaved, so that anything else on the machine weighs on all alike. The
                 # baked run never reaches the registry: one serves as baseline for every link.
@@ -413,7 +484,10 @@ def main(argv: list[str] | None = None) -> int:
                     if link is not None:
                         namespace.limit(link.mbit)
                         proxy.rtt_ms = link.rtt_ms
-                    run = launch(sandbox, template, image_set, None if link is None else pulling)
+                    if link is None:
+                        run = launch(sandbox, template, image_set, module_user_data, pull=False)
+                    else:
+                        run = launch(sandbox, template, image_set, pulling, pull=True)
                     key = (image_set.name, kind if link is None else link.name)
                     results.setdefault(key, []).append(run)
                     say(

@@ -21,14 +21,17 @@ class Figure:
     label: str = ""  # its name in a table row
 
 
-# Not documented by AWS (the EC2 docs give no launch or boot duration). Assumed from third-party
-# measurements of Linux AMIs, RunInstances to SSH: about 23-26 s (ec2-boot-bench,
-# daemonology.net 2021; brevdev/ec2-coldboot-research: 25.8 s, pending to running 16.5 s).
+# Not documented by AWS (the EC2 docs give no launch or boot duration). Taken from a published
+# cold-launch measurement: brevdev/ec2-coldboot-research, AL2023 on m7i.large, 25.8 s from
+# RunInstances to SSH, of which 17.8 s pending to running (daemonology.net's ec2-boot-bench,
+# 2021, measured 23-26 s for Linux AMIs). SSH is where EC2's figure and the sandbox's boot are
+# joined: what the sandbox's machine does after its own sshd start is added, and what it does
+# before (the containers may run before sshd starts) is taken off.
 PROVISION_AND_BOOT = Figure(
-    "instance provisioning + kernel boot to user data",
-    25.0,
-    "assumed: not documented by AWS; third-party runs (daemonology.net ec2-boot-bench, "
-    "brevdev/ec2-coldboot-research) measure 23-26 s from RunInstances to SSH",
+    "instance provisioning + boot to SSH",
+    25.8,
+    "published, not documented by AWS: brevdev/ec2-coldboot-research, AL2023 on m7i.large, "
+    "25.8 s from RunInstances to SSH, 17.8 s of it pending to running",
 )
 SSM_REGISTRATION = Figure(
     "SSM agent registration",
@@ -64,12 +67,13 @@ FIRST_READS = (DEFAULT_FIRST_READ, PROVISIONED_FIRST_READ, FAST_SNAPSHOT_RESTORE
 
 @dataclass(frozen=True)
 class Measured:
-    """Medians of one image set and link, without the sandbox's own launch and boot."""
+    """Medians of one image set and link, from the machine's sshd start (where EC2's fixed
+    cost ends) to the last container running; negative when it ran before sshd started."""
 
     compressed_bytes: int
-    baked_user_data_to_running: float  # no pull: Docker and container start
+    baked_ssh_to_running: float  # no pull: Docker and container start
     pull_seconds: float
-    pull_user_data_to_running: float  # Docker start, the pull and container start
+    pull_ssh_to_running: float  # Docker start, the pull and container start
 
 
 def on_ec2(measured: Measured, first_read: Figure) -> tuple[float, float]:
@@ -77,8 +81,8 @@ def on_ec2(measured: Measured, first_read: Figure) -> tuple[float, float]:
     fixed = PROVISION_AND_BOOT.value + SSM_REGISTRATION.value
     # Upper bound: every baked byte is read once from a volume that is still loading.
     read = measured.compressed_bytes / first_read.value
-    baked = fixed + measured.baked_user_data_to_running + read
-    return baked, fixed + measured.pull_user_data_to_running
+    baked = fixed + measured.baked_ssh_to_running + read
+    return baked, fixed + measured.pull_ssh_to_running
 
 
 def break_even_transfer(measured: Measured, first_read: Figure) -> float:
@@ -89,5 +93,5 @@ def break_even_transfer(measured: Measured, first_read: Figure) -> float:
     baked, _ = on_ec2(measured, first_read)
     fixed = PROVISION_AND_BOOT.value + SSM_REGISTRATION.value
     # Docker and container start in the pull run: what it costs besides the transfer.
-    other = measured.pull_user_data_to_running - measured.pull_seconds
+    other = measured.pull_ssh_to_running - measured.pull_seconds
     return max(0.0, 2 * baked - fixed - other)

@@ -52,27 +52,39 @@ locals {
   env_files = {
     for name, c in var.containers : name => join("", [for k, v in c.environment : "${k}=${v}\n"])
   }
+  # A boothook, not a script: cloud-init runs a user data script in its final stage, after
+  # multi-user.target, but a boothook as soon as its network stage (cloud-init.service) has read
+  # the user data, early in boot and on every boot. The units are started without waiting for
+  # them (--no-block): each starts once Docker runs, and needs nothing else from cloud-init.
   # Files travel base64-encoded so that no value needs shell quoting. Built from lines, not a
-  # heredoc: cloud-init runs user data as a script only when "#!" starts its first line, and
-  # an indented heredoc with template directives keeps its indentation.
+  # heredoc: cloud-init reads the user data's type from its first line, and an indented heredoc
+  # with template directives keeps its indentation.
   user_data = join("\n", concat(
     [
+      "#cloud-boothook",
       "#!/bin/bash",
-      "# Start the containers baked into this AMI. --pull=never: nothing is downloaded at boot.",
+      "# Start the containers baked into this AMI as soon as Docker runs. --pull=never: nothing is downloaded at boot.",
+      "# Run on every boot. A file is replaced only when it changed, whole (renamed into place), so that a unit starting meanwhile reads the old file or the new one.",
       "set -euo pipefail",
+      "changed=",
+      "put() { if [ -e \"$1\" ] && [ \"$(base64 -w0 \"$1\")\" = \"$2\" ]; then return; fi; base64 -d <<<\"$2\" >\"$1.new\"; mv -f \"$1.new\" \"$1\"; changed=1; }",
       "install -d -m 0700 /etc/tfbake/containers",
     ],
     var.ecs == null ? [] : [
       "install -d -m 0755 /etc/ecs",
-      "echo '${base64encode(local.ecs_config)}' | base64 -d >/etc/ecs/ecs.config",
+      "put /etc/ecs/ecs.config '${base64encode(local.ecs_config)}'",
     ],
     flatten([for name, unit in local.units : [
-      "echo '${base64encode(unit)}' | base64 -d >/etc/systemd/system/tfbake-container-${name}.service",
-      "echo '${base64encode(local.env_files[name])}' | base64 -d >/etc/tfbake/containers/${name}.env",
+      "put /etc/systemd/system/tfbake-container-${name}.service '${base64encode(unit)}'",
+      "put /etc/tfbake/containers/${name}.env '${base64encode(local.env_files[name])}'",
     ]]),
     [
-      "systemctl daemon-reload",
-      "systemctl enable --now docker.service${join("", [for name in keys(local.units) : " tfbake-container-${name}.service"])}",
+      "units=(docker.service${join("", [for name in keys(local.units) : " tfbake-container-${name}.service"])})",
+      "systemctl enable --no-reload \"$${units[@]}\"",
+      # systemd reads its units again only when a file changed: on the first boot every file
+      # has, and multi-user.target then includes the new units, as it does on later boots.
+      "if [ -n \"$changed\" ]; then systemctl daemon-reload; fi",
+      "systemctl start --no-block \"$${units[@]}\"",
       "",
     ],
   ))

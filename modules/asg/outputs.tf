@@ -19,6 +19,6 @@ output "autoscaling_group_arn" {
 }
 
 output "user_data" {
-  description = "The instances' user data script (before base64 encoding)."
+  description = "The instances' user data: a cloud-init boothook (before base64 encoding)."
   value       = local.user_data
 }
