@@ -15,7 +15,6 @@ import pytest
 
 from tests.bake.test_recipe import (
     APP,
-    AUTHS,
     ECR_HOST,
     IMAGES,
     PINNED,
@@ -98,7 +97,8 @@ def test_credentials_reach_ctr_as_files_on_run_never_as_arguments(
     run = bake_containerd(
         builder,
         SSM_Provision=encode_provision(
-            'test -e "$TFBAKE_ROOT/run/tfbake-containerd-hosts" && echo hosts:seen || echo hosts:gone'
+            'test -e "$TFBAKE_ROOT/run/tfbake-containerd-hosts" && echo hosts:seen '
+            "|| echo hosts:gone"
         ),
     )
     assert_succeeded(run)

@@ -91,11 +91,15 @@ def test_the_instance_lists_the_baked_image_by_tag_and_by_digest(
     host, digest = containerd_bake["host"], containerd_bake["digest"]
     names = set(ctr(real_sandbox, containerd_bake["instance"], "images list --quiet").split())
     assert {f"{host}/kube/web:1.0", f"{host}/kube/web@{digest}"} <= names
-    checked = ctr(real_sandbox, containerd_bake["instance"], f"images check name=={host}/kube/web:1.0")
+    checked = ctr(
+        real_sandbox, containerd_bake["instance"], f"images check name=={host}/kube/web:1.0"
+    )
     (line,) = [row for row in checked.splitlines() if row.startswith(f"{host}/kube/web:1.0 ")]
     assert digest in line.split() and "complete" in line and line.split()[-1] == "true"
     # The tag keeps the pull's label: the CRI plugin reports it pinned to the kubelet.
-    listed = ctr(real_sandbox, containerd_bake["instance"], f"images list name=={host}/kube/web:1.0")
+    listed = ctr(
+        real_sandbox, containerd_bake["instance"], f"images list name=={host}/kube/web:1.0"
+    )
     assert "io.cri-containerd.pinned=pinned" in listed
 
 
@@ -104,7 +108,9 @@ def test_the_instance_runs_the_baked_image_with_the_registry_stopped(
 ) -> None:
     host = containerd_bake["host"]
     # Inside the machine's own cgroups, which the sandbox removes with it.
-    group = "$(sed -n 's|^[0-9]*:name=systemd:\\(/tfbake-sandbox/[^/]*\\)/.*|\\1|p' /proc/self/cgroup)"
+    group = (
+        "$(sed -n 's|^[0-9]*:name=systemd:\\(/tfbake-sandbox/[^/]*\\)/.*|\\1|p' /proc/self/cgroup)"
+    )
     output = run_shell(
         real_sandbox,
         containerd_bake["instance"],

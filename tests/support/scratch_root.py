@@ -242,7 +242,8 @@ def ctr():
         print("\n".join(json.loads(os.environ.get("TFBAKE_TEST_CONTAINERS", "{}"))))
     elif rest[:2] == ["containers", "list"]:
         record()
-        print("\n".join(json.loads(os.environ.get("TFBAKE_TEST_CONTAINERS", "{}")).get(namespace, [])))
+        containers = json.loads(os.environ.get("TFBAKE_TEST_CONTAINERS", "{}"))
+        print("\n".join(containers.get(namespace, [])))
     else:
         record()
 
@@ -328,7 +329,9 @@ elif name == "journalctl":
 elif name == "ctr":
     ctr()
 elif name == "apt-get":
-    package_manager({"docker.io": "docker", "containerd": "ctr", "ansible-core": "ansible-playbook"})
+    package_manager(
+        {"docker.io": "docker", "containerd": "ctr", "ansible-core": "ansible-playbook"}
+    )
 elif name == "dnf":
     package_manager({"docker": "docker", "containerd": "ctr", "ansible-core": "ansible-playbook"})
 elif name == "ansible-playbook":

@@ -4,8 +4,8 @@ Scheme tfbake.fingerprint/1 hashes the canonical JSON (sorted keys, no insignifi
 UTF-8) of the inputs manifest built here. Builder settings, tags, timeouts and owners are
 deliberately absent: they change how or where a bake runs, never the disk it produces. Any change
 to the manifest's shape needs a new scheme version, or every existing AMI would be rebaked.
-Optional inputs (`ansible`, and `runtime` when it is not Docker) appear only when used, so a spec that does not use one keeps the
-fingerprint it had before the input existed.
+Optional inputs (`ansible`, and `runtime` when it is not Docker) appear only when used, so a
+spec that does not use one keeps the fingerprint it had before the input existed.
 """
 
 from __future__ import annotations
