@@ -123,7 +123,11 @@ def test_credentials_reach_ctr_as_files_on_run_never_as_arguments(
 
 
 def test_a_username_and_password_entry_becomes_a_basic_header(builder: ScratchBuilder) -> None:
-    auths = {"https://index.docker.io/v1/": {"username": "ops", "password": "s3cret-value"}}
+    # Two keys of one registry (Docker's index and its API host): the first one counts.
+    auths = {
+        "https://index.docker.io/v1/": {"username": "ops", "password": "s3cret-value"},
+        "registry-1.docker.io": {"auth": "b3RoZXI6b3RoZXI="},
+    }
     run = bake_containerd(builder, TFBAKE_TEST_PARAMETER_VALUE=json.dumps(auths))
     assert_succeeded(run)
     (pull, *_) = ctr_calls(run, "images", "pull")

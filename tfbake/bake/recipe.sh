@@ -488,9 +488,13 @@ import base64, json, re, sys
 auths = json.load(open(sys.argv[1]))
 if not isinstance(auths, dict):
     sys.exit("the credentials parameter is not a JSON object of registries")
+seen = set()
 for key, entry in auths.items():
     host = re.sub(r"^[a-z]+://", "", str(key)).split("/")[0]
     host = "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+    if host in seen:
+        continue
+    seen.add(host)
     label = "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
     if not re.fullmatch(r"(%s(\.%s)*|\[[0-9a-fA-F:.]+\])(:[0-9]+)?" % (label, label), host):
         sys.exit("the credentials parameter names a registry that is not a host[:port]")
