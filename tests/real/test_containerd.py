@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 from tests.real.conftest import DEBIAN_WITH_DOCKER, bake_spec, ensure
-from tests.real.test_launch import BOOT_TIMEOUT, run_shell
 from tests.support.images import push_busybox_image
-from tests.support.real_sandbox import RealSandbox, wait_until
+from tests.support.real_sandbox import RealSandbox, run_shell, wait_online
 from tests.support.registry import start_registry
 
 NAMESPACE = "k8s.io"
@@ -66,11 +65,7 @@ def containerd_bake(
         IamInstanceProfile={"Name": "tfbake-builder"},
     )["Instances"][0]["InstanceId"]
 
-    def online() -> bool:
-        listed = real_sandbox.client("ssm").describe_instance_information()
-        return instance_id in {i["InstanceId"] for i in listed["InstanceInformationList"]}
-
-    wait_until(online, BOOT_TIMEOUT, f"{instance_id} of the containerd AMI online")
+    wait_online(real_sandbox, instance_id, f"{instance_id} of the containerd AMI online")
     yield {
         "result": data,
         "host": registry.host,

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.real_sandbox import RealSandbox, wait_until
+from tests.support.real_sandbox import (
+    BOOT_TIMEOUT,
+    RealSandbox,
+    run_shell,
+    wait_online,
+    wait_until,
+)
 from tests.support.registry import RegistryServer
 from tests.support.terraform import (
     REPO_ROOT,
@@ -27,26 +33,7 @@ from tests.support.terraform import (
     write_cli_config,
 )
 
-BOOT_TIMEOUT = 180
 CONTAINERS = {"web", "worker", "multi"}
-
-
-def run_shell(sandbox: RealSandbox, instance_id: str, *commands: str) -> str:
-    """AWS-RunShellScript on one instance; its stdout, after asserting it succeeded."""
-    ssm = sandbox.client("ssm")
-    command_id = ssm.send_command(
-        DocumentName="AWS-RunShellScript",
-        InstanceIds=[instance_id],
-        Parameters={"commands": list(commands)},
-    )["Command"]["CommandId"]
-
-    def finished() -> Any:
-        invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
-        return invocation if invocation["Status"] not in ("Pending", "InProgress") else None
-
-    invocation = wait_until(finished, 120, f"command {command_id}")
-    assert invocation["Status"] == "Success", invocation
-    return str(invocation["StandardOutputContent"])
 
 
 @pytest.fixture(scope="module")
@@ -210,11 +197,7 @@ def test_a_restarted_instance_runs_its_containers_again(
     wait_until(lambda: state_is("stopped"), BOOT_TIMEOUT, f"{instance_id} stopped")
     ec2.start_instances(InstanceIds=[instance_id])
 
-    def online() -> bool:
-        listed = real_sandbox.client("ssm").describe_instance_information()
-        return instance_id in {i["InstanceId"] for i in listed["InstanceInformationList"]}
-
-    wait_until(online, BOOT_TIMEOUT, f"{instance_id} online again")
+    wait_online(real_sandbox, instance_id, f"{instance_id} online again")
     assert running_containers(real_sandbox, instance_id) >= CONTAINERS
     (second_boot,) = monotonic_stamps(real_sandbox, instance_id, ("", "Userspace"))
     assert second_boot > first_boot

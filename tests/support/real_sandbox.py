@@ -146,3 +146,35 @@ def wait_until(predicate: Any, timeout: float, what: str, interval: float = 0.5)
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+# How long an instance may take to boot, come online in SSM, or start its containers.
+BOOT_TIMEOUT = 180
+
+
+def run_shell(sandbox: RealSandbox, instance_id: str, *commands: str) -> str:
+    """AWS-RunShellScript on one instance; its stdout, after asserting it succeeded."""
+    ssm = sandbox.client("ssm")
+    command_id = ssm.send_command(
+        DocumentName="AWS-RunShellScript",
+        InstanceIds=[instance_id],
+        Parameters={"commands": list(commands)},
+    )["Command"]["CommandId"]
+
+    def finished() -> Any:
+        invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+        return invocation if invocation["Status"] not in ("Pending", "InProgress") else None
+
+    invocation = wait_until(finished, 120, f"command {command_id}")
+    assert invocation["Status"] == "Success", invocation
+    return str(invocation["StandardOutputContent"])
+
+
+def wait_online(sandbox: RealSandbox, instance_id: str, what: str) -> None:
+    """Wait until the instance is online in SSM, as its agent would register it."""
+
+    def online() -> bool:
+        listed = sandbox.client("ssm").describe_instance_information()
+        return instance_id in {i["InstanceId"] for i in listed["InstanceInformationList"]}
+
+    wait_until(online, BOOT_TIMEOUT, what)
